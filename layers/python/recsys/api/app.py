@@ -1,0 +1,27 @@
+"""Build a FastAPI app from routers: each Lambda mounts its own, the local stack mounts all."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from recsys import __version__
+from recsys.errors import NotFoundError, ValidationError
+
+
+def build_app(*routers: APIRouter, title: str = "recsys") -> FastAPI:
+    """A FastAPI app serving ``routers`` with the package's error mapping."""
+    app = FastAPI(title=title, version=__version__)
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(ValidationError)
+    async def _invalid(_: Request, exc: ValidationError) -> JSONResponse:
+        detail = {"field": exc.field, "row": exc.row, "reason": exc.reason}
+        return JSONResponse(status_code=422, content={"detail": [detail]})
+
+    return app

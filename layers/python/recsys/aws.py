@@ -1,0 +1,149 @@
+"""boto3 clients pointed at AWS, LocalStack or moto by one setting, and emulator provisioning.
+
+``provision_from_template`` creates the queues, DLQs, tables and buckets that template.yaml
+declares, with the template's own properties, so emulated infrastructure cannot drift from
+what deploys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from recsys.config import Settings
+
+#: template.yaml at the root of a checkout.
+TEMPLATE_PATH = Path(__file__).resolve().parents[3] / "template.yaml"
+
+
+def client(service: str, settings: Settings) -> Any:
+    """A boto3 client for ``service`` honouring ``aws_endpoint_url`` and ``aws_region``."""
+    return _client(service, settings.aws_endpoint_url, settings.aws_region)
+
+
+@lru_cache(maxsize=32)
+def _client(service: str, endpoint_url: str | None, region: str) -> Any:
+    # Clients are thread-safe and costly to build (≈ 50 ms): one per service and endpoint.
+    return boto3.session.Session().client(  # type: ignore[call-overload]
+        service, endpoint_url=endpoint_url, region_name=region
+    )
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form intrinsics as ``{"Fn::X": ...}``."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """template.yaml as plain data; intrinsics kept as ``{"Ref": ...}``, ``{"Fn::GetAtt": ...}``."""
+    with path.open(encoding="utf-8") as fh:
+        data: dict[str, Any] = yaml.load(fh, Loader=_CfnLoader)
+    return data
+
+
+@dataclass
+class Provisioned:
+    """What ``provision_from_template`` created, by logical id."""
+
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    queue_arns: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)
+    buckets: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        """The RECSYS_* variables the handlers read, as the template would set them."""
+        out = {
+            "RECSYS_EMBED_QUEUE_URL": self.queue_urls["EmbedQueue"],
+            "RECSYS_PROFILE_QUEUE_URL": self.queue_urls["ProfileQueue"],
+            "RECSYS_EVENTS_TABLE": self.tables["EventsTable"],
+            "RECSYS_CATALOG_BUCKET": self.buckets["CatalogBucket"],
+        }
+        return out
+
+
+def _queue_attributes(props: dict[str, Any], arns: dict[str, str]) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"):
+        if key in props:
+            attrs[key] = str(props[key])
+    redrive = props.get("RedrivePolicy")
+    if redrive:
+        target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        attrs["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": arns[target],
+                "maxReceiveCount": int(redrive["maxReceiveCount"]),
+            }
+        )
+    return attrs
+
+
+def provision_from_template(
+    settings: Settings, *, prefix: str = "recsys", template: dict[str, Any] | None = None
+) -> Provisioned:
+    """Create the template's SQS queues, DynamoDB tables and S3 buckets on the configured endpoint.
+
+    Physical names are ``{prefix}-{LogicalId}``; existing resources are reused, so this is safe
+    to call on every start of a local stack.
+    """
+    resources: dict[str, Any] = (template or load_template())["Resources"]
+    out = Provisioned()
+    sqs, ddb, s3 = client("sqs", settings), client("dynamodb", settings), client("s3", settings)
+
+    queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
+    # Dead-letter queues first: the main queues' redrive policies point at their ARNs.
+    for logical_id in sorted(queues, key=lambda k: "RedrivePolicy" in queues[k]["Properties"]):
+        props = queues[logical_id].get("Properties", {})
+        url = sqs.create_queue(
+            QueueName=f"{prefix}-{logical_id}", Attributes=_queue_attributes(props, out.queue_arns)
+        )["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        out.queue_urls[logical_id], out.queue_arns[logical_id] = url, arn
+
+    for logical_id, res in resources.items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::DynamoDB::Table":
+            name = f"{prefix}-{logical_id}"
+            existing = ddb.list_tables()["TableNames"]
+            if name not in existing:
+                ddb.create_table(
+                    TableName=name,
+                    AttributeDefinitions=props["AttributeDefinitions"],
+                    KeySchema=props["KeySchema"],
+                    BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+                )
+                ttl = props.get("TimeToLiveSpecification")
+                if ttl:
+                    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+            out.tables[logical_id] = name
+        elif res["Type"] == "AWS::S3::Bucket":
+            name = f"{prefix}-{logical_id}".lower()
+            existing_buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+            if name not in existing_buckets:
+                s3.create_bucket(Bucket=name)
+            out.buckets[logical_id] = name
+    return out

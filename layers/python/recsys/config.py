@@ -1,0 +1,68 @@
+"""All configuration, read once from the environment (prefix ``RECSYS_``) or a ``.env`` file.
+
+No other module reads ``os.environ``: they take a :class:`Settings` (usually ``get_settings()``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Where the repository keeps the shipped int8 model (used when running from a checkout).
+_REPO_MODEL_DIR = Path(__file__).resolve().parents[3] / "models_onnx" / "all-MiniLM-L6-v2-int8"
+#: Where the Lambda layer puts it (layer contents are mounted under /opt).
+_LAYER_MODEL_DIR = Path("/opt/models_onnx/all-MiniLM-L6-v2-int8")
+
+
+def default_model_dir() -> Path:
+    """The shipped int8 encoder: the checkout's copy, else the Lambda layer's."""
+    return _REPO_MODEL_DIR if _REPO_MODEL_DIR.is_dir() else _LAYER_MODEL_DIR
+
+
+class Settings(BaseSettings):
+    """Every knob of the system, with defaults that run embedded on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", env_file=".env", extra="ignore")
+
+    # --- local state -------------------------------------------------------------------------
+    data_dir: Path = Field(default=Path(".recsys-data"), description="Embedded stores live here.")
+
+    # --- encoder -----------------------------------------------------------------------------
+    model_dir: Path = Field(default_factory=default_model_dir)
+    encoder_threads: int = Field(default=1, ge=1, le=64, description="ONNX intra-op threads.")
+    encoder_max_tokens: int = Field(default=256, ge=8, le=512)
+    encoder_batch_size: int = Field(default=32, ge=1, le=1024)
+
+    # --- vector store --------------------------------------------------------------------------
+    vector_backend: Literal["edge", "qdrant"] = Field(
+        default="edge",
+        description="edge: in-process qdrant-edge; qdrant: qdrant-client at qdrant_url.",
+    )
+    qdrant_url: str | None = Field(
+        default=None, description="http(s) URL of a Qdrant server, ':memory:', or a local path."
+    )
+    qdrant_api_key: str | None = None
+    products_collection: str = "products"
+    users_collection: str = "users"
+    vector_size: int = 384
+
+    # --- AWS (endpoint_url points boto3 at moto / LocalStack; None means real AWS) --------------
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    embed_queue_url: str | None = None
+    profile_queue_url: str | None = None
+    events_table: str = "recsys-events"
+    catalog_bucket: str = "recsys-catalog"
+
+    # --- cache ---------------------------------------------------------------------------------
+    redis_url: str | None = Field(default=None, description="Without it, an in-process TTL cache.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings singleton (tests call ``get_settings.cache_clear()``)."""
+    return Settings()

@@ -1,0 +1,54 @@
+"""The one place product text for embedding is built, so ingest, search and profiles agree.
+
+The encoder truncates at ``encoder_max_tokens`` (256 by default); product text is budgeted in
+characters well below that so the fields that identify a product (title, category, brand)
+always survive and a long description cannot crowd them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+#: Character budgets per field (≈ 4 characters per token for English product text).
+TITLE_BUDGET = 200
+DESCRIPTION_BUDGET = 600
+TAGS_BUDGET = 160
+TOTAL_BUDGET = 1000
+
+#: Fields whose change requires a new embedding (the content hash covers exactly these).
+EMBEDDED_FIELDS = ("title", "category", "brand", "description", "tags")
+
+
+def _clip(text: str, budget: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= budget:
+        return text
+    cut = text[:budget].rsplit(" ", 1)[0]
+    return cut or text[:budget]
+
+
+def _tags(tags: Any) -> str:
+    if isinstance(tags, str):
+        items: Iterable[str] = tags.split(";")
+    elif isinstance(tags, Iterable):
+        items = (str(t) for t in tags)
+    else:
+        return ""
+    return ", ".join(t.strip() for t in items if t and t.strip())
+
+
+def product_text(product: Mapping[str, Any]) -> str:
+    """Embedding text of a product: ``title. category path. brand. description. tags``.
+
+    Missing fields are skipped; the result is whitespace-normalised and at most
+    ``TOTAL_BUDGET`` characters.
+    """
+    parts = [
+        _clip(str(product.get("title") or ""), TITLE_BUDGET),
+        " > ".join(p.strip() for p in str(product.get("category") or "").split(">") if p.strip()),
+        str(product.get("brand") or "").strip(),
+        _clip(str(product.get("description") or ""), DESCRIPTION_BUDGET),
+        _clip(_tags(product.get("tags")), TAGS_BUDGET),
+    ]
+    return _clip(". ".join(p for p in parts if p), TOTAL_BUDGET)

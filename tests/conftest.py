@@ -1,0 +1,106 @@
+"""Fixtures shared by every test: fake AWS credentials, a moto server, settings, sample events."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recsys.aws import Provisioned, provision_from_template
+from recsys.config import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_EVENTS = ROOT / "shared" / "events"
+ONLINE_RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
+
+
+@pytest.fixture(autouse=True)
+def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Never reach real AWS from a test, whatever the developer's environment holds.
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto server on 127.0.0.1 (free port), stopped at the end of the session."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings isolated under this test's tmp dir; keyword overrides win."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"data_dir": tmp_path / "data"}
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def aws_stack(
+    moto_endpoint: str, make_settings: Callable[..., Settings]
+) -> tuple[Settings, Provisioned]:
+    """Queues, DLQs, table and bucket created from template.yaml on the moto server.
+
+    A unique prefix per test keeps tests independent on the shared server.
+    """
+    base = make_settings(aws_endpoint_url=moto_endpoint)
+    prov = provision_from_template(base, prefix=f"t{uuid.uuid4().hex[:10]}")
+    settings = base.model_copy(
+        update={
+            "embed_queue_url": prov.queue_urls["EmbedQueue"],
+            "profile_queue_url": prov.queue_urls["ProfileQueue"],
+            "events_table": prov.tables["EventsTable"],
+            "catalog_bucket": prov.buckets["CatalogBucket"],
+        }
+    )
+    return settings, prov
+
+
+@pytest.fixture
+def load_event() -> Callable[[str], dict[str, Any]]:
+    """Load a canonical sample event from shared/events/<name>.json."""
+
+    def load(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((SAMPLE_EVENTS / f"{name}.json").read_text())
+        return data
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a real Redis server; tests using it are skipped, saying so, when none answers."""
+    import redis
+
+    url = os.environ.get("RECSYS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"needs a Redis server at {url} (set RECSYS_TEST_REDIS_URL): {exc}")
+    return url
