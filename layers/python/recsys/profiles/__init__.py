@@ -1,0 +1,1 @@
+"""User preference vectors: the maths (``maths``) and keeping them in the users collection."""
