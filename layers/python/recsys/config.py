@@ -61,6 +61,25 @@ class Settings(BaseSettings):
     # --- cache ---------------------------------------------------------------------------------
     redis_url: str | None = Field(default=None, description="Without it, an in-process TTL cache.")
 
+    # --- events and profiles -------------------------------------------------------------------
+    events_retention_days: int = Field(default=400, ge=1, description="TTL of logged events.")
+    events_max_batch: int = Field(default=500, ge=1, description="Events per request (413 above).")
+    events_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    events_write_threads: int = Field(default=16, ge=1, le=64)
+    profile_tau_long_days: float = Field(default=30.0, gt=0)
+    profile_tau_short_s: float = Field(default=3600.0, gt=0)
+    profile_short_events: int = Field(default=20, ge=1, description="Last N events, short vector.")
+    profile_rebuild_after_days: float = Field(
+        default=7.0, gt=0, description="Profiles older than this are rebuilt from the event log."
+    )
+    profile_recent_items: int = Field(default=50, ge=0)
+    profile_rebuild_max_events: int = Field(default=2000, ge=10)
+    weight_overrides: dict[str, float] = Field(
+        default_factory=dict, description='Event weights over the defaults, e.g. {"view": 0.5}.'
+    )
+    refresh_active_days: float = Field(default=2.0, gt=0, description="Refresh users active since.")
+    aggregates_ttl_s: float = Field(default=300.0, ge=0)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -38,6 +38,11 @@ class ProfileEvent:
     at: float
     product_id: str | None = None
     query: str | None = None
+    #: The order (basket) a purchase belongs to; co-purchase aggregates group by it.
+    order_id: str | None = None
+    #: Whose event it is ("u#<user_id>" / "s#<session_id>"); baskets without an order fall back to
+    #: the owner and day.
+    owner: str | None = None
 
 
 def event_weight(
