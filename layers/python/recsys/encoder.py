@@ -1,0 +1,169 @@
+"""The int8 ONNX sentence encoder (all-MiniLM-L6-v2, 384-d, L2-normalised).
+
+Runtime needs only onnxruntime, tokenizers and numpy: the model was exported and quantized
+once (models_onnx/export.py) and ships as files. One ONNX session per process, created by
+:func:`get_encoder` on first use and shared by every caller.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from recsys.errors import EncoderError
+
+if TYPE_CHECKING:
+    from recsys.config import Settings
+
+__all__ = ["MODEL_FILE", "TOKENIZER_FILE", "TextEncoder", "get_encoder"]
+
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+#: BERT's learned position table has 512 rows; longer inputs cannot be encoded.
+_MAX_POSITIONS = 512
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class TextEncoder:
+    """Turns texts into unit-length 384-d float32 vectors with an ONNX Runtime session.
+
+    Inside one :meth:`encode` call texts are sorted by token count so each batch pads only to
+    its own longest member, then the original order is restored.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        threads: int = 1,
+        max_tokens: int = 256,
+        batch_size: int = 32,
+    ) -> None:
+        model_dir = Path(model_dir)
+        if not 2 < max_tokens <= _MAX_POSITIONS:
+            raise EncoderError(f"max_tokens must be in 3..{_MAX_POSITIONS}, got {max_tokens}")
+        if batch_size < 1:
+            raise EncoderError(f"batch_size must be ≥ 1, got {batch_size}")
+        if threads < 1:
+            raise EncoderError(f"threads must be ≥ 1, got {threads}")
+        model_path = model_dir / MODEL_FILE
+        tokenizer_path = model_dir / TOKENIZER_FILE
+        missing = [p.name for p in (model_path, tokenizer_path) if not p.is_file()]
+        if missing:
+            raise EncoderError(
+                f"encoder model not found: looked for {', '.join(missing)} in {model_dir}. "
+                "Point RECSYS_MODEL_DIR at a directory holding model.onnx and tokenizer.json "
+                "(the repository ships one at models_onnx/all-MiniLM-L6-v2-int8; the Lambda "
+                "layer at /opt/models_onnx/all-MiniLM-L6-v2-int8)."
+            )
+        # Imported here so that importing recsys (e.g. for the CLI's help) stays cheap.
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.model_dir = model_dir
+        self.threads = threads
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._tokenizer.enable_truncation(max_length=max_tokens)
+        # Padding is done per length-sorted batch below, not by the tokenizer.
+        self._tokenizer.no_padding()
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = ort.InferenceSession(
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EncoderError(f"cannot load ONNX model {model_path}: {exc}") from exc
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        output = self._session.get_outputs()[0]
+        self._output_name: str = output.name
+        last = output.shape[-1] if output.shape else None
+        self._dim = last if isinstance(last, int) else int(self._run_batch([[101, 102]]).shape[1])
+
+    @property
+    def dim(self) -> int:
+        """Length of each vector (384 for all-MiniLM-L6-v2)."""
+        return self._dim
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        """Encode ``texts`` into an ``(n, dim)`` float32 array of unit-length rows.
+
+        Empty and whitespace-only texts are valid (they embed as the bare ``[CLS] [SEP]``);
+        texts longer than ``max_tokens`` tokens are truncated.
+        """
+        if isinstance(texts, str | bytes):
+            raise EncoderError(
+                f"encode() takes a list of strings, got a single {type(texts).__name__}; "
+                "wrap it in a list"
+            )
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise EncoderError(
+                    f"texts[{index}] is {type(text).__name__}, expected str: {text!r:.80}"
+                )
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+
+        ids = [enc.ids for enc in self._tokenizer.encode_batch(list(texts))]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.empty((len(ids), self._dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            out[chunk] = self._run_batch([ids[i] for i in chunk])
+        return out
+
+    def _run_batch(self, batch: list[list[int]]) -> FloatArray:
+        width = max(len(seq) for seq in batch)
+        input_ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, seq in enumerate(batch):
+            input_ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        feeds: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        hidden = self._session.run([self._output_name], feeds)[0].astype(np.float32, copy=False)
+        # Mean over real tokens only, as sentence-transformers' Pooling(mean) does.
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+_encoders: dict[tuple[Path, int, int, int], TextEncoder] = {}
+_lock = threading.Lock()
+
+
+def get_encoder(settings: Settings | None = None) -> TextEncoder:
+    """The process-wide encoder for ``settings`` (default: ``get_settings()``), built once."""
+    if settings is None:
+        from recsys.config import get_settings
+
+        settings = get_settings()
+    key = (
+        Path(settings.model_dir).resolve(),
+        settings.encoder_threads,
+        settings.encoder_max_tokens,
+        settings.encoder_batch_size,
+    )
+    encoder = _encoders.get(key)
+    if encoder is None:
+        with _lock:
+            encoder = _encoders.get(key)
+            if encoder is None:
+                encoder = TextEncoder(key[0], threads=key[1], max_tokens=key[2], batch_size=key[3])
+                _encoders[key] = encoder
+    return encoder
