@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     products_collection: str = "products"
     users_collection: str = "users"
     vector_size: int = 384
+    hnsw_m: int = Field(default=16, ge=4, le=128)
+    hnsw_ef_construct: int = Field(default=100, ge=4, le=1000)
+    hnsw_ef: int = Field(default=128, ge=1, le=4096, description="Search-time HNSW ef.")
+    edge_indexing_threads: int = Field(
+        default=2, ge=0, le=64, description="Threads optimize() uses to build HNSW (0 = all)."
+    )
+    edge_indexing_threshold_kb: int = Field(
+        default=10_000, ge=1, description="optimize() indexes segments holding more KB of vectors."
+    )
+    edge_full_scan_threshold_kb: int = Field(
+        default=10_000, ge=1, description="Filtered searches below this many KB scan exactly."
+    )
+    edge_search_threads: int | None = Field(
+        default=None, ge=1, le=64, description="qdrant-edge search pool size (None = per CPU)."
+    )
 
     # --- AWS (endpoint_url points boto3 at moto / LocalStack; None means real AWS) --------------
     aws_endpoint_url: str | None = None
