@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Build the shared Lambda layer:
+#   build/layer/python/...                          the recsys package + runtime dependencies
+#   build/layer/models_onnx/all-MiniLM-L6-v2-int8/  the int8 encoder (→ /opt/models_onnx/... on Lambda)
+#   build/layer.zip                                  the same tree, zipped (what AWS receives)
+# template.yaml's SharedLayer ContentUri is build/layer/, so `sam build`/`sam deploy` pick it up.
+#
+# Dependencies are installed as Linux x86_64 CPython 3.12 wheels whatever the build machine is,
+# so the layer is right for the python3.12 runtime even when built on a laptop.
+# Environment: PYTHON (a Python with pip; default .venv/bin/python, else python3),
+#              LAYER_ALLOW_NO_MODEL=1 to build without the model (the layer is then incomplete).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-}"
+if [[ -z "$PYTHON" ]]; then
+  if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+
+OUT="build/layer"
+SITE="$OUT/python"
+MODEL_NAME="all-MiniLM-L6-v2-int8"
+MODEL_SRC="models_onnx/$MODEL_NAME"
+
+rm -rf "$OUT" build/layer.zip
+mkdir -p "$SITE" "$OUT/models_onnx"
+
+# onnxruntime ≥ 1.20 publishes manylinux_2_28 wheels only; Lambda's python3.12 runtime
+# (Amazon Linux 2023, glibc 2.34) accepts both tags.
+PIP_TARGET_ARGS=(
+  --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64
+  --implementation cp --python-version 3.12 --only-binary=:all:
+  --target "$SITE" --no-compile --quiet --disable-pip-version-check
+)
+
+quiet_pip() {
+  # The machine's pip config lists optional local indexes; their "ignored" notices are noise.
+  "$PYTHON" -m pip "$@" 2> >(grep -v -e 'is ignored: it is neither' -e "dependency resolver" \
+    -e 'dependency conflicts' -e ' requires .*, but you have ' >&2)
+}
+
+if [[ "${LAYER_RELOCK:-0}" == "1" ]]; then
+  echo "==> resolving layers/requirements.txt into layers/requirements.lock"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  grep -v -- '--no-deps' layers/requirements.txt > "$tmp/deps.txt"
+  quiet_pip install "${PIP_TARGET_ARGS[@]/#$SITE/$tmp/site}" -r "$tmp/deps.txt"
+  grep -- '--no-deps' layers/requirements.txt | sed 's/#.*//' > "$tmp/nodeps.txt"
+  quiet_pip install "${PIP_TARGET_ARGS[@]/#$SITE/$tmp/site}" --no-deps -r "$tmp/nodeps.txt"
+  {
+    sed -n '1,4p' layers/requirements.lock
+    for meta in "$tmp"/site/*.dist-info/METADATA; do
+      name=$(sed -n 's/^Name: //p' "$meta" | head -1 | tr 'A-Z_' 'a-z-')
+      version=$(sed -n 's/^Version: //p' "$meta" | head -1)
+      echo "$name==$version"
+    done | sort
+  } > "$tmp/lock" && mv "$tmp/lock" layers/requirements.lock
+fi
+
+echo "==> runtime dependencies (Linux x86_64, cp312, from layers/requirements.lock)"
+quiet_pip install "${PIP_TARGET_ARGS[@]}" --no-deps -r layers/requirements.lock
+
+echo "==> recsys package"
+# recsys.local (moto, uvicorn) and the bench runner never run on Lambda.
+tar -C layers/python --exclude='__pycache__' --exclude='*.pyc' --exclude='recsys/local' \
+  --exclude='recsys/benchmarks.py' -cf - recsys | tar -C "$SITE" -xf -
+
+echo "==> int8 model"
+if [[ -d "$MODEL_SRC" ]]; then
+  mkdir -p "$OUT/models_onnx/$MODEL_NAME"
+  # Only what the encoder loads at run time; export scripts and reports stay in the repo.
+  find "$MODEL_SRC" -maxdepth 1 -type f \( -name '*.onnx' -o -name '*.json' -o -name '*.txt' \
+    -o -name '*.onnx_data' \) -exec cp {} "$OUT/models_onnx/$MODEL_NAME/" \;
+elif [[ "${LAYER_ALLOW_NO_MODEL:-0}" == "1" ]]; then
+  echo "WARNING: $MODEL_SRC missing; layer built WITHOUT the encoder" >&2
+else
+  echo "ERROR: $MODEL_SRC missing (run the export in models_onnx/ first," \
+    "or set LAYER_ALLOW_NO_MODEL=1 to build an incomplete layer)" >&2
+  exit 1
+fi
+
+echo "==> strip"
+# Safe to drop: bytecode caches (Lambda compiles on import), the packages' own test suites,
+# and onnxruntime's offline tooling (model converters/quantizers, never imported at run time).
+# dist-info directories stay: importlib.metadata reads them (pydantic, fastapi, powertools).
+find "$SITE" -type d -name '__pycache__' -prune -exec rm -rf {} +
+find "$SITE" -type d \( -name tests -o -name testing_data \) -path '*/numpy/*' -prune -exec rm -rf {} +
+rm -rf "$SITE"/onnxruntime/transformers "$SITE"/onnxruntime/quantization \
+  "$SITE"/onnxruntime/tools "$SITE"/onnxruntime/datasets "$SITE"/bin
+find "$SITE" -name '*.dist-info' -type d -exec rm -f {}/RECORD {}/INSTALLER {}/REQUESTED \;
+
+echo "==> zip"
+(cd "$OUT" && rm -f ../layer.zip && zip -qr -X ../layer.zip python models_onnx)
+
+unzipped_kb=$(du -sk "$OUT" | cut -f1)
+zipped_kb=$(du -k build/layer.zip | cut -f1)
+echo "layer: build/layer/ $((unzipped_kb / 1024)) MiB unzipped (limit 250 MiB)," \
+  "build/layer.zip $((zipped_kb / 1024)) MiB"
+if (( unzipped_kb > 250 * 1024 )); then
+  echo "ERROR: unzipped layer exceeds Lambda's 250 MiB limit" >&2
+  exit 1
+fi
