@@ -73,6 +73,20 @@ class Settings(BaseSettings):
     events_table: str = "recsys-events"
     catalog_bucket: str = "recsys-catalog"
 
+    # --- catalog ingest ------------------------------------------------------------------------
+    ingest_chunk_size: int = Field(
+        default=256, ge=1, le=10_000, description="Rows validated and looked up per store call."
+    )
+    embed_message_products: int = Field(
+        default=25, ge=1, le=500, description="Products per embed-queue message (≤ 256 KB)."
+    )
+    max_post_products: int = Field(
+        default=500, ge=1, le=10_000, description="Most products in one POST /products."
+    )
+    catalog_upload_prefix: str = Field(
+        default="catalog/", description="Only S3 uploads under this prefix are ingested."
+    )
+
     # --- cache ---------------------------------------------------------------------------------
     redis_url: str | None = Field(default=None, description="Without it, an in-process TTL cache.")
 

@@ -1,0 +1,32 @@
+"""Embed Lambda: SQS batches of products → vectors in the store, partial failures reported.
+
+A record whose body does not parse, or whose products cannot be embedded, fails alone: it is
+listed in ``batchItemFailures`` and SQS redelivers it (then moves it to the DLQ).
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+
+from recsys.config import get_settings
+from recsys.pipeline.embed import Embedder
+from recsys.pipeline.queue import EmbedRecord
+
+processor = BatchProcessor(event_type=EventType.SQS, model=EmbedRecord)
+embedder = Embedder.from_settings(get_settings())
+
+
+def record_handler(record: EmbedRecord) -> None:
+    """Embed one message's products (upserts: safe to redeliver)."""
+    embedder(record.body.products)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point."""
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,24 @@
+"""Ingest Lambda: POST /products, DELETE /products/{product_id} and S3 catalog uploads.
+
+HTTP events go through the FastAPI router (Mangum); S3 ObjectCreated events stream the object
+through ingest. The store, queue and S3 clients are built once, at cold start.
+"""
+
+from typing import Any
+
+from mangum import Mangum
+
+from recsys.api import build_app
+from recsys.api.routes import products
+from recsys.pipeline.ingest import get_catalog_service, is_s3_event
+
+service = get_catalog_service()
+app = build_app(products.router, title="recsys-ingest")
+http_handler = Mangum(app, lifespan="off")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point."""
+    if is_s3_event(event):
+        return service.handle_s3_event(event)
+    return http_handler(event, context)

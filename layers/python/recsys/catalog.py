@@ -1,0 +1,401 @@
+"""Catalog rows: schema, validation, payload building and streaming readers.
+
+A row is validated into a :class:`Product` (its store payload and embedding text) or turned into
+a :class:`Rejection` naming the row, the field and the reason; a bad row never stops the good
+ones. Readers stream JSON Lines and CSV (optionally gzip-compressed) from files or S3 bodies one
+line at a time, so a catalog of any size is processed in constant memory.
+
+Payload conventions the store and the recommender rely on:
+
+- ``category`` is normalised to ``"A > B > C"`` and ``category_levels`` holds every prefix
+  (``["A", "A > B", "A > B > C"]``) so a filter on any level is one keyword match;
+- ``content_hash`` is the sha256 of :func:`recsys.text.product_text` — exactly the text that is
+  embedded — so a changed hash means "re-embed" and an equal one means "payload only";
+- times are UTC ISO 8601 strings ending in ``Z``; ``created_at`` is left out when the row has
+  none, so an update keeps the stored value (the embed step sets it on first insert).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import hashlib
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Annotated, Any, Literal, cast
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from recsys.errors import ValidationError
+from recsys.text import EMBEDDED_FIELDS, product_text
+
+__all__ = [
+    "KNOWN_FIELDS",
+    "RESERVED_FIELDS",
+    "CatalogFormat",
+    "NumberedRow",
+    "Product",
+    "ProductIn",
+    "Rejection",
+    "build_product",
+    "category_levels",
+    "content_hash",
+    "detect_format",
+    "iso_utc",
+    "iter_csv",
+    "iter_jsonl",
+    "iter_s3_body",
+    "iter_validated",
+    "normalise_category",
+    "open_text",
+    "read_catalog",
+    "validate_rows",
+]
+
+CatalogFormat = Literal["jsonl", "csv"]
+
+_TRUE = frozenset({"true", "1", "yes", "y", "t", "on"})
+_FALSE = frozenset({"false", "0", "no", "n", "f", "off"})
+
+#: Payload keys computed here; a row's column of the same name is ignored.
+RESERVED_FIELDS = frozenset({"category_levels", "content_hash", "updated_at"})
+
+
+def _parse_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        token = value.strip().lower()
+        if token in _TRUE:
+            return True
+        if token in _FALSE:
+            return False
+    raise ValueError(f"expected a boolean (true/false, 1/0, yes/no), got {value!r}")
+
+
+def _parse_price(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        if value < 0:
+            raise ValueError(f"must be ≥ 0, got {value!r}")
+        return float(value)
+    raise ValueError(f"expected a number, got {type(value).__name__}")
+
+
+def _parse_tags(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.split(";")
+    if isinstance(value, list | tuple):
+        return [" ".join(str(t).split()) for t in value if str(t).strip()]
+    raise ValueError(f"expected a list or a ';'-separated string, got {type(value).__name__}")
+
+
+def _parse_id(value: Any) -> Any:
+    # JSON catalogs often carry numeric ids; they are the same product as their string form.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def normalise_category(value: str) -> str:
+    """``"Home>Candles >  Holders"`` → ``"Home > Candles > Holders"`` (empty levels dropped)."""
+    return " > ".join(" ".join(p.split()) for p in value.split(">") if p.strip())
+
+
+def category_levels(category: str | None) -> list[str]:
+    """Every prefix of a category path: ``"A > B"`` → ``["A", "A > B"]``."""
+    if not category:
+        return []
+    parts = [p for p in normalise_category(category).split(" > ") if p]
+    return [" > ".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def iso_utc(value: datetime) -> str:
+    """A datetime as UTC ISO 8601 with a ``Z`` (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(UTC).isoformat(timespec="seconds")
+    return text.replace("+00:00", "Z")
+
+
+Bool = Annotated[bool, BeforeValidator(_parse_bool)]
+
+
+class ProductIn(BaseModel):
+    """One catalog row. Unknown columns are kept (``extra="allow"``) and end up in the payload."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    product_id: Annotated[str, BeforeValidator(_parse_id), Field(min_length=1, max_length=256)]
+    title: str = Field(min_length=1, max_length=2000)
+    description: str | None = None
+    category: str | None = None
+    brand: str | None = None
+    price: Annotated[float | None, BeforeValidator(_parse_price)] = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
+    # A catalog that does not track stock sells what it lists: absent means in stock.
+    in_stock: Bool = True
+    is_active: Bool = True
+    created_at: datetime | None = None
+    tags: Annotated[list[str] | None, BeforeValidator(_parse_tags)] = None
+    image_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_empty(cls, data: Any) -> Any:
+        # CSV has no null: an empty cell means "not given", for known and unknown columns alike.
+        if isinstance(data, Mapping):
+            return {
+                k: v
+                for k, v in data.items()
+                if v is not None and not (isinstance(v, str) and not v.strip())
+            }
+        return data
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, value: str | None) -> str | None:
+        return normalise_category(value) or None if value is not None else None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
+#: Fields of the schema; everything else in a row is an "unknown column" kept as is.
+KNOWN_FIELDS = tuple(ProductIn.model_fields)
+
+
+def content_hash(text: str) -> str:
+    """sha256 (hex) of the embedding text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Product:
+    """A validated product: its key, the text to embed and the payload to store."""
+
+    product_id: str
+    text: str
+    payload: dict[str, Any]
+
+    @property
+    def content_hash(self) -> str:
+        """The hash of :attr:`text`, also stored in the payload."""
+        return str(self.payload["content_hash"])
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row that was not accepted: where it was, which field, why."""
+
+    row: int
+    field: str
+    reason: str
+    product_id: str | None = None
+
+    def as_dict(self, *, position: str = "index") -> dict[str, Any]:
+        """``{position: row, "field", "reason"}`` (+ ``product_id`` when known)."""
+        out: dict[str, Any] = {position: self.row, "field": self.field, "reason": self.reason}
+        if self.product_id is not None:
+            out["product_id"] = self.product_id
+        return out
+
+
+def build_product(item: ProductIn, *, now: datetime) -> Product:
+    """The payload and embedding text of a validated row, stamped ``updated_at=now``."""
+    data = item.model_dump(exclude_none=False)
+    extras = {k: v for k, v in (item.model_extra or {}).items() if k not in RESERVED_FIELDS}
+    text = product_text({k: data.get(k) for k in EMBEDDED_FIELDS})
+    payload: dict[str, Any] = dict(extras)
+    # Known optional fields are written even when None so a payload-only update clears them.
+    for name in KNOWN_FIELDS:
+        if name != "created_at":
+            payload[name] = data[name]
+    if item.created_at is not None:
+        payload["created_at"] = iso_utc(item.created_at)
+    payload["category_levels"] = category_levels(item.category)
+    payload["updated_at"] = iso_utc(now)
+    payload["content_hash"] = content_hash(text)
+    return Product(product_id=item.product_id, text=text, payload=payload)
+
+
+def _rejection(row: int, data: Mapping[str, Any], exc: PydanticValidationError) -> Rejection:
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        name = ".".join(str(p) for p in err["loc"]) or "row"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required field is missing or empty"
+        problems.append((name, msg))
+    pid = data.get("product_id")
+    product_id = str(pid).strip() or None if pid is not None else None
+    if len(problems) == 1:
+        name, msg = problems[0]
+        return Rejection(row=row, field=name, reason=msg, product_id=product_id)
+    return Rejection(
+        row=row,
+        field=",".join(n for n, _ in problems),
+        reason="; ".join(f"{n}: {m}" for n, m in problems),
+        product_id=product_id,
+    )
+
+
+#: A source row: its position (list index, or line number in a file) and its data — or the
+#: reason it could not even be parsed.
+NumberedRow = tuple[int, Mapping[str, Any] | Rejection]
+
+
+def iter_validated(
+    rows: Iterable[NumberedRow], *, now: datetime | None = None
+) -> Iterator[Product | Rejection]:
+    """Validate numbered rows lazily, yielding a Product or a Rejection for each, in order."""
+    stamp = now or datetime.now(UTC)
+    for row, data in rows:
+        if isinstance(data, Rejection):
+            yield data
+            continue
+        if not isinstance(data, Mapping):
+            yield Rejection(row=row, field="row", reason=f"expected an object, got {data!r:.60}")
+            continue
+        try:
+            item = ProductIn.model_validate(data)
+        except PydanticValidationError as exc:
+            yield _rejection(row, data, exc)
+            continue
+        yield build_product(item, now=stamp)
+
+
+def validate_rows(
+    rows: Iterable[Mapping[str, Any]], *, now: datetime | None = None
+) -> tuple[list[Product], list[Rejection]]:
+    """Validate a list of rows; rejections carry the row's 0-based index."""
+    valid: list[Product] = []
+    rejected: list[Rejection] = []
+    for out in iter_validated(enumerate(rows), now=now):
+        if isinstance(out, Rejection):
+            rejected.append(out)
+        else:
+            valid.append(out)
+    return valid, rejected
+
+
+# --- streaming readers ---------------------------------------------------------------------------
+
+
+def iter_jsonl(lines: Iterable[str]) -> Iterator[NumberedRow]:
+    """Rows of a JSON Lines stream, numbered by line (1-based); blank lines skipped."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, Rejection(row=number, field="row", reason=f"invalid JSON: {exc.msg}")
+            continue
+        if not isinstance(data, dict):
+            yield (
+                number,
+                Rejection(
+                    row=number,
+                    field="row",
+                    reason=f"expected a JSON object, got {type(data).__name__}",
+                ),
+            )
+            continue
+        yield number, data
+
+
+def iter_csv(lines: Iterable[str]) -> Iterator[NumberedRow]:
+    """Rows of a CSV stream with a header, numbered by line (header is line 1)."""
+    reader = csv.DictReader(lines)
+    for data in reader:
+        number = reader.line_num
+        overflow = data.pop(None, None)
+        if overflow:
+            yield (
+                number,
+                Rejection(
+                    row=number,
+                    field="row",
+                    reason=f"{len(overflow)} more value(s) than the header has columns",
+                    product_id=data.get("product_id") or None,
+                ),
+            )
+            continue
+        yield number, data
+
+
+def detect_format(name: str) -> CatalogFormat:
+    """``jsonl`` or ``csv`` from a file name (``.gz`` allowed), else a ValidationError."""
+    lower = name.lower().removesuffix(".gz")
+    if lower.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if lower.endswith(".csv"):
+        return "csv"
+    raise ValidationError(
+        f"cannot tell the format of {name!r}: expected .jsonl, .ndjson, .json or .csv "
+        "(optionally .gz)",
+        field="format",
+    )
+
+
+def _rows(text: Iterable[str], fmt: CatalogFormat) -> Iterator[NumberedRow]:
+    return iter_jsonl(text) if fmt == "jsonl" else iter_csv(text)
+
+
+def open_text(path: Path) -> IO[str]:
+    """A text stream over ``path``, gunzipped on the fly for ``.gz`` (caller closes it).
+
+    ``utf-8-sig``: spreadsheets often prepend a BOM, which would corrupt the first header name.
+    """
+    gz = path.suffix == ".gz"
+    raw = cast(IO[bytes], gzip.open(path, "rb")) if gz else path.open("rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def read_catalog(path: Path, *, fmt: CatalogFormat | None = None) -> Iterator[NumberedRow]:
+    """Stream the rows of a catalog file (JSON Lines or CSV, gzip by ``.gz`` suffix)."""
+    fmt = fmt or detect_format(path.name)
+    with open_text(path) as text:
+        yield from _rows(text, fmt)
+
+
+def iter_s3_body(body: Any, *, key: str, fmt: CatalogFormat | None = None) -> Iterator[NumberedRow]:
+    """Stream rows from an S3 ``StreamingBody`` (``.gz`` keys are decompressed on the fly)."""
+    fmt = fmt or detect_format(key)
+    if key.lower().endswith(".gz"):
+        with (
+            gzip.GzipFile(fileobj=body, mode="rb") as gz,
+            io.TextIOWrapper(gz, encoding="utf-8-sig", newline="") as text,
+        ):
+            yield from _rows(text, fmt)
+        return
+    # iter_lines strips line ends; the CSV reader needs them back for quoted multi-line cells.
+    decoded = codecs.iterdecode(body.iter_lines(), "utf-8-sig")
+    yield from _rows((f"{line}\n" for line in decoded), fmt)

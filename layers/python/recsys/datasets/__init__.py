@@ -1,0 +1,1 @@
+"""Loaders that turn public data sets into the system's own catalog rows and events."""

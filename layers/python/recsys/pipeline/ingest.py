@@ -1,0 +1,356 @@
+"""Catalog ingest: validate rows, skip re-embedding what did not change, queue the rest.
+
+Rows stream through in chunks of ``settings.ingest_chunk_size``: each chunk is validated, the
+stored ``content_hash`` of its products is read in one ``retrieve``, products whose embedding
+text is unchanged get a payload-only update (price, stock, flags…) and the others go to the
+embed queue. Nothing is held beyond one chunk, so a file of any size streams through.
+
+Entry points: :func:`ingest_rows` (the core), :class:`CatalogService` (what the ingest Lambda
+and the HTTP routes use: POST rows, DELETE a product, S3 uploads) and :func:`cli_ingest`
+(``recsys ingest FILE``).
+
+DELETE removes the point from the store (the product is gone; recommendations cannot return
+it). To hide a product temporarily, POST it with ``is_active: false`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from recsys.catalog import (
+    NumberedRow,
+    Product,
+    Rejection,
+    detect_format,
+    iter_s3_body,
+    iter_validated,
+    read_catalog,
+)
+from recsys.errors import NotFoundError, ValidationError
+from recsys.pipeline.queue import EmbedItem, EmbedQueue, SqsEmbedQueue
+from recsys.store.base import VectorStore, products_spec
+
+if TYPE_CHECKING:
+    from recsys.config import Settings
+
+__all__ = [
+    "BatchTooLargeError",
+    "CatalogService",
+    "IngestResult",
+    "cli_ingest",
+    "delete_product",
+    "get_catalog_service",
+    "ingest_rows",
+    "is_s3_event",
+]
+
+#: Where rejected rows of an S3 upload are written (outside the ingested prefix).
+REJECTS_PREFIX = "rejects/"
+
+
+@dataclass
+class IngestResult:
+    """What happened to the rows: sent for embedding, payload-only updates, rejected."""
+
+    accepted: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def merge(self, other: IngestResult) -> None:
+        """Add ``other``'s counts and rejections to this one."""
+        self.accepted += other.accepted
+        self.unchanged += other.unchanged
+        self.rejected.extend(other.rejected)
+
+    def as_dict(
+        self, *, position: str = "index", max_rejected: int | None = None
+    ) -> dict[str, Any]:
+        """The HTTP reply shape: ``{accepted, unchanged, rejected: [{index, field, reason}]}``."""
+        shown = self.rejected if max_rejected is None else self.rejected[:max_rejected]
+        return {
+            "accepted": self.accepted,
+            "unchanged": self.unchanged,
+            "rejected": [r.as_dict(position=position) for r in shown],
+        }
+
+
+def _chunks(items: Iterable[Product | Rejection], size: int) -> Iterator[list[Product | Rejection]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _ingest_chunk(
+    chunk: Sequence[Product | Rejection], *, store: VectorStore, queue: EmbedQueue, collection: str
+) -> IngestResult:
+    result = IngestResult()
+    latest: dict[str, Product] = {}
+    for out in chunk:
+        if isinstance(out, Rejection):
+            result.rejected.append(out)
+        else:
+            # A product listed twice in one chunk: the later row wins, counted once.
+            latest.pop(out.product_id, None)
+            latest[out.product_id] = out
+    if not latest:
+        return result
+    stored = {
+        r.key: r.payload.get("content_hash") for r in store.retrieve(collection, list(latest))
+    }
+    to_embed: list[EmbedItem] = []
+    for key, product in latest.items():
+        if stored.get(key) == product.content_hash:
+            store.set_payload(collection, key, product.payload)
+            result.unchanged += 1
+        else:
+            to_embed.append(EmbedItem(product_id=key, payload=product.payload))
+    queue.send(to_embed)
+    result.accepted += len(to_embed)
+    return result
+
+
+def ingest_numbered(
+    rows: Iterable[NumberedRow],
+    *,
+    store: VectorStore,
+    queue: EmbedQueue,
+    settings: Settings,
+    progress: Callable[[int], None] | None = None,
+) -> IngestResult:
+    """Ingest rows that carry their own position (file line or list index)."""
+    result = IngestResult()
+    collection = settings.products_collection
+    for chunk in _chunks(iter_validated(rows), settings.ingest_chunk_size):
+        result.merge(_ingest_chunk(chunk, store=store, queue=queue, collection=collection))
+        if progress is not None:
+            progress(len(chunk))
+    return result
+
+
+def ingest_rows(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    store: VectorStore,
+    queue: EmbedQueue,
+    settings: Settings,
+) -> IngestResult:
+    """Validate ``rows``, update unchanged products in place, queue the rest for embedding.
+
+    Rejections carry each row's 0-based position in ``rows``.
+    """
+    return ingest_numbered(enumerate(rows), store=store, queue=queue, settings=settings)
+
+
+def delete_product(product_id: str, *, store: VectorStore, settings: Settings) -> None:
+    """Remove a product from the store; NotFoundError when it is not there."""
+    collection = settings.products_collection
+    if not store.retrieve(collection, [product_id]):
+        raise NotFoundError(f"product {product_id!r} not found")
+    store.delete(collection, [product_id])
+
+
+class BatchTooLargeError(ValidationError):
+    """A request carried more rows than one call accepts."""
+
+    def __init__(self, message: str, *, limit: int, size: int) -> None:
+        super().__init__(message, field="products")
+        self.limit = limit
+        self.size = size
+
+
+# --- the service the ingest Lambda and the HTTP routes share ------------------------------------
+
+
+def is_s3_event(event: Mapping[str, Any]) -> bool:
+    """True for an S3 notification event (``Records`` carrying ``s3``)."""
+    records = event.get("Records")
+    return isinstance(records, list) and bool(records) and all("s3" in r for r in records)
+
+
+class CatalogService:
+    """Ingest and delete against one store and one embed queue."""
+
+    def __init__(
+        self, *, store: VectorStore, queue: EmbedQueue, settings: Settings, s3: Any = None
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.settings = settings
+        self.s3 = s3
+        store.ensure_collection(products_spec(settings.products_collection, settings.vector_size))
+
+    def ingest(self, rows: Sequence[Mapping[str, Any]]) -> IngestResult:
+        """Ingest a list of rows (POST /products); more than ``max_post_products`` is refused."""
+        limit = self.settings.max_post_products
+        if len(rows) > limit:
+            raise BatchTooLargeError(
+                f"{len(rows)} products in one request; at most {limit} are accepted — split "
+                "the batch, or upload a file to the catalog bucket for bulk loads",
+                limit=limit,
+                size=len(rows),
+            )
+        return ingest_rows(rows, store=self.store, queue=self.queue, settings=self.settings)
+
+    def delete(self, product_id: str) -> None:
+        """Remove a product (DELETE /products/{product_id})."""
+        delete_product(product_id, store=self.store, settings=self.settings)
+
+    def ingest_s3_object(self, bucket: str, key: str) -> dict[str, Any]:
+        """Stream one uploaded object through ingest; rejected rows go to ``rejects/{key}``."""
+        if self.s3 is None:
+            raise ValidationError("this service has no S3 client", field="s3")
+        prefix = self.settings.catalog_upload_prefix
+        if not key.startswith(prefix):
+            return {"bucket": bucket, "key": key, "skipped": f"outside {prefix!r}"}
+        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+        fmt = detect_format(key)
+        result = ingest_numbered(
+            iter_s3_body(body, key=key, fmt=fmt),
+            store=self.store,
+            queue=self.queue,
+            settings=self.settings,
+        )
+        reply: dict[str, Any] = {"bucket": bucket, "key": key, **result.as_dict(position="row")}
+        if result.rejected:
+            rejects_key = f"{REJECTS_PREFIX}{key}.jsonl"
+            lines = "".join(json.dumps(r.as_dict(position="row")) + "\n" for r in result.rejected)
+            self.s3.put_object(Bucket=bucket, Key=rejects_key, Body=lines.encode("utf-8"))
+            reply["rejects_key"] = rejects_key
+            reply["rejected"] = reply["rejected"][:20]
+        reply["rejected_count"] = len(result.rejected)
+        return reply
+
+    def handle_s3_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Ingest every object of an S3 ObjectCreated notification."""
+        files = []
+        for record in event["Records"]:
+            s3 = record["s3"]
+            # Keys arrive URL-encoded in notifications ("my+file.csv" for "my file.csv").
+            key = unquote_plus(s3["object"]["key"])
+            files.append(self.ingest_s3_object(s3["bucket"]["name"], key))
+        return {"files": files}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CatalogService:
+        """The store, SQS queue and S3 client configured by ``settings``."""
+        from recsys import aws
+        from recsys.store import get_store
+
+        if not settings.embed_queue_url:
+            raise ValidationError(
+                "RECSYS_EMBED_QUEUE_URL is not set: the ingest service needs the embed queue",
+                field="embed_queue_url",
+            )
+        queue = SqsEmbedQueue(
+            aws.client("sqs", settings),
+            settings.embed_queue_url,
+            per_message=settings.embed_message_products,
+        )
+        return cls(
+            store=get_store(settings),
+            queue=queue,
+            settings=settings,
+            s3=aws.client("s3", settings),
+        )
+
+
+_services: dict[str, CatalogService] = {}
+_lock = threading.Lock()
+
+
+def get_catalog_service(settings: Settings | None = None) -> CatalogService:
+    """The process-wide service for ``settings`` (default ``get_settings()``), built once."""
+    if settings is None:
+        from recsys.config import get_settings
+
+        settings = get_settings()
+    key = settings.model_dump_json()
+    with _lock:
+        service = _services.get(key)
+        if service is None:
+            service = _services[key] = CatalogService.from_settings(settings)
+    return service
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def _numbered_source(path: Path, fmt: str) -> tuple[Iterable[NumberedRow], int | None]:
+    if fmt == "online-retail":
+        from recsys.datasets.online_retail import load_catalog
+
+        rows = load_catalog(path)
+        return enumerate(rows, start=1), len(rows)
+    return read_catalog(path, fmt=None if fmt == "auto" else fmt), None  # type: ignore[arg-type]
+
+
+def cli_ingest(args: argparse.Namespace) -> int:
+    """``recsys ingest FILE [--format …] [--rejects PATH]``.
+
+    Without ``RECSYS_EMBED_QUEUE_URL`` products are embedded in this process (the store is
+    searchable when the command returns); with it they are sent to the embed queue for the
+    embed function (or the local runtime) to pick up.
+    """
+    from tqdm import tqdm
+
+    from recsys.config import get_settings
+    from recsys.pipeline.embed import Embedder
+    from recsys.pipeline.queue import DirectEmbedQueue
+    from recsys.store import get_store
+
+    settings = get_settings()
+    path: Path = args.file
+    if not path.is_file():
+        print(f"recsys ingest: no such file: {path}", file=sys.stderr)
+        return 2
+    try:
+        rows, total = _numbered_source(path, args.format)
+    except ValidationError as exc:
+        print(f"recsys ingest: {exc}", file=sys.stderr)
+        return 2
+    store = get_store(settings)
+    queue: EmbedQueue
+    if settings.embed_queue_url:
+        from recsys import aws
+
+        queue = SqsEmbedQueue(
+            aws.client("sqs", settings),
+            settings.embed_queue_url,
+            per_message=settings.embed_message_products,
+        )
+        where = f"queued on {settings.embed_queue_url}"
+    else:
+        queue = DirectEmbedQueue(Embedder.from_settings(settings))
+        where = f"embedded into {settings.data_dir}"
+    service = CatalogService(store=store, queue=queue, settings=settings)
+    with tqdm(total=total, unit="rows", desc=f"ingest {path.name}", file=sys.stderr) as bar:
+        result = ingest_numbered(
+            rows, store=service.store, queue=queue, settings=settings, progress=bar.update
+        )
+    if result.accepted and not settings.embed_queue_url:
+        # Bulk loads leave the edge engine on exact search; build its HNSW index once now.
+        store.optimize()
+    print(
+        f"{path.name}: {result.accepted} accepted ({where}), {result.unchanged} unchanged, "
+        f"{len(result.rejected)} rejected"
+    )
+    if result.rejected:
+        rejects: Path = args.rejects or settings.data_dir / "rejects" / f"{path.name}.rejects.jsonl"
+        rejects.parent.mkdir(parents=True, exist_ok=True)
+        with rejects.open("w", encoding="utf-8") as fh:
+            for r in result.rejected:
+                fh.write(json.dumps(r.as_dict(position="row"), ensure_ascii=False) + "\n")
+        for r in result.rejected[:5]:
+            print(f"  row {r.row}: {r.field}: {r.reason}")
+        print(f"rejected rows with reasons: {rejects}")
+    store.close()
+    return 0

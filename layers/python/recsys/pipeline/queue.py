@@ -1,0 +1,184 @@
+"""The embed queue: what a message holds and how products are put on it.
+
+Ingest decides *what* needs embedding; the queue decides *where* that work runs:
+
+- :class:`SqsEmbedQueue` sends SQS messages (several products each, ≤ 256 KB) for the embed
+  Lambda; partial ``send_message_batch`` failures are retried and, if they persist, raised so
+  nothing is silently lost;
+- :class:`DirectEmbedQueue` embeds in the calling process — the local CLI and benchmarks use it
+  when no queue URL is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import BaseModel, ConfigDict, Field, Json
+
+from recsys.errors import DependencyError
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "DirectEmbedQueue",
+    "EmbedItem",
+    "EmbedMessage",
+    "EmbedQueue",
+    "EmbedRecord",
+    "SqsEmbedQueue",
+]
+
+#: SQS limit for one message and for the sum of a send_message_batch (both 256 KiB); kept with
+#: headroom for the batch envelope and message attributes.
+MAX_MESSAGE_BYTES = 250_000
+#: SQS allows at most 10 entries per send_message_batch.
+MAX_BATCH_ENTRIES = 10
+
+
+class EmbedItem(BaseModel):
+    """One product to embed: its key and the payload built at ingest (with ``content_hash``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1)
+    payload: dict[str, Any]
+
+
+class EmbedMessage(BaseModel):
+    """Body of an embed-queue message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(default=1, ge=1, le=1)
+    products: list[EmbedItem] = Field(min_length=1)
+
+
+class EmbedRecord(SqsRecordModel):
+    """An SQS record whose body is an :class:`EmbedMessage` (parsed by the batch processor)."""
+
+    body: Json[EmbedMessage]
+
+
+class EmbedQueue(Protocol):
+    """Somewhere to send products that need (re-)embedding."""
+
+    def send(self, items: Sequence[EmbedItem]) -> None:
+        """Accept ``items`` for embedding; raise if any could not be accepted."""
+
+
+_ENVELOPE = '{"version":1,"products":[]}'
+
+
+def _body(items: Sequence[EmbedItem]) -> str:
+    return EmbedMessage(products=list(items)).model_dump_json()
+
+
+def pack_messages(items: Sequence[EmbedItem], *, per_message: int) -> Iterator[str]:
+    """Message bodies of at most ``per_message`` products and ``MAX_MESSAGE_BYTES`` each."""
+    envelope = len(_ENVELOPE)
+    batch: list[EmbedItem] = []
+    size = envelope
+    for item in items:
+        item_size = len(item.model_dump_json().encode("utf-8")) + 1  # + the separating comma
+        if item_size + envelope > MAX_MESSAGE_BYTES:
+            raise DependencyError(
+                f"product {item.product_id!r} is {item_size} bytes as a message; the embed "
+                f"queue takes at most {MAX_MESSAGE_BYTES} (shorten its description or extras)"
+            )
+        if batch and (len(batch) >= per_message or size + item_size > MAX_MESSAGE_BYTES):
+            yield _body(batch)
+            batch, size = [], envelope
+        batch.append(item)
+        size += item_size
+    if batch:
+        yield _body(batch)
+
+
+def _entry_batches(bodies: Sequence[str]) -> Iterator[list[dict[str, str]]]:
+    entries: list[dict[str, str]] = []
+    size = 0
+    for body in bodies:
+        length = len(body.encode("utf-8"))
+        if entries and (len(entries) >= MAX_BATCH_ENTRIES or size + length > MAX_MESSAGE_BYTES):
+            yield entries
+            entries, size = [], 0
+        entries.append({"Id": str(len(entries)), "MessageBody": body})
+        size += length
+    if entries:
+        yield entries
+
+
+class SqsEmbedQueue:
+    """Sends products to the embed SQS queue, several per message, batches of ≤ 10 messages."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        *,
+        per_message: int = 25,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._sqs = sqs
+        self.queue_url = queue_url
+        self.per_message = per_message
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self._sleep = sleep
+        #: Messages sent since creation (for summaries and tests).
+        self.messages_sent = 0
+
+    def send(self, items: Sequence[EmbedItem]) -> None:
+        """Send ``items``; entries that fail are retried, then a DependencyError is raised."""
+        bodies = list(pack_messages(items, per_message=self.per_message))
+        for entries in _entry_batches(bodies):
+            self._send_batch(entries)
+
+    def _send_batch(self, entries: list[dict[str, str]]) -> None:
+        pending = entries
+        for attempt in range(self.retries + 1):
+            try:
+                reply = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
+            except Exception as exc:  # botocore raises many types; all mean "not sent"
+                failed_reason = f"{type(exc).__name__}: {exc}"
+                failed_ids = {e["Id"] for e in pending}
+                sender_fault = False
+            else:
+                failures = reply.get("Failed", [])
+                failed_ids = {f["Id"] for f in failures}
+                self.messages_sent += len(pending) - len(failed_ids)
+                if not failed_ids:
+                    return
+                failed_reason = "; ".join(
+                    f"{f.get('Code')}: {f.get('Message', '')}".strip() for f in failures
+                )
+                # A sender fault (e.g. too large, bad body) will fail the same way again.
+                sender_fault = any(f.get("SenderFault") for f in failures)
+            pending = [e for e in pending if e["Id"] in failed_ids]
+            if sender_fault or attempt == self.retries:
+                break
+            self._sleep(self.backoff_s * (2**attempt))
+        products = sum(len(json.loads(e["MessageBody"])["products"]) for e in pending)
+        raise DependencyError(
+            f"{len(pending)} embed message(s) ({products} products) could not be sent to "
+            f"{self.queue_url}: {failed_reason}"
+        )
+
+
+class DirectEmbedQueue:
+    """Embeds in this process: ``embed`` is called with each chunk (no queue in between)."""
+
+    def __init__(self, embed: Callable[[Sequence[EmbedItem]], int]) -> None:
+        self._embed = embed
+        #: Products embedded since creation.
+        self.embedded = 0
+
+    def send(self, items: Sequence[EmbedItem]) -> None:
+        """Embed ``items`` now."""
+        if items:
+            self.embedded += self._embed(items)
