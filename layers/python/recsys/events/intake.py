@@ -1,0 +1,273 @@
+"""Event intake: validate, log durably, then ask for profile updates — one message per owner.
+
+The reply is sent only after the log write returns, so an accepted event is never lost; the
+profile queue is notified afterwards. Owners of duplicate events are notified too: a client that
+retries after a failed notification then still gets its profile updated (the update itself
+finds nothing new when there is nothing new).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from recsys.aws import client
+from recsys.config import Settings
+from recsys.errors import DependencyError, RecsysError
+from recsys.events.log import EventLog
+from recsys.events.models import (
+    LoggedEvent,
+    ProfileUpdate,
+    Reject,
+    Unparsable,
+    validate_events,
+)
+
+
+class PayloadTooLargeError(RecsysError):
+    """A request carries more events or bytes than one call may."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class ProfileSink(Protocol):
+    """Where profile-update requests go: the SQS queue, or in-process for local replays."""
+
+    def send(self, updates: Sequence[ProfileUpdate]) -> None: ...
+
+
+class ProfileQueue:
+    """The profile queue (``settings.profile_queue_url``), sent to in batches of 10."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.profile_queue_url:
+            raise DependencyError("profile_queue_url is not configured")
+        self.url = settings.profile_queue_url
+        self.sqs = client("sqs", settings)
+
+    def send(self, updates: Sequence[ProfileUpdate]) -> None:
+        for i in range(0, len(updates), 10):
+            entries = [
+                {"Id": str(j), "MessageBody": u.model_dump_json(exclude_defaults=True)}
+                for j, u in enumerate(updates[i : i + 10])
+            ]
+            for _attempt in range(3):
+                try:
+                    resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+                except ClientError as exc:
+                    raise DependencyError(f"profile queue send failed: {exc}") from exc
+                failed = {f["Id"] for f in resp.get("Failed", [])}
+                entries = [e for e in entries if e["Id"] in failed]
+                if not entries:
+                    break
+            else:
+                raise DependencyError(f"profile queue refused {len(entries)} messages")
+
+
+@dataclass
+class IntakeResult:
+    """What ``log_events`` did: counts, per-event rejects and the events newly logged."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Reject] = field(default_factory=list)
+    written: list[LoggedEvent] = field(default_factory=list)
+
+    def as_reply(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.as_dict() for r in self.rejected],
+        }
+
+
+def profile_updates(events: Iterable[LoggedEvent]) -> list[ProfileUpdate]:
+    """One update per owner; an event with both ids merges its session into the user."""
+    oldest: dict[str, str] = {}
+    merges: dict[str, set[str]] = {}
+    for ev in events:
+        if ev.owner not in oldest or ev.sk < oldest[ev.owner]:
+            oldest[ev.owner] = ev.sk
+        if ev.user_id and ev.session_id:
+            merges.setdefault(ev.owner, set()).add(f"s#{ev.session_id}")
+    return [
+        ProfileUpdate(key=k, oldest_sk=sk, merge_from=sorted(merges.get(k, ())))
+        for k, sk in sorted(oldest.items())
+    ]
+
+
+def log_events(
+    events: Sequence[Any],
+    *,
+    log: EventLog,
+    queue: ProfileSink | None,
+    settings: Settings,
+    now: float | None = None,
+    start_index: int = 0,
+) -> IntakeResult:
+    """Validate, log and notify; raises ``PayloadTooLargeError`` above ``events_max_batch``."""
+    if len(events) > settings.events_max_batch:
+        raise PayloadTooLargeError(
+            f"{len(events)} events in one request; at most {settings.events_max_batch}",
+            limit=settings.events_max_batch,
+        )
+    good, rejects = validate_events(events, now=now, start_index=start_index)
+    result = IntakeResult(rejected=rejects)
+    if not good:
+        return result
+    written = log.write(good)
+    result.accepted, result.duplicates = len(written.written), len(written.duplicates)
+    result.written = written.written
+    if queue is not None:
+        queue.send(profile_updates([*written.written, *written.duplicates]))
+    return result
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def _open_text(path: Path) -> IO[str]:
+    raw = path.open("rb")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+
+
+def _detect_format(path: Path) -> str:
+    with _open_text(path) as fh:
+        head = fh.readline()
+    if head.lstrip().startswith("{"):
+        return "jsonl"
+    if "InvoiceNo" in head and "StockCode" in head:
+        return "online-retail"
+    raise RecsysError(f"{path}: cannot tell the format (use --format jsonl|online-retail)")
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    with _open_text(path) as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    yield line_no, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield line_no, Unparsable(f"line {line_no}: not JSON ({exc.msg})")
+
+
+def read_event_file(path: Path, *, fmt: str = "auto") -> Iterator[tuple[int, Any]]:
+    """(row number, raw event) pairs from a JSON Lines file or the Online Retail CSV."""
+    fmt = _detect_format(path) if fmt == "auto" else fmt
+    if fmt == "jsonl":
+        return _jsonl(path)
+    from recsys.datasets.retail_events import read_retail_events
+
+    return ((i, ev) for i, ev in enumerate(read_retail_events(path), start=1))
+
+
+def _in_window(raw: Any, since: float | None, until: float | None) -> bool:
+    if (since is None and until is None) or not isinstance(raw, Mapping):
+        return True
+    from recsys.events.models import _parse_timestamp
+
+    try:
+        ts = _parse_timestamp(raw.get("timestamp"))
+    except ValueError:
+        return True  # let validation report it
+    return (since is None or ts >= since) and (until is None or ts < until)
+
+
+def cli_events(args: argparse.Namespace) -> int:
+    """``recsys events FILE``: log a file of events, then update the affected profiles.
+
+    Locally the profiles are updated in-process right after logging (a fast replay: each
+    profile is built once from the log instead of once per queue message); the queue path is
+    what the HTTP intake uses.
+    """
+    from tqdm import tqdm
+
+    from recsys.config import get_settings
+    from recsys.encoder import get_encoder
+    from recsys.events.models import _parse_timestamp
+    from recsys.profiles.service import update_profiles
+    from recsys.store import get_store
+
+    settings = get_settings()
+    since = _parse_timestamp(args.since) if args.since else None
+    until = _parse_timestamp(args.until) if args.until else None
+    log = EventLog(settings)
+    totals = IntakeResult()
+    owners: dict[str, ProfileUpdate] = {}
+    rejects_out = args.rejects.open("w", encoding="utf-8") if args.rejects else None
+    started = time.perf_counter()
+    batch: list[Any] = []
+    rows: list[int] = []
+
+    def flush() -> None:
+        res = log_events(batch, log=log, queue=None, settings=settings)
+        totals.accepted += res.accepted
+        totals.duplicates += res.duplicates
+        for rej in res.rejected:
+            row_rej = Reject(rows[rej.index], rej.field, rej.reason)
+            totals.rejected.append(row_rej)
+            if rejects_out:
+                rejects_out.write(json.dumps({"row": row_rej.index, **row_rej.as_dict()}) + "\n")
+        for upd in profile_updates(res.written):
+            prev = owners.get(upd.key)
+            owners[upd.key] = (
+                upd
+                if prev is None
+                else prev.model_copy(
+                    update={"merge_from": sorted({*prev.merge_from, *upd.merge_from})}
+                )
+            )
+        bar.update(len(batch))
+        batch.clear()
+        rows.clear()
+
+    try:
+        with tqdm(desc="events", unit="ev", file=sys.stderr) as bar:
+            for row, raw in read_event_file(args.file, fmt=args.format):
+                if not _in_window(raw, since, until):
+                    continue
+                batch.append(raw)
+                rows.append(row)
+                if len(batch) >= settings.events_max_batch:
+                    flush()
+            if batch:
+                flush()
+        logged_s = time.perf_counter() - started
+        store, encoder = get_store(settings), get_encoder(settings)
+        updates = [u.model_copy(update={"rebuild": True}) for u in owners.values()]
+        with tqdm(total=len(updates), desc="profiles", unit="profile", file=sys.stderr) as bar:
+            for i in range(0, len(updates), 64):
+                chunk = updates[i : i + 64]
+                update_profiles(chunk, store=store, log=log, encoder=encoder, settings=settings)
+                bar.update(len(chunk))
+    finally:
+        if rejects_out:
+            rejects_out.close()
+        log.close()
+    print(
+        json.dumps(
+            {
+                "accepted": totals.accepted,
+                "duplicates": totals.duplicates,
+                "rejected": len(totals.rejected),
+                "profiles": len(owners),
+                "log_seconds": round(logged_s, 1),
+                "total_seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+    )
+    return 0
