@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         default=None, description="http(s) URL of a Qdrant server, ':memory:', or a local path."
     )
     qdrant_api_key: str | None = None
+    qdrant_api_key_secret_arn: str | None = Field(
+        default=None, description="Secrets Manager ARN holding the Qdrant API key (on Lambda)."
+    )
     products_collection: str = "products"
     users_collection: str = "users"
     vector_size: int = 384
@@ -108,6 +111,14 @@ class Settings(BaseSettings):
     )
     refresh_active_days: float = Field(default=2.0, gt=0, description="Refresh users active since.")
     aggregates_ttl_s: float = Field(default=300.0, ge=0)
+
+    # --- local stack (recsys up) --------------------------------------------------------------
+    local_refresh_interval_s: float = Field(
+        default=86_400.0, ge=0, description="Nightly job period locally (0: only on demand)."
+    )
+    local_s3_poll_s: float = Field(
+        default=1.0, gt=0, description="How often the local stack lists the catalog bucket."
+    )
 
 
 @lru_cache(maxsize=1)
