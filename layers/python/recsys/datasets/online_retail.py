@@ -4,7 +4,7 @@ The table is invoice lines; a catalog row is built per StockCode from its *sales
 a positive quantity and price that are not cancellations), so stock-keeping notes such as
 "damaged" or "thrown away" — recorded with zero price — never become titles:
 
-- ``product_id`` = StockCode; ``title`` = its most frequent description among sales, kept as the
+- ``product_id`` = StockCode (upper-cased, see :func:`iter_rows`); ``title`` = its most frequent description among sales, kept as the
   shop wrote it (upper case; the encoder is uncased and the titles stay recognisable against the
   source), whitespace tidied;
 - ``price`` = median unit price of its sales, ``currency`` = GBP;
@@ -87,9 +87,16 @@ def is_online_retail(path: Path) -> bool:
 
 
 def iter_rows(path: Path) -> Iterator[dict[str, str]]:
-    """The table's rows as dicts of strings, streamed (``.gz`` decompressed on the fly)."""
+    """The table's rows as dicts of strings, streamed (``.gz`` decompressed on the fly).
+
+    StockCode comes back stripped and upper-cased: the table writes some codes in both cases
+    ("85123A" and "85123a", same product, same description), and catalog and events must agree
+    on one id.
+    """
     with open_text(path) as fh:
-        yield from csv.DictReader(fh)
+        for row in csv.DictReader(fh):
+            row["StockCode"] = (row.get("StockCode") or "").strip().upper()
+            yield row
 
 
 def parse_invoice_date(text: str) -> datetime:
