@@ -4,9 +4,9 @@ The table is invoice lines; a catalog row is built per StockCode from its *sales
 a positive quantity and price that are not cancellations), so stock-keeping notes such as
 "damaged" or "thrown away" — recorded with zero price — never become titles:
 
-- ``product_id`` = StockCode (upper-cased, see :func:`iter_rows`); ``title`` = its most frequent description among sales, kept as the
-  shop wrote it (upper case; the encoder is uncased and the titles stay recognisable against the
-  source), whitespace tidied;
+- ``product_id`` = StockCode (upper-cased, see :func:`iter_rows`); ``title`` = its most
+  frequent description among sales, kept as the shop wrote it (upper case; the encoder is
+  uncased and the titles stay recognisable against the source), whitespace tidied;
 - ``price`` = median unit price of its sales, ``currency`` = GBP;
 - ``created_at`` = its first sale (InvoiceDate is the shop's wall clock, read as UTC);
 - ``category`` = a two-level path from keyword rules on the title (:data:`CATEGORY_RULES`, first
