@@ -277,10 +277,9 @@ def _category_scores(
         if w <= 0.0 or not cat:
             continue
         contribution = w * math.exp(-max(as_of - ev.at, 0.0) / tau)
-        parts = [p.strip() for p in str(cat).split(">") if p.strip()]
-        for i in range(len(parts)):
-            level = " > ".join(parts[: i + 1])
-            scores[level] = scores.get(level, 0.0) + contribution
+        # The full path only: a reader wanting a level sums the paths under it.
+        path = " > ".join(p.strip() for p in str(cat).split(">") if p.strip())
+        scores[path] = scores.get(path, 0.0) + contribution
     top = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:KEEP_CATEGORY_SCORES]
     return {k: round(v, 6) for k, v in top if v > 1e-9}
 

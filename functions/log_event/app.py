@@ -1,0 +1,20 @@
+"""Log-event Lambda: POST /events (→ event log, profile queue) and DELETE /users/{user_id}.
+
+The event log, queue client and store are created once per container, on first use.
+"""
+
+from typing import Any
+
+from mangum import Mangum
+
+from recsys.api import build_app
+from recsys.api.routes import events
+
+app = build_app(events.router, title="recsys-log-event")
+http_handler = Mangum(app, lifespan="off")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point."""
+    result: dict[str, Any] = http_handler(event, context)
+    return result

@@ -1,0 +1,33 @@
+"""Update-profile Lambda: profile-queue batches → user vectors; the nightly schedule → refresh.
+
+A record that does not parse or cannot be applied fails alone (``batchItemFailures``); SQS
+redelivers it and, after maxReceiveCount, moves it to the DLQ.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+
+from recsys.config import get_settings
+from recsys.refresh import ProfileRecord, ProfileWorker, is_scheduled_event
+
+processor = BatchProcessor(event_type=EventType.SQS, model=ProfileRecord)
+worker = ProfileWorker.from_settings(get_settings())
+
+
+def record_handler(record: ProfileRecord) -> None:
+    """Bring one owner's profile up to date (safe to redeliver: reads the log, never adds)."""
+    worker.update(record.body)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point."""
+    if is_scheduled_event(event):
+        return worker.nightly()
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
