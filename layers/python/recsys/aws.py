@@ -114,7 +114,9 @@ def provision_from_template(
 
     queues = {k: v for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue"}
     # Dead-letter queues first: the main queues' redrive policies point at their ARNs.
-    for logical_id in sorted(queues, key=lambda k: "RedrivePolicy" in queues[k]["Properties"]):
+    for logical_id in sorted(
+        queues, key=lambda k: "RedrivePolicy" in queues[k].get("Properties", {})
+    ):
         props = queues[logical_id].get("Properties", {})
         url = sqs.create_queue(
             QueueName=f"{prefix}-{logical_id}", Attributes=_queue_attributes(props, out.queue_arns)

@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _REPO_MODEL_DIR = Path(__file__).resolve().parents[3] / "models_onnx" / "all-MiniLM-L6-v2-int8"
 #: Where the Lambda layer puts it (layer contents are mounted under /opt).
 _LAYER_MODEL_DIR = Path("/opt/models_onnx/all-MiniLM-L6-v2-int8")
+#: The UCI Online Retail table in the project workspace's shared/data, beside the checkout.
+_WORKSPACE = Path(__file__).resolve().parents[4]
+_ONLINE_RETAIL = _WORKSPACE / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 
 
 def default_model_dir() -> Path:
@@ -118,6 +121,12 @@ class Settings(BaseSettings):
     )
     local_s3_poll_s: float = Field(
         default=1.0, gt=0, description="How often the local stack lists the catalog bucket."
+    )
+    demo_data: Path = Field(
+        default=_ONLINE_RETAIL, description="Online Retail table loaded by `recsys up --demo`."
+    )
+    demo_history_days: float = Field(
+        default=61.0, gt=0, description="`--demo` replays this many last days of events."
     )
 
 
