@@ -15,7 +15,10 @@ from aws_lambda_powertools.utilities.batch import (
 from recsys.config import get_settings
 from recsys.refresh import ProfileRecord, ProfileWorker, is_scheduled_event
 
-processor = BatchProcessor(event_type=EventType.SQS, model=ProfileRecord)
+# A batch whose every record failed is reported like any other, not raised as one error.
+processor = BatchProcessor(
+    event_type=EventType.SQS, model=ProfileRecord, raise_on_entire_batch_failure=False
+)
 worker = ProfileWorker.from_settings(get_settings())
 
 
