@@ -1,0 +1,87 @@
+"""API Gateway's part: route each request to the function the template says serves it.
+
+Each HTTP function's module-level FastAPI ``app`` (the one its Mangum handler wraps) receives
+exactly the routes the template gives it — a route a function's app has but the template does
+not declare answers 404 here, as it would behind API Gateway. Authorizers are not emulated:
+locally every route is open. ``/docs`` shows one OpenAPI document merged from the functions'
+apps; ``/_local/*`` are local-only admin routes (refresh now, queue status).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+
+from recsys.local.template import HttpRoute
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A template route bound to the ASGI app of the function that serves it."""
+
+    route: HttpRoute
+    function: str
+    app: Any
+    pattern: re.Pattern[str]
+
+
+def _normalise(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def merged_openapi(mounts: list[Mount], *, title: str, version: str) -> dict[str, Any]:
+    """One OpenAPI document with each declared route taken from its function's own app."""
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": {},
+        "components": {"schemas": {}},
+    }
+    by_app: dict[int, dict[str, Any]] = {}
+    for mount in mounts:
+        spec = by_app.get(id(mount.app))
+        if spec is None:
+            openapi = getattr(mount.app, "openapi", None)
+            spec = by_app[id(mount.app)] = openapi() if callable(openapi) else {}
+        for path, ops in spec.get("paths", {}).items():
+            if _normalise(path) != _normalise(mount.route.path):
+                continue
+            op = ops.get(mount.route.method.lower())
+            if op is not None:
+                op = {**op, "tags": [*op.get("tags", []), mount.function]}
+                doc["paths"].setdefault(path, {})[mount.route.method.lower()] = op
+        doc["components"]["schemas"].update(spec.get("components", {}).get("schemas", {}))
+    return doc
+
+
+class Gateway:
+    """ASGI app: template routes go to their function's app, everything else to ``admin``."""
+
+    def __init__(self, mounts: list[Mount], admin: FastAPI) -> None:
+        self.mounts = mounts
+        self.admin = admin
+
+    def match(self, method: str, path: str) -> Mount | None:
+        """The mount serving ``method path``, as API Gateway would choose it."""
+        for mount in self.mounts:
+            if mount.route.method in (method, "ANY") and mount.pattern.match(path):
+                return mount
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            mount = self.match(scope["method"], scope["path"])
+            if mount is not None:
+                await mount.app(scope, receive, send)
+                return
+        await self.admin(scope, receive, send)

@@ -1,0 +1,492 @@
+"""``recsys up``: the whole system on one machine, wired from template.yaml.
+
+- AWS: a moto server on 127.0.0.1 (free port) with the template's queues, DLQs, table and
+  bucket (``provision_from_template``) — or, when ``RECSYS_AWS_ENDPOINT_URL`` is already set
+  (e.g. LocalStack), that endpoint instead of moto;
+- Lambda: each function's handler file loaded by path from CodeUri + Handler;
+- API Gateway: uvicorn serving every HttpApi route with the function's own FastAPI ``app``;
+- SQS event sources: one poller thread per queue (batch size, window, partial failures);
+- S3 notifications and the nightly schedule: see :mod:`recsys.local.triggers`.
+
+The handlers read their settings from the environment as on Lambda, so the runtime sets the
+same ``RECSYS_*`` variables the template would (endpoint, queue URLs, table, bucket, data dir)
+before loading them. moto is in-memory: the event table and the bucket are saved under
+``<data_dir>/local-aws/`` at shutdown and restored at the next start; Qdrant (embedded edge
+engine under ``<data_dir>/qdrant``) persists on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from recsys import __version__
+from recsys.aws import (
+    TEMPLATE_PATH,
+    Provisioned,
+    client,
+    load_template,
+    provision_from_template,
+)
+from recsys.config import Settings, get_settings
+from recsys.errors import ConfigError, RecsysError
+from recsys.local.gateway import Gateway, Mount, merged_openapi
+from recsys.local.invoke import LocalFunction
+from recsys.local.poller import SqsPoller
+from recsys.local.snapshot import load_bucket, load_table, save_bucket, save_table
+from recsys.local.template import LocalTemplate, TemplateError, read_template
+from recsys.local.triggers import S3Watcher, Scheduler
+
+log = logging.getLogger(__name__)
+
+#: Physical names of the emulated resources: ``local-EmbedQueue`` etc.
+RESOURCE_PREFIX = "local"
+
+
+class StackStartError(RecsysError):
+    """The local stack could not start (port taken, handler missing, API not answering)."""
+
+
+#: Settings variable of each resource the template declares, by logical id (as on Lambda).
+RESOURCE_ENV = {
+    "EmbedQueue": "RECSYS_EMBED_QUEUE_URL",
+    "ProfileQueue": "RECSYS_PROFILE_QUEUE_URL",
+    "EventsTable": "RECSYS_EVENTS_TABLE",
+    "CatalogBucket": "RECSYS_CATALOG_BUCKET",
+}
+
+
+def resource_env(prov: Provisioned) -> dict[str, str]:
+    """The ``RECSYS_*`` variables for the provisioned resources the template has."""
+    names = {**prov.queue_urls, **prov.tables, **prov.buckets}
+    return {var: names[lid] for lid, var in RESOURCE_ENV.items() if lid in names}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LocalStack:
+    """The running local stack. ``start()`` then ``stop()`` (or use it as a context manager)."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    template_path: Path = TEMPLATE_PATH
+    refresh_interval_s: float | None = None
+    s3_poll_s: float | None = None
+    persist: bool = True
+    say: Callable[[str], None] = print
+
+    template: LocalTemplate = field(init=False)
+    settings: Settings = field(init=False)
+    provisioned: Provisioned = field(init=False)
+    functions: dict[str, LocalFunction] = field(default_factory=dict, init=False)
+    pollers: list[SqsPoller] = field(default_factory=list, init=False)
+    watchers: list[S3Watcher] = field(default_factory=list, init=False)
+    schedulers: list[Scheduler] = field(default_factory=list, init=False)
+    _moto: Any = field(default=None, init=False)
+    _server: Any = field(default=None, init=False)
+    _server_thread: threading.Thread | None = field(default=None, init=False)
+    _stopped: bool = field(default=False, init=False)
+    _saved_env: dict[str, str] = field(default_factory=dict, init=False)
+
+    # --- start ---------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Base URL of the API."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def _aws_dir(self) -> Path:
+        return self.data_dir / "local-aws"
+
+    def start(self) -> str:
+        """Bring everything up; returns the API URL once GET /health answers."""
+        self.template = read_template(self.template_path)
+        self._saved_env = dict(os.environ)
+        self.data_dir = self.data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.port == 0:
+            self.port = free_port(self.host)
+        self._check_port()
+        self._start_aws()
+        self._load_functions()
+        self._start_triggers()
+        self._serve()
+        return self.url
+
+    def _check_port(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex((self.host, self.port)) == 0:
+                raise StackStartError(
+                    f"{self.host}:{self.port} is already in use (another `recsys up`?); "
+                    "pick another with --port"
+                )
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        # Lambda hands a function its configuration as environment variables; so does this
+        # runtime, then drops the cached Settings so the handlers read the new values.
+        os.environ.update(values)
+        get_settings.cache_clear()
+
+    def _start_aws(self) -> None:
+        env = {
+            "RECSYS_DATA_DIR": str(self.data_dir),
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            # Metrics and traces would print EMF blobs / need the X-Ray SDK; off locally.
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        if self.refresh_interval_s is not None:
+            env["RECSYS_LOCAL_REFRESH_INTERVAL_S"] = str(self.refresh_interval_s)
+        if self.s3_poll_s is not None:
+            env["RECSYS_LOCAL_S3_POLL_S"] = str(self.s3_poll_s)
+        for key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
+            env[key] = os.environ.get(key, "recsys")
+        self._set_env(env)
+        endpoint = get_settings().aws_endpoint_url
+        if endpoint is None:
+            from moto.server import ThreadedMotoServer
+
+            # moto accepts any credentials; fixed ones keep a developer's real keys out of it.
+            self._set_env({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+            os.environ.pop("AWS_SESSION_TOKEN", None)
+            os.environ.pop("AWS_PROFILE", None)
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            host, port = self._moto.get_host_and_port()
+            endpoint = f"http://{host}:{port}"
+            self._set_env({"RECSYS_AWS_ENDPOINT_URL": endpoint})
+        self.say(f"AWS emulation at {endpoint}{' (moto)' if self._moto else ''}")
+        self.provisioned = provision_from_template(
+            get_settings(), prefix=RESOURCE_PREFIX, template=load_template(self.template_path)
+        )
+        self._set_env(resource_env(self.provisioned))
+        self.settings = get_settings()
+        if self._moto is not None and self.persist:
+            self._restore()
+
+    def _restore(self) -> None:
+        ddb, s3 = client("dynamodb", self.settings), client("s3", self.settings)
+        items = objects = 0
+        for logical_id, table in self.provisioned.tables.items():
+            saved = self._aws_dir / f"{logical_id}.jsonl.gz"
+            if saved.is_file():
+                self.say(f"restoring {logical_id} from the last run ...")
+            items += load_table(ddb, table, saved)
+        for logical_id, bucket in self.provisioned.buckets.items():
+            objects += load_bucket(s3, bucket, self._aws_dir / logical_id)
+        if items or objects:
+            self.say(f"restored {items} items and {objects} objects from {self._aws_dir}")
+
+    def _load_functions(self) -> None:
+        missing = [
+            f"{fn.logical_id}: {fn.module_file}"
+            for fn in self.template.functions.values()
+            if not fn.module_file.is_file()
+        ]
+        if missing:
+            raise StackStartError("handler files missing: " + "; ".join(missing))
+        for logical_id, spec in self.template.functions.items():
+            self.functions[logical_id] = LocalFunction.load(spec)
+
+    def _start_triggers(self) -> None:
+        sqs, s3 = client("sqs", self.settings), client("s3", self.settings)
+        region = self.settings.aws_region
+        for fn in self.functions.values():
+            for src in fn.spec.sqs:
+                url = self.provisioned.queue_urls.get(src.queue)
+                if url is None:
+                    raise TemplateError(
+                        f"queue {src.queue} is not an AWS::SQS::Queue", resource=fn.spec.logical_id
+                    )
+                poller = SqsPoller(
+                    sqs=sqs,
+                    queue_url=url,
+                    handler=fn.invoke,
+                    batch_size=src.batch_size,
+                    window_s=src.window_s,
+                    report_failures=src.report_failures,
+                    region=region,
+                    name=f"{fn.spec.logical_id}.{src.event}",
+                )
+                poller.start()
+                self.pollers.append(poller)
+            for s3_src in fn.spec.s3:
+                bucket = self.provisioned.buckets.get(s3_src.bucket)
+                if bucket is None:
+                    raise TemplateError(
+                        f"bucket {s3_src.bucket} is not an AWS::S3::Bucket",
+                        resource=fn.spec.logical_id,
+                    )
+                watcher = S3Watcher(
+                    s3=s3,
+                    bucket=bucket,
+                    source=s3_src,
+                    handler=fn.invoke,
+                    interval_s=self.settings.local_s3_poll_s,
+                    region=region,
+                )
+                watcher.prime()
+                watcher.start()
+                self.watchers.append(watcher)
+            for sched in fn.spec.schedules:
+                scheduler = Scheduler(
+                    rule=f"{fn.spec.logical_id}{sched.event}",
+                    handler=fn.invoke,
+                    interval_s=self.settings.local_refresh_interval_s if sched.enabled else 0.0,
+                    region=region,
+                )
+                scheduler.start()
+                self.schedulers.append(scheduler)
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    def _mounts(self) -> list[Mount]:
+        mounts: list[Mount] = []
+        for route, spec in self.template.routes():
+            app = getattr(self.functions[spec.logical_id].module, "app", None)
+            if app is None:
+                raise TemplateError(
+                    f"has HttpApi events but {spec.module_file} defines no module-level `app`",
+                    resource=spec.logical_id,
+                )
+            mounts.append(
+                Mount(route=route, function=spec.logical_id, app=app, pattern=route.pattern())
+            )
+        return mounts
+
+    def _admin_app(self, mounts: list[Mount]) -> Any:
+        from fastapi import FastAPI, Query
+        from fastapi.openapi.utils import get_openapi
+
+        admin = FastAPI(title="recsys (local stack)", version=__version__)
+
+        @admin.post("/_local/refresh", tags=["local"])
+        def refresh() -> dict[str, Any]:
+            """Run the nightly job now (local only; on AWS it is an EventBridge schedule)."""
+            return {"runs": [self._fire(s) for s in self.schedulers]}
+
+        @admin.get("/_local/status", tags=["local"])
+        def status(wait_s: float = Query(default=0.0, ge=0, le=600)) -> dict[str, Any]:
+            """Queues, pollers, functions; with wait_s, first wait until the queues are drained."""
+            idle = self.wait_idle(wait_s) if wait_s else self.is_idle()
+            return {"idle": idle, **self.status()}
+
+        def openapi() -> dict[str, Any]:
+            if admin.openapi_schema is None:
+                doc = merged_openapi(mounts, title="recsys (local stack)", version=__version__)
+                own = get_openapi(title=admin.title, version=admin.version, routes=admin.routes)
+                doc["paths"].update(own.get("paths", {}))
+                doc["components"]["schemas"].update(own.get("components", {}).get("schemas", {}))
+                admin.openapi_schema = doc
+            return admin.openapi_schema
+
+        admin.openapi = openapi  # type: ignore[method-assign]
+        return admin
+
+    def _fire(self, scheduler: Scheduler) -> dict[str, Any]:
+        result = scheduler.fire()
+        return {
+            "rule": scheduler.rule,
+            "result": result if isinstance(result, dict | list) else str(result),
+        }
+
+    def _serve(self) -> None:
+        import uvicorn
+
+        mounts = self._mounts()
+        gateway = Gateway(mounts, self._admin_app(mounts))
+        config = uvicorn.Config(
+            gateway, host=self.host, port=self.port, log_level="warning", lifespan="on"
+        )
+        self._server = uvicorn.Server(config)
+        # Signals are the CLI's business (it owns the main thread), not uvicorn's.
+        self._server.install_signal_handlers = lambda: None
+        self._server_thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
+        self._server_thread.start()
+        self._wait_healthy(timeout_s=60.0)
+
+    def _wait_healthy(self, *, timeout_s: float) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self._server_thread is not None and not self._server_thread.is_alive():
+                raise StackStartError(f"the HTTP server stopped while starting on {self.url}")
+            try:
+                reply = httpx.get(f"{self.url}/health", timeout=5.0)
+                if reply.status_code == 200:
+                    return
+                last = f"HTTP {reply.status_code}: {reply.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = str(exc)
+            time.sleep(0.1)
+        raise StackStartError(
+            f"GET {self.url}/health did not answer 200 within {timeout_s:.0f} s ({last})"
+        )
+
+    # --- state ---------------------------------------------------------------------------------
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Visible and in-flight messages of every queue, by logical id."""
+        sqs = client("sqs", self.settings)
+        out: dict[str, dict[str, int]] = {}
+        for logical_id, url in self.provisioned.queue_urls.items():
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            out[logical_id] = {
+                "visible": int(attrs["ApproximateNumberOfMessages"]),
+                "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"]),
+            }
+        return out
+
+    def is_idle(self) -> bool:
+        """No poller busy and nothing waiting or in flight on any queue a function consumes."""
+        if any(p.busy for p in self.pollers):
+            return False
+        sources = {s.queue for f in self.template.functions.values() for s in f.sqs}
+        depths = self.queue_depths()
+        return all(depths[q]["visible"] == 0 and depths[q]["in_flight"] == 0 for q in sources)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until :meth:`is_idle` holds twice in a row (a handler may enqueue more work)."""
+        deadline = time.monotonic() + timeout_s
+        streak = 0
+        while time.monotonic() < deadline:
+            streak = streak + 1 if self.is_idle() else 0
+            if streak >= 2:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def status(self) -> dict[str, Any]:
+        """What the stack has done so far, for /_local/status."""
+        return {
+            "queues": self.queue_depths(),
+            "pollers": {p.name: vars(p.stats) for p in self.pollers},
+            "functions": {
+                k: {"invocations": f.invocations, "errors": f.errors}
+                for k, f in self.functions.items()
+            },
+            "schedules": {
+                s.rule: {"runs": s.runs, "last_run_at": s.last_run_at, "last_error": s.last_error}
+                for s in self.schedulers
+            },
+            "s3": {w.bucket: {"delivered": w.delivered, "errors": w.errors} for w in self.watchers},
+        }
+
+    def refresh(self) -> list[dict[str, Any]]:
+        """Fire every schedule now (the nightly job)."""
+        return [self._fire(s) for s in self.schedulers]
+
+    # --- stop ----------------------------------------------------------------------------------
+    def stop(self, *, drain_s: float = 30.0) -> None:
+        """Stop HTTP, triggers and pollers (after draining the queues), save state, stop moto."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._server_thread is not None:
+                self._server_thread.join(15.0)
+        for scheduler in self.schedulers:
+            scheduler.stop()
+        for watcher in self.watchers:
+            watcher.stop()
+        if self.pollers and drain_s > 0 and not self.wait_idle(drain_s):
+            self.say(f"queues not drained after {drain_s:.0f} s; pending messages are dropped")
+        for poller in self.pollers:
+            poller.stop()
+        if self._moto is not None and self.persist and hasattr(self, "provisioned"):
+            self._save()
+        self._close_store()
+        if self._moto is not None:
+            self._moto.stop()
+        # Leave the process's environment as it was (a test may start another stack).
+        os.environ.clear()
+        os.environ.update(self._saved_env)
+        get_settings.cache_clear()
+
+    def _save(self) -> None:
+        try:
+            ddb, s3 = client("dynamodb", self.settings), client("s3", self.settings)
+            items = objects = 0
+            for logical_id, table in self.provisioned.tables.items():
+                items += save_table(ddb, table, self._aws_dir / f"{logical_id}.jsonl.gz")
+            for logical_id, bucket in self.provisioned.buckets.items():
+                objects += save_bucket(s3, bucket, self._aws_dir / logical_id)
+            self.say(f"saved {items} items and {objects} objects under {self._aws_dir}")
+        except Exception:
+            log.exception("saving the emulated AWS state failed")
+
+    def _close_store(self) -> None:
+        # Flushes the embedded Qdrant shards (WAL) so the next start opens them cleanly.
+        try:
+            from recsys.store import get_store
+
+            get_store.cache_clear()
+        except Exception:
+            log.exception("closing the vector store failed")
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def cli_up(args: argparse.Namespace) -> int:
+    """``recsys up``: start the local stack, optionally load the demo, serve until Ctrl-C."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else get_settings().data_dir
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = LocalStack(data_dir=data_dir, host=args.host, port=args.port)
+    try:
+        try:
+            url = stack.start()
+        except (RecsysError, ConfigError) as exc:
+            print(f"recsys up: {exc}")
+            return 2
+        print(f"recsys API at {url}  (OpenAPI docs: {url}/docs; data in {stack.data_dir})")
+        if getattr(args, "demo", False):
+            from recsys.local.demo import run_demo
+
+            run_demo(stack, full_history=bool(getattr(args, "full_history", False)), stop=stop)
+        if getattr(args, "no_serve", False) or stop.is_set():
+            return 0
+        print("serving; Ctrl-C to stop")
+        while not stop.wait(0.5):
+            pass
+        return 0
+    finally:
+        print("stopping ...")
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,124 @@
+"""The local runtime end to end on the fixture stack (tests/fixtures/handlers): HTTP routing
+from the template, SQS pollers with partial failure and redrive, S3 routing, the schedule,
+and state kept across restarts. The real handlers are covered by tests/e2e."""
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from recsys.local.runtime import LocalStack
+
+pytestmark = pytest.mark.integration
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "handlers" / "template.yaml"
+
+
+@pytest.fixture
+def clean_env() -> Iterator[None]:
+    # The runtime sets handler configuration in os.environ, as Lambda does; undo it.
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    for name in [m for m in sys.modules if m.startswith("recsys_local_fn_") or m == "worker_state"]:
+        del sys.modules[name]
+
+
+def _stack(data_dir: Path) -> LocalStack:
+    return LocalStack(
+        data_dir=data_dir,
+        port=0,
+        template_path=FIXTURE,
+        refresh_interval_s=0,
+        s3_poll_s=0.2,
+        say=lambda _: None,
+    )
+
+
+def _uploads() -> Any:
+    return sys.modules["recsys_local_fn_UploadsFunction"]
+
+
+def test_the_fixture_stack_runs_from_its_template(
+    tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the local stack started on the fixture template
+    stack = _stack(tmp_path / "data")
+    url = stack.start()
+    try:
+        monkeypatch.setenv("FIXTURE_WORK_QUEUE_URL", stack.provisioned.queue_urls["WorkQueue"])
+        http = httpx.Client(base_url=url, timeout=30)
+        # THEN declared routes are served by their function and undeclared ones are not
+        assert http.get("/health").json() == {"status": "ok"}
+        assert http.get("/hidden").status_code == 404
+        paths = http.get("/openapi.json").json()["paths"]
+        assert {"/health", "/items", "/items/{item_id}", "/_local/refresh"} <= set(paths)
+        assert "/hidden" not in paths
+
+        # WHEN items go in over HTTP, one of which the worker fails
+        reply = http.post("/items", json={"items": [{"id": "a"}, {"id": "b", "fail": True}]})
+        assert reply.status_code == 202
+        status = http.get("/_local/status", params={"wait_s": 30}).json()
+        # THEN the good one is processed, the bad one tried maxReceiveCount times then dead-lettered
+        assert status["idle"] is True
+        assert http.get("/items/a").json()["done"] is True
+        assert http.get("/items/b").json()["done"] is False
+        assert sys.modules["worker_state"].ATTEMPTS == {"a": 1, "b": 2}
+        assert status["queues"]["WorkDLQ"]["visible"] == 1
+        assert max(sys.modules["worker_state"].BATCH_SIZES) <= 3
+
+        # WHEN files land in the bucket, in and outside the notification's prefix
+        s3 = boto3.client("s3", endpoint_url=stack.settings.aws_endpoint_url)
+        bucket = stack.provisioned.buckets["Uploads"]
+        s3.put_object(Bucket=bucket, Key="incoming/shop.csv", Body=b"id\n1\n")
+        s3.put_object(Bucket=bucket, Key="other/skip.csv", Body=b"id\n")
+        deadline = time.monotonic() + 10
+        while not _uploads().KEYS and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # THEN only the matching one reaches the function
+        assert _uploads().KEYS == ["incoming/shop.csv"]
+
+        # WHEN the nightly job is asked for
+        runs = http.post("/_local/refresh").json()["runs"]
+        # THEN the function got a Scheduled Event
+        assert runs == [{"rule": "UploadsFunctionNightly", "result": {"scheduled": 1}}]
+        assert _uploads().SCHEDULED[0]["detail-type"] == "Scheduled Event"
+    finally:
+        stack.stop(drain_s=5)
+
+    # WHEN the stack starts again on the same data directory
+    again = _stack(tmp_path / "data")
+    again.start()
+    try:
+        s3 = boto3.client("s3", endpoint_url=again.settings.aws_endpoint_url)
+        bucket = again.provisioned.buckets["Uploads"]
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+        # THEN the bucket came back from the saved state, without notifying the function again
+        assert sorted(keys) == ["incoming/shop.csv", "other/skip.csv"]
+        time.sleep(0.5)
+        assert _uploads().KEYS == ["incoming/shop.csv"]
+    finally:
+        again.stop(drain_s=5)
+
+
+def test_a_taken_port_is_reported(tmp_path: Path, clean_env: None) -> None:
+    # GIVEN a port somebody listens on
+    import socket
+
+    from recsys.local.runtime import StackStartError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        stack = LocalStack(data_dir=tmp_path, port=port, template_path=FIXTURE, say=lambda _: None)
+        # WHEN the stack starts on it THEN it says so and what to do
+        with pytest.raises(StackStartError, match=r"already in use.*--port"):
+            stack.start()
