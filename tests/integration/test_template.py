@@ -1,0 +1,283 @@
+"""template.yaml: lints clean, expands (samtranslator, offline) to what the design says, and the
+emulated resources tests build from it carry the same properties."""
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recsys.aws import Provisioned, client, load_template
+from recsys.config import Settings
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+PARAMETERS = {
+    "QdrantUrl": "https://qdrant.example:6333",
+    "QdrantApiKeySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:qdrant-AbCdEf",
+    "JwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example",
+    "JwtAudience": "storefront",
+}
+WRITE_ROUTES = {
+    ("post", "/products"),
+    ("delete", "/products/{product_id}"),
+    ("post", "/events"),
+    ("delete", "/users/{user_id}"),
+}
+READ_ROUTES = {
+    ("get", "/users/{user_id}/recommendations"),
+    ("get", "/products/{product_id}/similar"),
+    ("get", "/products/{product_id}/bought-together"),
+    ("post", "/recommendations/cart"),
+    ("get", "/trending"),
+    ("get", "/search"),
+    ("get", "/health"),
+}
+
+
+class _NoManagedPolicies:
+    """samtranslator asks IAM for managed policy ARNs; offline there are none to look up."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture(scope="module")
+def expanded() -> dict[str, Any]:
+    """The template as CloudFormation sees it after the SAM transform."""
+    import os
+
+    from samtranslator.translator.transform import transform
+
+    sam = copy.deepcopy(load_template(TEMPLATE))
+    # Local artefact paths are uploaded by `sam package`; the transform needs S3 locations.
+    for res in sam["Resources"].values():
+        props = res.get("Properties", {})
+        if "CodeUri" in props:
+            props["CodeUri"] = "s3://placeholder-bucket/code.zip"
+        if "ContentUri" in props:
+            props["ContentUri"] = "s3://placeholder-bucket/layer.zip"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    out: dict[str, Any] = transform(sam, dict(PARAMETERS), _NoManagedPolicies())
+    return out["Resources"]
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in resources.items() if v["Type"] == kind}
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for policy in role["Properties"].get("Policies", []):
+        if "Fn::If" in policy:  # conditional policies: check the granted branch
+            policy = policy["Fn::If"][1]
+        out.extend(policy["PolicyDocument"]["Statement"])
+    return out
+
+
+def _actions(role: dict[str, Any]) -> set[str]:
+    acts: set[str] = set()
+    for st in _statements(role):
+        action = st["Action"]
+        acts.update([action] if isinstance(action, str) else action)
+    return acts
+
+
+def test_cfn_lint_finds_nothing() -> None:
+    # GIVEN the template WHEN cfn-lint checks it (errors and warnings)
+    from cfnlint.api import lint_file
+
+    matches = lint_file(TEMPLATE)
+    # THEN nothing is reported
+    assert [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches] == []
+
+
+def test_the_nightly_rule_targets_update_profile(expanded: dict[str, Any]) -> None:
+    # GIVEN the expanded template WHEN its EventBridge rules are read
+    rules = _of_type(expanded, "AWS::Events::Rule")
+    # THEN one cron rule, enabled, invokes UpdateProfileFunction (and may invoke it)
+    (rule,) = rules.values()
+    assert rule["Properties"]["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert rule["Properties"]["State"] == "ENABLED"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["UpdateProfileFunction", "Arn"]}
+    perms = _of_type(expanded, "AWS::Lambda::Permission")
+    assert any(
+        p["Properties"]["Principal"] == "events.amazonaws.com"
+        and p["Properties"]["FunctionName"] == {"Ref": "UpdateProfileFunction"}
+        for p in perms.values()
+    )
+
+
+def test_queue_mappings_report_partial_failures_and_batch(expanded: dict[str, Any]) -> None:
+    # GIVEN the event source mappings and the functions they feed
+    mappings = _of_type(expanded, "AWS::Lambda::EventSourceMapping")
+    feeds = {
+        m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"]["FunctionName"]["Ref"]
+        for m in mappings.values()
+    }
+    # THEN the embed and profile queues feed embed and update-profile ...
+    assert feeds == {"EmbedQueue": "EmbedFunction", "ProfileQueue": "UpdateProfileFunction"}
+    for mapping in mappings.values():
+        props = mapping["Properties"]
+        queue = props["EventSourceArn"]["Fn::GetAtt"][0]
+        function = expanded[props["FunctionName"]["Ref"]]["Properties"]
+        # ... reporting partial batch failures, batching within a window ...
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert 1 <= props["BatchSize"] <= 100
+        assert 1 <= props["MaximumBatchingWindowInSeconds"] <= 5
+        # ... with a visibility timeout of about 6 x the function's timeout
+        visibility = expanded[queue]["Properties"]["VisibilityTimeout"]
+        assert visibility == 6 * function["Timeout"], queue
+
+
+def test_every_consumed_queue_redrives_to_its_dlq(expanded: dict[str, Any]) -> None:
+    # GIVEN the two work queues
+    for queue, dlq in (("EmbedQueue", "EmbedDLQ"), ("ProfileQueue", "ProfileDLQ")):
+        redrive = expanded[queue]["Properties"]["RedrivePolicy"]
+        # THEN failed messages end in the DLQ after a few tries, kept for 14 days
+        assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq, "Arn"]}
+        assert 2 <= redrive["maxReceiveCount"] <= 5
+        assert expanded[dlq]["Properties"]["MessageRetentionPeriod"] == 1209600
+        # AND an alarm watches the DLQ
+        alarms = _of_type(expanded, "AWS::CloudWatch::Alarm").values()
+        assert any(
+            a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq, "QueueName"]}
+            for a in alarms
+        )
+
+
+def test_each_function_gets_only_what_it_touches(expanded: dict[str, Any]) -> None:
+    # GIVEN each function's role
+    actions = {
+        fn: _actions(expanded[f"{fn}Role"])
+        for fn in (
+            "IngestFunction",
+            "EmbedFunction",
+            "LogEventFunction",
+            "UpdateProfileFunction",
+            "RecommendFunction",
+        )
+    }
+    secret = {"secretsmanager:GetSecretValue"}
+    # THEN ingest reads the bucket and sends to the embed queue
+    assert {"s3:GetObject", "sqs:SendMessage*"} | secret <= actions["IngestFunction"]
+    assert not any(a.startswith("dynamodb:") for a in actions["IngestFunction"])
+    # AND embed only reads the Qdrant key (its queue access comes with the SQS event source)
+    assert actions["EmbedFunction"] == secret
+    # AND log-event writes the table and sends to the profile queue, nothing in S3
+    assert {"dynamodb:PutItem", "dynamodb:Query", "sqs:SendMessage*"} <= actions["LogEventFunction"]
+    assert not any(a.startswith("s3:") for a in actions["LogEventFunction"])
+    # AND update-profile reads/writes the table and the aggregates, and fans out to its queue
+    assert {"dynamodb:Query", "dynamodb:DeleteItem", "s3:GetObject", "s3:PutObject"} <= actions[
+        "UpdateProfileFunction"
+    ]
+    # AND recommend only reads the aggregates (and the key)
+    assert actions["RecommendFunction"] == {"s3:GetObject"} | secret
+    # AND the S3 grants outside ingest are limited to the aggregates/ prefix
+    for fn in ("UpdateProfileFunction", "RecommendFunction"):
+        s3_resources = [
+            json.dumps(st["Resource"])
+            for st in _statements(expanded[f"{fn}Role"])
+            if any(str(a).startswith("s3:") for a in st["Action"])
+        ]
+        assert s3_resources and all("/aggregates/*" in r for r in s3_resources), fn
+    # AND the secret grant names the one secret
+    role = expanded["RecommendFunctionRole"]
+    granted = [st for st in _statements(role) if st["Action"] == ["secretsmanager:GetSecretValue"]]
+    assert granted[0]["Resource"]["Fn::Sub"][1]["secretArn"] == {"Ref": "QdrantApiKeySecretArn"}
+
+
+def test_routes_exist_and_writes_need_a_jwt(expanded: dict[str, Any]) -> None:
+    # GIVEN the HTTP API's generated OpenAPI body
+    body = expanded["HttpApi"]["Properties"]["Body"]
+    security = {
+        (method, path): op.get("security")
+        for path, ops in body["paths"].items()
+        for method, op in ops.items()
+    }
+    # THEN every architecture route is there ...
+    assert set(security) == WRITE_ROUTES | READ_ROUTES
+    # ... writes require the JWT authorizer and reads are open
+    for route in WRITE_ROUTES:
+        assert security[route] == [{"StorefrontJwt": []}], route
+    for route in READ_ROUTES:
+        assert security[route] == [{"NONE": []}], route
+    # AND the authorizer checks the configured issuer and audience
+    scheme = body["components"]["securitySchemes"]["StorefrontJwt"]
+    jwt = scheme["x-amazon-apigateway-authorizer"]
+    assert jwt["type"] == "jwt"
+    assert jwt["jwtConfiguration"] == {
+        "issuer": {"Ref": "JwtIssuer"},
+        "audience": [{"Ref": "JwtAudience"}],
+    }
+
+
+def test_catalog_uploads_notify_ingest_only_under_catalog_prefix(
+    expanded: dict[str, Any],
+) -> None:
+    # GIVEN the bucket's notifications
+    config = expanded["CatalogBucket"]["Properties"]["NotificationConfiguration"]
+    (lam,) = config["LambdaConfigurations"]
+    # THEN ObjectCreated under catalog/ invokes ingest (aggregates/ writes do not)
+    assert lam["Event"] == "s3:ObjectCreated:*"
+    assert lam["Function"] == {"Fn::GetAtt": ["IngestFunction", "Arn"]}
+    assert lam["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "catalog/"}]
+
+
+def test_functions_share_the_layer_runtime_and_settings(expanded: dict[str, Any]) -> None:
+    # GIVEN the five Lambda functions
+    functions = _of_type(expanded, "AWS::Lambda::Function")
+    (layer_id,) = _of_type(expanded, "AWS::Lambda::LayerVersion")
+    assert len(functions) == 5
+    for name, fn in functions.items():
+        props = fn["Properties"]
+        env = props["Environment"]["Variables"]
+        # THEN each runs python3.12 with the shared layer and the model path inside it
+        assert props["Runtime"] == "python3.12", name
+        assert props["Layers"] == [{"Ref": layer_id}], name
+        assert props["Handler"] == "app.handler", name
+        assert env["RECSYS_MODEL_DIR"] == "/opt/models_onnx/all-MiniLM-L6-v2-int8"
+        # AND Powertools and the stores are configured from parameters, not literals
+        assert env["POWERTOOLS_SERVICE_NAME"] == "recsys"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "recsys"
+        assert env["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+        assert env["RECSYS_QDRANT_URL"] == {"Ref": "QdrantUrl"}
+        assert env["RECSYS_QDRANT_API_KEY_SECRET_ARN"] == {"Ref": "QdrantApiKeySecretArn"}
+        assert env["RECSYS_REDIS_URL"] == {"Ref": "RedisUrl"}
+        assert env["RECSYS_EVENTS_TABLE"] == {"Ref": "EventsTable"}
+        # AND no secret value is in the environment
+        assert "RECSYS_QDRANT_API_KEY" not in env
+
+
+def test_emulated_resources_match_the_template(
+    aws_stack: tuple[Settings, Provisioned],
+) -> None:
+    # GIVEN resources provisioned on the moto server from template.yaml
+    settings, prov = aws_stack
+    resources = load_template(TEMPLATE)["Resources"]
+    sqs, ddb = client("sqs", settings), client("dynamodb", settings)
+    for queue, dlq in (("EmbedQueue", "EmbedDLQ"), ("ProfileQueue", "ProfileDLQ")):
+        props = resources[queue]["Properties"]
+        # WHEN their attributes are read back
+        attrs = sqs.get_queue_attributes(QueueUrl=prov.queue_urls[queue], AttributeNames=["All"])[
+            "Attributes"
+        ]
+        # THEN visibility timeouts and redrive policies are the template's
+        assert int(attrs["VisibilityTimeout"]) == props["VisibilityTimeout"]
+        redrive = json.loads(attrs["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"] == prov.queue_arns[dlq]
+        assert int(redrive["maxReceiveCount"]) == props["RedrivePolicy"]["maxReceiveCount"]
+    # AND the event table has the template's keys and TTL attribute
+    table_props = resources["EventsTable"]["Properties"]
+    table = ddb.describe_table(TableName=prov.tables["EventsTable"])["Table"]
+    assert table["KeySchema"] == table_props["KeySchema"]
+    assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
+        table_props["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+    )
+    ttl = ddb.describe_time_to_live(TableName=prov.tables["EventsTable"])["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == table_props["TimeToLiveSpecification"]["AttributeName"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED"
