@@ -16,7 +16,11 @@ from recsys.config import get_settings
 from recsys.pipeline.embed import Embedder
 from recsys.pipeline.queue import EmbedRecord
 
-processor = BatchProcessor(event_type=EventType.SQS, model=EmbedRecord)
+# A batch where every record failed is reported like any other (all ids listed) rather than
+# raised, so SQS redelivers exactly the failed messages either way.
+processor = BatchProcessor(
+    event_type=EventType.SQS, model=EmbedRecord, raise_on_entire_batch_failure=False
+)
 embedder = Embedder.from_settings(get_settings())
 
 

@@ -71,7 +71,7 @@ def post_products(body: ProductsIn, service: CatalogDep) -> Any:
         result = service.ingest(body.products)
     except BatchTooLargeError as exc:
         return JSONResponse(
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
             content={"detail": [{"field": exc.field, "reason": exc.reason, "limit": exc.limit}]},
         )
     return result.as_dict()
