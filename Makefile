@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: up test install install-dev lint bench layer clean
+.PHONY: up test install install-dev lint bench layer layer-lock localstack-init clean
 
 $(VENV)/.installed-runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,17 @@ lint: install-dev
 bench: install-dev
 	$(VENV)/bin/recsys bench
 
+# The Lambda layer: build/layer/ (template.yaml's ContentUri) and build/layer.zip.
 layer:
 	bash layers/build.sh
+
+# Re-resolve layers/requirements.txt into layers/requirements.lock, then build.
+layer-lock:
+	LAYER_RELOCK=1 bash layers/build.sh
+
+# Regenerate LocalStack's init script from template.yaml (a test checks it is current).
+localstack-init: install
+	$(PY) -m recsys.local.localstack > localstack/init/ready.d/10-recsys.sh
 
 clean:
 	rm -rf $(VENV) build .recsys-data .pytest_cache .mypy_cache .ruff_cache
