@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--events", type=Path, required=True)
     ev.add_argument("--split", required=True, help="ISO time: train before, test after")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument(
+        "--variant",
+        choices=["full", "sparse"],
+        default="full",
+        help="sparse: category-only product texts and a thinned history",
+    )
 
     sub.add_parser("bench", help="run the benchmark suite, writing docs/BENCHMARKS.md")
     return parser

@@ -95,6 +95,32 @@ class Settings(BaseSettings):
 
     # --- cache ---------------------------------------------------------------------------------
     redis_url: str | None = Field(default=None, description="Without it, an in-process TTL cache.")
+    cache_prefix: str = Field(default="recsys:v1", description="Namespace of every cache key.")
+    cache_ttl_recommend_s: int = Field(default=300, ge=0, description="Per-user lists (0: off).")
+    cache_ttl_similar_s: int = Field(default=3600, ge=0, description="Similar / bought-together.")
+    cache_ttl_trending_s: int = Field(default=300, ge=0)
+    cache_ttl_search_s: int = Field(default=120, ge=0)
+    cache_max_entries: int = Field(default=10_000, ge=1, description="In-process cache size.")
+    cache_timeout_s: float = Field(
+        default=0.05, gt=0, description="Redis socket timeout; slower means 'no cache'."
+    )
+
+    # --- ranking (weights tuned offline: docs/EVALUATION.md) -----------------------------------
+    ranking_w_content: float = Field(default=0.3, ge=0)
+    ranking_w_collaborative: float = Field(default=1.0, ge=0)
+    ranking_w_similar_users: float = Field(default=0.5, ge=0)
+    ranking_w_popularity: float = Field(default=0.2, ge=0)
+    ranking_w_trending: float = Field(default=0.05, ge=0)
+    ranking_w_freshness: float = Field(default=0.0, ge=0)
+    ranking_w_repeat: float = Field(default=1.5, ge=0)
+    ranking_buy_again: bool = Field(
+        default=True, description="Offer past purchases again; false excludes them."
+    )
+    ranking_exclude_seen: bool = Field(
+        default=False, description="Leave out recently viewed or carted products."
+    )
+    ranking_max_per_category: int = Field(default=0, ge=0, description="0: no cap per category.")
+    ranking_diversity: float = Field(default=0.0, ge=0, le=1, description="Default MMR weight.")
 
     # --- events and profiles -------------------------------------------------------------------
     events_retention_days: int = Field(default=400, ge=1, description="TTL of logged events.")

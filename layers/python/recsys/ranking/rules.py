@@ -1,0 +1,73 @@
+"""Filters and business rules applied to candidate payloads.
+
+Candidates come from several sources (ANN, co-purchase lists, aggregates, other users' items)
+and only the ANN path can push filters into the store, so every candidate is checked here
+against the same :class:`~recsys.store.base.Filters` the store honours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from recsys.store.base import Filters
+
+
+def category_levels(payload: Mapping[str, Any]) -> list[str]:
+    """Every prefix of the product's category path, plus the bare level names."""
+    levels = payload.get("category_levels")
+    if not levels:
+        parts = [p.strip() for p in str(payload.get("category") or "").split(">") if p.strip()]
+        levels = [" > ".join(parts[: i + 1]) for i in range(len(parts))]
+    out = [str(level) for level in levels]
+    return out + [level.rsplit(" > ", 1)[-1] for level in out]
+
+
+def top_category(payload: Mapping[str, Any]) -> str:
+    """The first level of the category path ("" when the product has none)."""
+    return str(payload.get("category") or "").split(">")[0].strip()
+
+
+def _flag(payload: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = payload.get(name)
+    return default if value is None else bool(value)
+
+
+def matches(payload: Mapping[str, Any], filters: Filters | None) -> bool:
+    """True when ``payload`` passes ``filters`` (``None`` fields impose nothing)."""
+    if filters is None:
+        return True
+    f = filters
+    if f.is_active is not None and _flag(payload, "is_active", True) != f.is_active:
+        return False
+    if f.in_stock is not None and _flag(payload, "in_stock", True) != f.in_stock:
+        return False
+    if f.categories and not set(f.categories) & set(category_levels(payload)):
+        return False
+    if f.brands and payload.get("brand") not in set(f.brands):
+        return False
+    if f.price_min is not None or f.price_max is not None:
+        price = payload.get("price")
+        if price is None:
+            return False
+        if f.price_min is not None and float(price) < f.price_min:
+            return False
+        if f.price_max is not None and float(price) > f.price_max:
+            return False
+    return str(payload.get("product_id", "")) not in set(f.exclude_keys)
+
+
+def cap_per_category(
+    ranked: Sequence[str], payloads: Mapping[str, Mapping[str, Any]], *, cap: int
+) -> list[str]:
+    """Keep the order but at most ``cap`` items per top-level category (cap 0: no limit)."""
+    if cap <= 0:
+        return list(ranked)
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for pid in ranked:
+        cat = top_category(payloads.get(pid, {}))
+        if seen.get(cat, 0) < cap:
+            seen[cat] = seen.get(cat, 0) + 1
+            out.append(pid)
+    return out

@@ -1,0 +1,421 @@
+"""The recommendation service behind the HTTP routes: strategies, fallbacks and degradation.
+
+Every method returns a :class:`Reply` and never raises for a dependency outage: when the vector
+store, the aggregates or the encoder fail, it falls back — profile → trending → popular →
+catalog order — and marks the reply ``degraded``. Only a missing product (404) or bad input
+(422) reach the caller as errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from recsys.config import Settings
+from recsys.errors import NotFoundError
+from recsys.ranking.config import RankingConfig
+from recsys.ranking.personal import rank_for_user
+from recsys.ranking.rules import matches, top_category
+from recsys.ranking.sources import StoreItems, StoreUsers
+from recsys.ranking.types import AggregateSource, Purchase, Scored, UserState
+from recsys.store.base import Filters, Record, Vector, VectorStore
+
+log = logging.getLogger(__name__)
+
+#: A short-term vector older than this many short time constants says nothing about intent.
+SHORT_HORIZON_TAUS = 6.0
+
+
+class Encoder(Protocol):
+    """What search needs of the text encoder."""
+
+    def encode(self, texts: Sequence[str]) -> Any: ...
+
+
+class _NoAggregates:
+    """Stands in when the aggregates cannot be loaded: every list is empty."""
+
+    def popular(self, *, limit: int, category: str | None = None) -> list[tuple[str, float]]:
+        return []
+
+    def trending(self, *, limit: int, category: str | None = None) -> list[tuple[str, float]]:
+        return []
+
+    def bought_with(self, product_id: str, *, limit: int) -> list[tuple[str, float]]:
+        return []
+
+    def popularity(self, product_id: str) -> float:
+        return 0.0
+
+
+@dataclass
+class Reply:
+    """A ranked list, how it was made, and whether a dependency failed on the way."""
+
+    strategy: str
+    items: list[Scored]
+    degraded: bool = False
+    #: What failed, for logs (never shown to shoppers).
+    problems: list[str] = field(default_factory=list)
+
+
+def _unit(v: Any) -> Vector:
+    arr = np.asarray(v, dtype=np.float32)
+    n = float(np.linalg.norm(arr))
+    return (arr / n).astype(np.float32) if n > 0 else arr
+
+
+class Recommender:
+    """Strategies over injected dependencies (store, aggregates loader, encoder, clock)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: VectorStore | Callable[[], VectorStore],
+        aggregates: Callable[[], AggregateSource],
+        encoder: Callable[[], Encoder] | None = None,
+        config: RankingConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._aggregates = aggregates
+        self._encoder = encoder
+        self.config = config or RankingConfig.from_settings(settings)
+        self.clock = clock
+        self.products = settings.products_collection
+        self.users = settings.users_collection
+
+    # --- dependencies, each failure recorded -------------------------------------------------
+
+    def store(self) -> VectorStore:
+        return self._store() if callable(self._store) else self._store
+
+    def _aggs(self, problems: list[str]) -> AggregateSource:
+        try:
+            return self._aggregates()
+        except Exception as exc:  # any outage of S3 / parsing degrades, never fails the reply
+            problems.append(f"aggregates: {exc}")
+            log.warning("aggregates unavailable: %s", exc)
+            return _NoAggregates()
+
+    def profile(self, user_id: str, problems: list[str]) -> Record | None:
+        """The user's stored profile (with vectors), None when absent or unreachable."""
+        try:
+            found = self.store().retrieve(self.users, [user_id], with_vectors=True)
+        except Exception as exc:
+            problems.append(f"profile: {exc}")
+            log.warning("profile lookup failed for %s: %s", user_id, exc)
+            return None
+        return found[0] if found else None
+
+    def user_state(self, record: Record | None, *, now: float) -> UserState:
+        """What ranking needs from a stored profile."""
+        if record is None:
+            return UserState()
+        p = record.payload
+        last = float(p.get("last_event_ts") or now)
+        # The payload keeps purchases newest first without times: space them an hour apart
+        # so recency still orders "buy again".
+        purchases = [
+            Purchase(str(pid), last - i * 3600.0)
+            for i, pid in enumerate(p.get("recent_purchases") or [])
+        ]
+        short_as_of = float(p.get("short_as_of") or 0.0)
+        fresh = now - short_as_of < SHORT_HORIZON_TAUS * self.settings.profile_tau_short_s
+        return UserState(
+            user_id=record.key,
+            long=record.vectors.get("long"),
+            short=record.vectors.get("short") if fresh else None,
+            purchases=purchases,
+            recent=[str(x) for x in p.get("recent_product_ids") or []],
+            profile_version=int(p.get("profile_version") or 0),
+        )
+
+    # --- payload helpers ------------------------------------------------------------------------
+
+    def _hydrate(
+        self,
+        ranked: Sequence[tuple[str, float]],
+        *,
+        reason: Callable[[Mapping[str, Any]], str],
+        filters: Filters | None,
+        limit: int,
+        problems: list[str],
+    ) -> list[Scored]:
+        """Payloads for ids from the aggregates, filtered; bare ids when the store is down."""
+        ids = [pid for pid, _ in ranked]
+        try:
+            found = {r.key: r.payload for r in self.store().retrieve(self.products, ids)}
+        except Exception as exc:
+            problems.append(f"products: {exc}")
+            return [
+                Scored(pid, round(s, 6), reason({}), {"product_id": pid})
+                for pid, s in ranked[:limit]
+            ]
+        out = [
+            Scored(pid, round(s, 6), reason(found[pid]), found[pid])
+            for pid, s in ranked
+            if pid in found and matches(found[pid], filters)
+        ]
+        return out[:limit]
+
+    def _aggregate_list(
+        self,
+        *,
+        limit: int,
+        filters: Filters | None,
+        problems: list[str],
+        trending_first: bool = True,
+    ) -> Reply:
+        """Trending, then popular, then catalog order: the cold-start and outage fallback."""
+        aggs = self._aggs(problems)
+        category = filters.categories[0] if filters and filters.categories else None
+        pool = max(limit * 5, 50)
+        if trending_first:
+            trending = aggs.trending(limit=pool, category=category)
+            items = self._hydrate(
+                trending,
+                reason=lambda p: (
+                    f"trending in {top_category(p)}" if top_category(p) else "trending now"
+                ),
+                filters=filters,
+                limit=limit,
+                problems=problems,
+            )
+            if len(items) >= limit:
+                return Reply("trending", items, bool(problems), problems)
+        else:
+            items = []
+        seen = {s.product_id for s in items}
+        popular = [(p, s) for p, s in aggs.popular(limit=pool, category=category) if p not in seen]
+        items += self._hydrate(
+            popular,
+            reason=lambda _: "popular right now",
+            filters=filters,
+            limit=limit - len(items),
+            problems=problems,
+        )
+        if items:
+            strategy = "trending" if trending_first and seen else "popular"
+            return Reply(strategy, items[:limit], bool(problems), problems)
+        return self._catalog_order(limit=limit, filters=filters, problems=problems)
+
+    def _catalog_order(self, *, limit: int, filters: Filters | None, problems: list[str]) -> Reply:
+        """A catalog without any events yet still answers: the first matching products."""
+        items: list[Scored] = []
+        try:
+            for rec in self.store().scroll(self.products, filters=filters, batch_size=limit):
+                items.append(Scored(rec.key, 0.0, "new in our catalog", rec.payload))
+                if len(items) >= limit:
+                    break
+        except Exception as exc:
+            problems.append(f"catalog: {exc}")
+        return Reply("catalog", items, bool(problems), problems)
+
+    # --- strategies -----------------------------------------------------------------------------
+
+    def for_user(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        filters: Filters | None = None,
+        diversity: float | None = None,
+        record: Record | None = None,
+    ) -> Reply:
+        """Personalised list; unknown users and failures fall back to trending / popular."""
+        problems: list[str] = []
+        now = self.clock()
+        if record is None:
+            record = self.profile(user_id, problems)
+        state = self.user_state(record, now=now)
+        if state.is_known:
+            try:
+                items = rank_for_user(
+                    state,
+                    now=now,
+                    limit=limit,
+                    items=StoreItems(self.store(), self.products),
+                    users=StoreUsers(self.store(), self.users),
+                    aggregates=self._aggs(problems),
+                    config=self.config,
+                    filters=filters,
+                    diversity=diversity,
+                )
+                if items:
+                    return Reply("personalized", items, bool(problems), problems)
+            except Exception as exc:
+                problems.append(f"ranking: {exc}")
+                log.warning("personal ranking failed for %s: %s", user_id, exc)
+        fallback = self._aggregate_list(limit=limit, filters=filters, problems=problems)
+        return replace(fallback, degraded=bool(problems))
+
+    def similar(self, product_id: str, *, limit: int, filters: Filters | None = None) -> Reply:
+        """Nearest products by embedding; co-purchase then popular when the store fails."""
+        problems: list[str] = []
+        try:
+            store = self.store()
+            found = store.retrieve(self.products, [product_id])
+            if not found:
+                raise NotFoundError(f"product {product_id!r} not found")
+            title = found[0].payload.get("title") or product_id
+            recs = store.recommend(
+                self.products, positive=[product_id], using="text", limit=limit, filters=filters
+            )
+            items = [
+                Scored(r.key, round(r.score, 6), f"similar to {title}", r.payload) for r in recs
+            ]
+            return Reply("similar", items)
+        except NotFoundError:
+            raise
+        except Exception as exc:
+            problems.append(f"similar: {exc}")
+        co = self._aggs(problems).bought_with(product_id, limit=limit * 3)
+        items = self._hydrate(
+            co,
+            reason=lambda _: "often bought together",
+            filters=filters,
+            limit=limit,
+            problems=problems,
+        )
+        if items:
+            return Reply("bought_together", items, True, problems)
+        return self._aggregate_list(limit=limit, filters=filters, problems=problems)
+
+    def bought_together(self, product_id: str, *, limit: int) -> Reply:
+        """Co-purchased products; thin support is topped up with complementary similar items."""
+        problems: list[str] = []
+        aggs = self._aggs(problems)
+        rules = Filters(in_stock=True, exclude_keys=[product_id])
+        try:
+            found = self.store().retrieve(self.products, [product_id], with_vectors=True)
+        except Exception as exc:
+            problems.append(f"products: {exc}")
+            found = []
+        if not found and not problems:
+            raise NotFoundError(f"product {product_id!r} not found")
+        title = found[0].payload.get("title") if found else product_id
+        items = self._hydrate(
+            aggs.bought_with(product_id, limit=limit * 3),
+            reason=lambda _: f"often bought with {title}",
+            filters=rules,
+            limit=limit,
+            problems=problems,
+        )
+        strategy = "bought_together"
+        if len(items) < limit and found and (vec := found[0].vectors.get("text")) is not None:
+            try:
+                extra = self._complementary(found[0], vec, limit=limit, skip=items)
+                items += extra
+                if extra:
+                    strategy = "bought_together+similar" if items[: -len(extra)] else "similar"
+            except Exception as exc:
+                problems.append(f"similar: {exc}")
+        if not items:
+            return self._aggregate_list(limit=limit, filters=rules, problems=problems)
+        return Reply(strategy, items[:limit], bool(problems), problems)
+
+    def _complementary(
+        self, product: Record, vec: Vector, *, limit: int, skip: Sequence[Scored]
+    ) -> list[Scored]:
+        """Similar products, those from another top-level category first (they complete a
+        basket; near-duplicates from the same shelf rarely do)."""
+        exclude = [product.key, *(s.product_id for s in skip)]
+        recs = self.store().search(
+            self.products,
+            vec,
+            using="text",
+            limit=limit * 4,
+            filters=Filters(in_stock=True, exclude_keys=exclude),
+        )
+        own = top_category(product.payload)
+        title = product.payload.get("title") or product.key
+        ranked = sorted(
+            recs, key=lambda r: (top_category(r.payload) == own and bool(own), -r.score)
+        )
+        return [
+            Scored(r.key, round(r.score, 6), f"goes well with {title}", r.payload)
+            for r in ranked[: limit - len(skip)]
+        ]
+
+    def cart(self, product_ids: Sequence[str], *, user_id: str | None, limit: int) -> Reply:
+        """Complements of a cart: its items seed co-purchase and content; the user's taste
+        (when known) adds to it; cart items are never recommended back."""
+        problems: list[str] = []
+        now = self.clock()
+        record = self.profile(user_id, problems) if user_id else None
+        base = self.user_state(record, now=now)
+        filters = Filters(in_stock=True, exclude_keys=list(product_ids))
+        try:
+            store = self.store()
+            cart = store.retrieve(self.products, list(product_ids), with_vectors=True)
+            vecs = [r.vectors["text"] for r in cart if r.vectors.get("text") is not None]
+            cart_vec = _unit(np.mean(np.stack(vecs), axis=0)) if vecs else None
+            state = UserState(
+                user_id=user_id,
+                long=base.long if base.long is not None else cart_vec,
+                short=cart_vec,
+                purchases=[],
+                recent=[r.key for r in cart] + list(base.recent),
+            )
+            items = rank_for_user(
+                state,
+                now=now,
+                limit=limit,
+                items=StoreItems(store, self.products),
+                users=None,
+                aggregates=self._aggs(problems),
+                config=replace(self.config, buy_again=False, exclude_seen=False),
+                filters=filters,
+            )
+            if items:
+                return Reply("cart", items, bool(problems), problems)
+        except Exception as exc:
+            problems.append(f"cart: {exc}")
+        fallback = self._aggregate_list(limit=limit, filters=filters, problems=problems)
+        return replace(fallback, degraded=bool(problems))
+
+    def trending(self, *, limit: int, category: str | None = None) -> Reply:
+        """Trending products (popular when too few trend), optionally in one category."""
+        filters = Filters(categories=[category] if category else None)
+        return self._aggregate_list(limit=limit, filters=filters, problems=[])
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None,
+        limit: int,
+        filters: Filters | None = None,
+    ) -> Reply:
+        """Semantic search; with a user, the query vector leans 30 % towards their taste."""
+        problems: list[str] = []
+        try:
+            if self._encoder is None:
+                raise RuntimeError("no encoder configured")
+            qvec = _unit(np.asarray(self._encoder().encode([query]))[0])
+            strategy = "search"
+            if user_id:
+                record = self.profile(user_id, problems)
+                long = record.vectors.get("long") if record else None
+                if long is not None:
+                    qvec = _unit(0.7 * qvec + 0.3 * np.asarray(long, dtype=np.float32))
+                    strategy = "search+profile"
+            found = self.store().search(
+                self.products, qvec, using="text", limit=limit, filters=filters
+            )
+            items = [
+                Scored(r.key, round(r.score, 6), f"matches “{query}”", r.payload) for r in found
+            ]
+            return Reply(strategy, items, bool(problems), problems)
+        except Exception as exc:
+            problems.append(f"search: {exc}")
+            log.warning("search failed: %s", exc)
+        return self._aggregate_list(limit=limit, filters=filters, problems=problems)
