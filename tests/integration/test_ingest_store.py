@@ -32,6 +32,9 @@ class RecordingQueue:
     def send(self, items: Sequence[EmbedItem]) -> None:
         self.sent.extend(items)
 
+    def flush(self) -> None:
+        pass
+
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:

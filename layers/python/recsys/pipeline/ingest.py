@@ -49,6 +49,8 @@ __all__ = [
     "cli_ingest",
     "delete_product",
     "get_catalog_service",
+    "ingest_file",
+    "ingest_numbered",
     "ingest_rows",
     "is_s3_event",
 ]
@@ -133,6 +135,7 @@ def ingest_numbered(
         result.merge(_ingest_chunk(chunk, store=store, queue=queue, collection=collection))
         if progress is not None:
             progress(len(chunk))
+    queue.flush()
     return result
 
 
@@ -293,32 +296,57 @@ def _numbered_source(path: Path, fmt: str) -> tuple[Iterable[NumberedRow], int |
     return read_catalog(path, fmt=None if fmt == "auto" else fmt), None  # type: ignore[arg-type]
 
 
-def cli_ingest(args: argparse.Namespace) -> int:
-    """``recsys ingest FILE [--format …] [--rejects PATH]``.
-
-    Without ``RECSYS_EMBED_QUEUE_URL`` products are embedded in this process (the store is
-    searchable when the command returns); with it they are sent to the embed queue for the
-    embed function (or the local runtime) to pick up.
-    """
+def ingest_file(
+    path: Path,
+    *,
+    fmt: str = "auto",
+    store: VectorStore,
+    queue: EmbedQueue,
+    settings: Settings,
+    progress: bool = True,
+) -> IngestResult:
+    """Ingest a catalog file (``fmt``: auto | jsonl | csv | online-retail) with a progress bar."""
     from tqdm import tqdm
 
+    rows, total = _numbered_source(path, fmt)
+    store.ensure_collection(products_spec(settings.products_collection, settings.vector_size))
+    with tqdm(
+        total=total, unit="rows", desc=f"ingest {path.name}", file=sys.stderr, disable=not progress
+    ) as bar:
+        return ingest_numbered(
+            rows, store=store, queue=queue, settings=settings, progress=bar.update
+        )
+
+
+def _write_rejects(path: Path, rejected: Sequence[Rejection]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rejected:
+            fh.write(json.dumps(r.as_dict(position="row"), ensure_ascii=False) + "\n")
+
+
+def cli_ingest(args: argparse.Namespace) -> int:
+    """``recsys ingest FILE [--format auto|jsonl|csv|online-retail] [--rejects PATH]``.
+
+    Without ``RECSYS_EMBED_QUEUE_URL`` products are embedded in this process, on a worker
+    thread overlapping with reading and validation, and the store is searchable when the
+    command returns; with it they are sent to the embed queue for the embed function (or the
+    local runtime) to pick up. Rejected rows go to ``--rejects`` (default
+    ``<data_dir>/rejects/<file>.rejects.jsonl``), one JSON object per row with row, field and
+    reason. The store is closed (flushed) at the end: this is a whole-process command.
+    """
     from recsys.config import get_settings
     from recsys.pipeline.embed import Embedder
     from recsys.pipeline.queue import DirectEmbedQueue
-    from recsys.store import get_store
+    from recsys.store import get_store, reset_store
 
     settings = get_settings()
     path: Path = args.file
     if not path.is_file():
         print(f"recsys ingest: no such file: {path}", file=sys.stderr)
         return 2
-    try:
-        rows, total = _numbered_source(path, args.format)
-    except ValidationError as exc:
-        print(f"recsys ingest: {exc}", file=sys.stderr)
-        return 2
     store = get_store(settings)
-    queue: EmbedQueue
+    queue: SqsEmbedQueue | DirectEmbedQueue
     if settings.embed_queue_url:
         from recsys import aws
 
@@ -329,28 +357,28 @@ def cli_ingest(args: argparse.Namespace) -> int:
         )
         where = f"queued on {settings.embed_queue_url}"
     else:
-        queue = DirectEmbedQueue(Embedder.from_settings(settings))
+        queue = DirectEmbedQueue(Embedder.from_settings(settings), background=True)
         where = f"embedded into {settings.data_dir}"
-    service = CatalogService(store=store, queue=queue, settings=settings)
-    with tqdm(total=total, unit="rows", desc=f"ingest {path.name}", file=sys.stderr) as bar:
-        result = ingest_numbered(
-            rows, store=service.store, queue=queue, settings=settings, progress=bar.update
-        )
-    if result.accepted and not settings.embed_queue_url:
-        # Bulk loads leave the edge engine on exact search; build its HNSW index once now.
-        store.optimize()
+    try:
+        result = ingest_file(path, fmt=args.format, store=store, queue=queue, settings=settings)
+        if result.accepted and isinstance(queue, DirectEmbedQueue):
+            # The store decides whether the load is big enough to build its ANN index now.
+            store.optimize()
+    except ValidationError as exc:
+        print(f"recsys ingest: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if isinstance(queue, DirectEmbedQueue):
+            queue.close()
+        reset_store()
     print(
         f"{path.name}: {result.accepted} accepted ({where}), {result.unchanged} unchanged, "
         f"{len(result.rejected)} rejected"
     )
     if result.rejected:
         rejects: Path = args.rejects or settings.data_dir / "rejects" / f"{path.name}.rejects.jsonl"
-        rejects.parent.mkdir(parents=True, exist_ok=True)
-        with rejects.open("w", encoding="utf-8") as fh:
-            for r in result.rejected:
-                fh.write(json.dumps(r.as_dict(position="row"), ensure_ascii=False) + "\n")
+        _write_rejects(rejects, result.rejected)
         for r in result.rejected[:5]:
             print(f"  row {r.row}: {r.field}: {r.reason}")
         print(f"rejected rows with reasons: {rejects}")
-    store.close()
     return 0

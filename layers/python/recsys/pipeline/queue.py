@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
@@ -67,6 +69,9 @@ class EmbedQueue(Protocol):
 
     def send(self, items: Sequence[EmbedItem]) -> None:
         """Accept ``items`` for embedding; raise if any could not be accepted."""
+
+    def flush(self) -> None:
+        """Return once everything sent so far is accepted (or raise what went wrong)."""
 
 
 _ENVELOPE = '{"version":1,"products":[]}'
@@ -139,6 +144,9 @@ class SqsEmbedQueue:
         for entries in _entry_batches(bodies):
             self._send_batch(entries)
 
+    def flush(self) -> None:
+        """Nothing to wait for: :meth:`send` returns once SQS has every message."""
+
     def _send_batch(self, entries: list[dict[str, str]]) -> None:
         pending = entries
         for attempt in range(self.retries + 1):
@@ -171,14 +179,47 @@ class SqsEmbedQueue:
 
 
 class DirectEmbedQueue:
-    """Embeds in this process: ``embed`` is called with each chunk (no queue in between)."""
+    """Embeds in this process: ``embed`` is called with each chunk (no queue in between).
 
-    def __init__(self, embed: Callable[[Sequence[EmbedItem]], int]) -> None:
+    With ``background=True`` chunks are embedded on one worker thread while the caller reads
+    and validates the next ones (ONNX Runtime releases the GIL), at most ``max_pending`` chunks
+    ahead; :meth:`flush` waits for them and re-raises the first failure.
+    """
+
+    def __init__(
+        self,
+        embed: Callable[[Sequence[EmbedItem]], int],
+        *,
+        background: bool = False,
+        max_pending: int = 2,
+    ) -> None:
         self._embed = embed
+        self._max_pending = max_pending
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="embed") if background else None
+        self._pending: deque[Future[int]] = deque()
         #: Products embedded since creation.
         self.embedded = 0
 
     def send(self, items: Sequence[EmbedItem]) -> None:
-        """Embed ``items`` now."""
-        if items:
+        """Embed ``items`` now, or hand them to the worker."""
+        if not items:
+            return
+        if self._pool is None:
             self.embedded += self._embed(items)
+            return
+        while len(self._pending) >= self._max_pending:
+            self.embedded += self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._embed, list(items)))
+
+    def flush(self) -> None:
+        """Wait for every chunk handed to the worker; re-raise the first failure."""
+        while self._pending:
+            self.embedded += self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Flush, then stop the worker."""
+        try:
+            self.flush()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
