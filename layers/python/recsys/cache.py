@@ -43,6 +43,8 @@ class Cache:
     """A JSON-value cache with per-entry TTL. Backends override ``_get`` / ``_set``."""
 
     backend = "none"
+    #: Namespace of the keys this cache owns (what ``clear`` drops).
+    prefix = "recsys:v1"
 
     def get(self, key: str) -> Any | None:
         """The cached value, or None on a miss (or when the backend is unavailable)."""
@@ -75,7 +77,8 @@ class MemoryCache(Cache):
 
     backend = "memory"
 
-    def __init__(self, *, max_entries: int = 10_000) -> None:
+    def __init__(self, *, max_entries: int = 10_000, prefix: str = "recsys:v1") -> None:
+        self.prefix = prefix
         self._max = max_entries
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
@@ -115,7 +118,7 @@ class RedisCache(Cache):
         self._client = redis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False
         )
-        self._prefix = prefix
+        self.prefix = prefix
         self._down_until = 0.0
         self.failures = 0
 
@@ -147,7 +150,7 @@ class RedisCache(Cache):
 
     def clear(self) -> None:
         try:
-            keys = list(self._client.scan_iter(match=f"{self._prefix}:*", count=500))
+            keys = list(self._client.scan_iter(match=f"{self.prefix}:*", count=500))
             if keys:
                 self._client.delete(*keys)
         except self._errors:
@@ -160,4 +163,4 @@ def make_cache(settings: Settings) -> Cache:
         return RedisCache(
             settings.redis_url, timeout_s=settings.cache_timeout_s, prefix=settings.cache_prefix
         )
-    return MemoryCache(max_entries=settings.cache_max_entries)
+    return MemoryCache(max_entries=settings.cache_max_entries, prefix=settings.cache_prefix)

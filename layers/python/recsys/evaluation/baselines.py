@@ -149,5 +149,5 @@ def top_k(
     s = scores.astype(np.float64) + 1e-9 * tiebreak / (float(tiebreak.max()) + 1e-9)
     if exclude is not None:
         s = np.where(exclude, -np.inf, s)
-    idx = np.argpartition(-s, k)[:k]
+    idx = np.argpartition(-s, k)[:k] if k < len(s) else np.arange(len(s))
     return [int(i) for i in idx[np.argsort(-s[idx])] if np.isfinite(s[i])]

@@ -45,8 +45,13 @@ def run_eval(
     if variant == "sparse":
         data = sparse_variant(data)
         texts = category_text
-    prep = prepare(data, settings=settings, texts=texts)
-    result = evaluate(prep, config=RankingConfig.from_settings(settings), models=models)
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    # One BLAS thread: the per-user products are small, and threads only contend (and make
+    # ALS less repeatable) on a shared machine.
+    with threadpool_limits(1):
+        prep = prepare(data, settings=settings, texts=texts)
+        result = evaluate(prep, config=RankingConfig.from_settings(settings), models=models)
     result["timings"]["load_s"] = round(loaded, 2)
     return {
         "split": split,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from recsys.ranking.rules import matches
+from recsys.ranking.rules import predicate
 from recsys.store.base import Filters, Vector
 
 FloatMatrix = npt.NDArray[np.float32]
@@ -34,9 +34,10 @@ class ArrayItems:
         want = min(len(self.ids), limit + excluded + 32)
         top = np.argpartition(-sims, want - 1)[:want] if want < len(self.ids) else np.arange(want)
         out: list[tuple[str, float]] = []
+        allowed = predicate(filters)
         for i in top[np.argsort(-sims[top])]:
             pid = self.ids[int(i)]
-            if matches(self.payloads[pid], filters):
+            if allowed(self.payloads[pid]):
                 out.append((pid, float(sims[i])))
                 if len(out) == limit:
                     break

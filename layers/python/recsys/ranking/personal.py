@@ -20,7 +20,7 @@ import numpy.typing as npt
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.mmr import mmr
 from recsys.ranking.reasons import explain
-from recsys.ranking.rules import cap_per_category, matches
+from recsys.ranking.rules import cap_per_category, predicate
 from recsys.ranking.types import (
     AggregateSource,
     ItemSource,
@@ -255,7 +255,8 @@ def rank_for_user(
     )
     seeds = [pid for pid, _ in _seeds(user, now=now, config=config)]
     fetched = items.items(sorted(set(cands.pool) | set(seeds)), with_vectors=True)
-    ids = sorted(p for p in cands.pool if p in fetched and matches(fetched[p][0], filters))
+    allowed = predicate(filters)
+    ids = sorted(p for p in cands.pool if p in fetched and allowed(fetched[p][0]))
     category = filters.categories[0] if filters.categories else None
     trending = dict(aggregates.trending(limit=config.popular_candidates, category=category))
     ranked = score(

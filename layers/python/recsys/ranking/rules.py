@@ -7,7 +7,7 @@ against the same :class:`~recsys.store.base.Filters` the store honours.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from recsys.store.base import Filters
@@ -33,28 +33,41 @@ def _flag(payload: Mapping[str, Any], name: str, default: bool) -> bool:
     return default if value is None else bool(value)
 
 
+def predicate(filters: Filters | None) -> Callable[[Mapping[str, Any]], bool]:
+    """A payload test for ``filters``, with its sets built once (it runs per candidate)."""
+    if filters is None:
+        return lambda _: True
+    f = filters
+    categories = set(f.categories or ())
+    brands = set(f.brands or ())
+    excluded = set(f.exclude_keys)
+    priced = f.price_min is not None or f.price_max is not None
+
+    def test(payload: Mapping[str, Any]) -> bool:
+        if f.is_active is not None and _flag(payload, "is_active", True) != f.is_active:
+            return False
+        if f.in_stock is not None and _flag(payload, "in_stock", True) != f.in_stock:
+            return False
+        if categories and not categories.intersection(category_levels(payload)):
+            return False
+        if brands and payload.get("brand") not in brands:
+            return False
+        if priced:
+            price = payload.get("price")
+            if price is None:
+                return False
+            if f.price_min is not None and float(price) < f.price_min:
+                return False
+            if f.price_max is not None and float(price) > f.price_max:
+                return False
+        return not excluded or str(payload.get("product_id", "")) not in excluded
+
+    return test
+
+
 def matches(payload: Mapping[str, Any], filters: Filters | None) -> bool:
     """True when ``payload`` passes ``filters`` (``None`` fields impose nothing)."""
-    if filters is None:
-        return True
-    f = filters
-    if f.is_active is not None and _flag(payload, "is_active", True) != f.is_active:
-        return False
-    if f.in_stock is not None and _flag(payload, "in_stock", True) != f.in_stock:
-        return False
-    if f.categories and not set(f.categories) & set(category_levels(payload)):
-        return False
-    if f.brands and payload.get("brand") not in set(f.brands):
-        return False
-    if f.price_min is not None or f.price_max is not None:
-        price = payload.get("price")
-        if price is None:
-            return False
-        if f.price_min is not None and float(price) < f.price_min:
-            return False
-        if f.price_max is not None and float(price) > f.price_max:
-            return False
-    return str(payload.get("product_id", "")) not in set(f.exclude_keys)
+    return predicate(filters)(payload)
 
 
 def cap_per_category(

@@ -1,0 +1,481 @@
+"""The read API over the real embedded edge store, real encoder embeddings and real aggregates.
+
+World: 200 Online Retail products (tests/fixtures/online_retail_sample.csv.gz, 80 customers,
+Oct–Dec 2011) embedded by the int8 encoder; profiles built with the profile maths from events
+before the split; aggregates computed from the same events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from recsys.aggregates import Aggregates, compute_aggregates
+from recsys.api import build_app
+from recsys.api.routes import recommend
+from recsys.cache import MemoryCache, make_cache
+from recsys.catalog import validate_rows
+from recsys.config import Settings
+from recsys.datasets.online_retail import load_catalog
+from recsys.encoder import get_encoder
+from recsys.errors import StoreError
+from recsys.evaluation.data import load_events, parse_time
+from recsys.profiles.maths import DEFAULT_WEIGHTS, ProfileEvent, build_profile
+from recsys.ranking.service import Recommender
+from recsys.store import ensure_collections, open_store
+from recsys.store.base import PointIn, VectorStore
+
+pytestmark = pytest.mark.integration
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "online_retail_sample.csv.gz"
+SPLIT = parse_time("2011-11-15T00:00:00Z")
+
+
+@dataclass
+class World:
+    settings: Settings
+    store: VectorStore
+    aggregates: Aggregates
+    products: dict[str, dict[str, Any]]
+    history: dict[str, list[ProfileEvent]]
+    vectors: dict[str, np.ndarray[Any, Any]]
+
+    def user_point(self, owner: str, events: Sequence[ProfileEvent], *, version: int) -> PointIn:
+        now = max(e.at for e in events)
+        long = build_profile(
+            events, self.vectors, now=now, tau_seconds=30 * 86400.0, weights=DEFAULT_WEIGHTS
+        ).unit()
+        assert long is not None
+        newest = sorted(events, key=lambda e: -e.at)
+        recent = list(dict.fromkeys(e.product_id for e in newest if e.product_id))
+        return PointIn(
+            key=owner[2:],
+            vectors={"long": long, "short": long},
+            payload={
+                "kind": "user",
+                "owner": owner,
+                "recent_product_ids": recent[:50],
+                "recent_purchases": [
+                    p
+                    for p in recent
+                    if any(e.product_id == p and e.type == "purchase" for e in newest)
+                ][:50],
+                "last_event_ts": now,
+                "short_as_of": now,
+                "profile_version": version,
+            },
+        )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("recommend") / "data")
+    products, rejected = validate_rows(load_catalog(SAMPLE))
+    assert not rejected
+    encoder = get_encoder(settings)
+    vecs = encoder.encode([p.text for p in products])
+    store = open_store(settings)
+    ensure_collections(store, settings)
+    store.upsert(
+        settings.products_collection,
+        [
+            PointIn(p.product_id, {"text": v}, dict(p.payload))
+            for p, v in zip(products, vecs, strict=True)
+        ],
+    )
+    vectors = {p.product_id: v for p, v in zip(products, vecs, strict=True)}
+    train = [e for e in load_events(SAMPLE) if e.at < SPLIT]
+    categories = {p.product_id: str(p.payload.get("category") or "") for p in products}
+    aggregates = compute_aggregates(train, now=SPLIT, catalog_categories=categories)
+    history: dict[str, list[ProfileEvent]] = defaultdict(list)
+    for e in train:
+        if e.owner and e.owner.startswith("u#"):
+            history[e.owner].append(e)
+    w = World(
+        settings,
+        store,
+        aggregates,
+        {p.product_id: p.payload for p in products},
+        dict(history),
+        vectors,
+    )
+    store.upsert(
+        settings.users_collection,
+        [w.user_point(o, evs, version=1) for o, evs in sorted(history.items())],
+    )
+    yield w
+    store.close()
+
+
+def make_client(
+    world: World, *, store: Any = None, cache: Any = None, **overrides: Any
+) -> TestClient:
+    settings = world.settings.model_copy(update=overrides)
+    rec = Recommender(
+        settings=settings,
+        store=store or world.store,
+        aggregates=lambda: world.aggregates,
+        encoder=lambda: get_encoder(settings),
+        clock=lambda: SPLIT,
+    )
+    ctx = recommend.RecommendContext(
+        settings=settings, recommender=rec, cache=cache if cache is not None else MemoryCache()
+    )
+    app = build_app(recommend.router)
+    app.dependency_overrides[recommend.get_context] = lambda: ctx
+    return TestClient(app)
+
+
+class BrokenStore(VectorStore):
+    """A vector store whose every call fails, as an unreachable Qdrant would."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("__"):
+            return object.__getattribute__(self, name)
+
+        def fail(*_: Any, **__: Any) -> Any:
+            raise StoreError(f"qdrant unreachable ({name})")
+
+        return fail
+
+
+def some_user(world: World, *, min_items: int = 5) -> str:
+    for owner, events in sorted(world.history.items()):
+        if len({e.product_id for e in events}) >= min_items:
+            return owner[2:]
+    raise AssertionError("fixture has no user with enough history")
+
+
+def bought(world: World, user: str) -> set[str]:
+    return {
+        e.product_id
+        for e in world.history[f"u#{user}"]
+        if e.type == "purchase" and e.product_id is not None
+    }
+
+
+def assert_list_reply(body: dict[str, Any], *, limit: int) -> None:
+    assert set(body) == {"request_id", "strategy", "degraded", "items"}
+    assert len(body["request_id"]) == 32
+    assert 0 < len(body["items"]) <= limit
+    for item in body["items"]:
+        assert item["product_id"] and item["reason"]
+        assert isinstance(item["score"], float)
+
+
+# --- personalised -----------------------------------------------------------------------------
+
+
+def test_user_recommendations_are_personal_with_reasons(world: World) -> None:
+    # GIVEN a customer with a purchase history and a stored profile
+    client = make_client(world)
+    user = some_user(world)
+    # WHEN their recommendations are asked for
+    r = client.get(f"/users/{user}/recommendations", params={"limit": 8})
+    # THEN a full personalised list comes back, each item with a title and a reason
+    assert r.status_code == 200
+    body = r.json()
+    assert_list_reply(body, limit=8)
+    assert body["strategy"] == "personalized" and body["degraded"] is False
+    assert len(body["items"]) == 8
+    assert all(i["title"] == world.products[i["product_id"]]["title"] for i in body["items"])
+    reasons = {i["reason"].split(" ")[0] for i in body["items"]}
+    assert reasons <= {"buy", "often", "because", "customers", "trending", "popular", "matches"}
+    assert r.headers["Cache-Control"] == "private, max-age=300"
+    assert r.headers["X-Request-ID"] == body["request_id"]
+
+
+def test_buy_again_off_excludes_everything_the_user_bought(world: World) -> None:
+    # GIVEN the exclude-bought rule (buy_again off)
+    client = make_client(world, ranking_buy_again=False)
+    user = some_user(world)
+    # WHEN recommendations are asked for
+    items = client.get(f"/users/{user}/recommendations", params={"limit": 20}).json()["items"]
+    # THEN none of the products the user bought is offered
+    assert items
+    assert not {i["product_id"] for i in items} & bought(world, user)
+
+
+def test_category_and_price_filters_hold_for_every_item(world: World) -> None:
+    # GIVEN a category that exists in the fixture catalog
+    category = "Home"
+    client = make_client(world)
+    user = some_user(world)
+    # WHEN recommendations are filtered by top-level category and a price band
+    r = client.get(
+        f"/users/{user}/recommendations",
+        params={"limit": 10, "category": category, "price_min": 1.0, "price_max": 3.0},
+    )
+    # THEN every item satisfies both
+    items = r.json()["items"]
+    assert items
+    for item in items:
+        assert item["category"].split(" > ")[0] == category
+        assert 1.0 <= item["price"] <= 3.0
+
+
+def test_max_per_category_caps_the_list(world: World) -> None:
+    # GIVEN a cap of 2 items per top-level category
+    client = make_client(world, ranking_max_per_category=2)
+    user = some_user(world)
+    # WHEN a long list is asked for
+    items = client.get(f"/users/{user}/recommendations", params={"limit": 10}).json()["items"]
+    # THEN no top-level category appears more than twice
+    counts: dict[str, int] = defaultdict(int)
+    for item in items:
+        counts[item["category"].split(" > ")[0]] += 1
+    assert items and max(counts.values()) <= 2
+
+
+def test_diversity_spreads_the_list_over_more_categories(world: World) -> None:
+    # GIVEN the same user asked with diversity 0 and 0.9
+    client = make_client(world)
+    user = some_user(world)
+
+    def spread(diversity: float) -> tuple[int, float]:
+        items = client.get(
+            f"/users/{user}/recommendations", params={"limit": 10, "diversity": diversity}
+        ).json()["items"]
+        vecs = np.stack([world.vectors[i["product_id"]] for i in items])
+        sims = vecs @ vecs.T
+        mean_sim = float((sims.sum() - len(items)) / (len(items) * (len(items) - 1)))
+        return len({i["category"] for i in items}), mean_sim
+
+    # WHEN both lists are compared
+    (cats0, sim0), (cats9, sim9) = spread(0.0), spread(0.9)
+    # THEN the diverse list's items are less alike (and cover at least as many categories)
+    assert sim9 < sim0
+    assert cats9 >= cats0
+
+
+def test_unknown_user_gets_trending_or_popular_not_degraded(world: World) -> None:
+    # GIVEN a user with no profile
+    client = make_client(world)
+    # WHEN they ask
+    body = client.get("/users/nobody-here/recommendations", params={"limit": 5}).json()
+    # THEN the cold-start list comes back, complete and not marked degraded
+    assert body["strategy"] in {"trending", "popular"}
+    assert body["degraded"] is False
+    assert len(body["items"]) == 5
+
+
+def test_store_outage_degrades_to_aggregates_never_5xx(world: World) -> None:
+    # GIVEN Qdrant failing on every call
+    client = make_client(world, store=BrokenStore())
+    user = some_user(world)
+    # WHEN every list endpoint is called
+    replies = [
+        client.get(f"/users/{user}/recommendations", params={"limit": 5}),
+        client.get(f"/products/{next(iter(world.products))}/similar", params={"limit": 5}),
+        client.get(f"/products/{next(iter(world.products))}/bought-together"),
+        client.get("/trending", params={"limit": 5}),
+        client.get("/search", params={"q": "candle", "limit": 5}),
+        client.post("/recommendations/cart", json={"product_ids": [next(iter(world.products))]}),
+    ]
+    # THEN each answers 200 with a non-empty degraded list and no-store caching
+    for r in replies:
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["items"], body
+    degraded = [r.json()["degraded"] for r in replies]
+    assert degraded[0] and degraded[1] and degraded[4] and degraded[5]
+    assert replies[0].headers["Cache-Control"] == "no-store"
+
+
+def test_aggregates_outage_still_answers_from_the_profile(world: World) -> None:
+    # GIVEN aggregates that cannot be loaded (S3 down)
+    def broken() -> Aggregates:
+        raise StoreError("s3 unreachable")
+
+    settings = world.settings
+    rec = Recommender(settings=settings, store=world.store, aggregates=broken, clock=lambda: SPLIT)
+    ctx = recommend.RecommendContext(settings=settings, recommender=rec, cache=MemoryCache())
+    app = build_app(recommend.router)
+    app.dependency_overrides[recommend.get_context] = lambda: ctx
+    client = TestClient(app)
+    # WHEN a known user asks
+    body = client.get(f"/users/{some_user(world)}/recommendations").json()
+    # THEN ranking still works from vectors, and the reply says it is degraded
+    assert body["items"] and body["degraded"] is True
+    assert body["strategy"] == "personalized"
+
+
+# --- cache -------------------------------------------------------------------------------------
+
+
+def test_second_call_is_a_cache_hit_until_the_profile_changes(world: World) -> None:
+    # GIVEN a client with an in-process cache
+    client = make_client(world)
+    user = some_user(world)
+    url = f"/users/{user}/recommendations"
+    first = client.get(url, params={"limit": 6})
+    second = client.get(url, params={"limit": 6})
+    # THEN the second call is served from the cache with the same items and a new request id
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
+    assert first.json()["items"] == second.json()["items"]
+    assert first.json()["request_id"] != second.json()["request_id"]
+    # WHEN the profile is updated (new version, buying something new)
+    owner = f"u#{user}"
+    extra_pid = next(p for p in world.products if p not in bought(world, user))
+    events = [
+        *world.history[owner],
+        ProfileEvent("purchase", SPLIT - 60, extra_pid, None, "x", owner),
+    ]
+    world.store.upsert(
+        world.settings.users_collection, [world.user_point(owner, events, version=2)]
+    )
+    try:
+        third = client.get(url, params={"limit": 6})
+        # THEN the old entry is unreachable: a miss, computed on the new profile
+        assert third.headers["X-Cache"] == "miss"
+    finally:
+        world.store.upsert(
+            world.settings.users_collection,
+            [world.user_point(owner, world.history[owner], version=3)],
+        )
+
+
+def test_redis_cache_is_used_when_configured(world: World, redis_url: str) -> None:
+    # GIVEN a real Redis behind the cache
+    settings = world.settings.model_copy(update={"redis_url": redis_url, "cache_prefix": "t-api"})
+    cache = make_cache(settings)
+    cache.clear()
+    client = make_client(world, cache=cache, redis_url=redis_url, cache_prefix="t-api")
+    url = f"/products/{next(iter(world.products))}/similar"
+    # WHEN the same similar-items list is asked twice
+    first, second = client.get(url), client.get(url)
+    # THEN the second comes from Redis
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
+    assert first.json()["items"] == second.json()["items"]
+    cache.clear()
+
+
+def test_redis_down_means_no_cache_not_an_error(world: World) -> None:
+    # GIVEN redis_url pointing at a closed port
+    settings = world.settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    client = make_client(world, cache=make_cache(settings), redis_url="redis://127.0.0.1:1/0")
+    user = some_user(world)
+    # WHEN lists are asked for twice
+    replies = [client.get(f"/users/{user}/recommendations") for _ in range(2)]
+    # THEN both succeed, computed each time
+    assert [r.status_code for r in replies] == [200, 200]
+    assert [r.headers["X-Cache"] for r in replies] == ["miss", "miss"]
+    assert replies[0].json()["items"] == replies[1].json()["items"]
+
+
+# --- per-product ---------------------------------------------------------------------------
+
+
+def test_similar_products_exclude_the_product_and_honour_filters(world: World) -> None:
+    # GIVEN a product
+    client = make_client(world)
+    pid = some_product_with_neighbours(world)
+    # WHEN similar products under 5 pounds are asked for
+    r = client.get(f"/products/{pid}/similar", params={"limit": 5, "price_max": 5})
+    # THEN the product itself is not among them, all are under 5 and share words or category
+    body = r.json()
+    assert body["strategy"] == "similar" and len(body["items"]) == 5
+    assert pid not in {i["product_id"] for i in body["items"]}
+    assert all(i["price"] <= 5 for i in body["items"])
+    assert all(i["reason"].startswith("similar to") for i in body["items"])
+    assert r.headers["Cache-Control"] == "public, max-age=3600"
+
+
+def test_similar_unknown_product_is_404(world: World) -> None:
+    assert make_client(world).get("/products/NOPE/similar").status_code == 404
+
+
+def some_product_with_neighbours(world: World) -> str:
+    best = max(world.products, key=lambda p: len(world.aggregates.bought_with(p, limit=50)))
+    return best
+
+
+def test_bought_together_uses_co_purchase(world: World) -> None:
+    # GIVEN the product with the most co-purchase neighbours
+    client = make_client(world)
+    pid = some_product_with_neighbours(world)
+    expected = {p for p, _ in world.aggregates.bought_with(pid, limit=50)}
+    # WHEN bought-together is asked
+    body = client.get(f"/products/{pid}/bought-together", params={"limit": 5}).json()
+    # THEN its items are co-purchase neighbours, explained as such
+    assert body["strategy"] == "bought_together"
+    assert {i["product_id"] for i in body["items"]} <= expected
+    assert all(i["reason"].startswith("often bought with") for i in body["items"])
+
+
+def test_bought_together_with_thin_support_tops_up_with_similar(world: World) -> None:
+    # GIVEN the product with the fewest co-purchase neighbours
+    client = make_client(world)
+    pid = min(world.products, key=lambda p: len(world.aggregates.bought_with(p, limit=50)))
+    support = len(world.aggregates.bought_with(pid, limit=50))
+    # WHEN more items are asked than its co-purchase list has
+    body = client.get(f"/products/{pid}/bought-together", params={"limit": support + 5}).json()
+    # THEN the list is filled with complementary similar items
+    assert len(body["items"]) == support + 5
+    assert "similar" in body["strategy"]
+    assert any(i["reason"].startswith("goes well with") for i in body["items"])
+
+
+def test_cart_recommendations_complement_and_never_repeat_the_cart(world: World) -> None:
+    # GIVEN a cart of two products
+    client = make_client(world)
+    cart = sorted(world.products)[:2]
+    # WHEN complements are asked for, with and without a user
+    anon = client.post("/recommendations/cart", json={"product_ids": cart, "limit": 6}).json()
+    user = client.post(
+        "/recommendations/cart",
+        json={"product_ids": cart, "user_id": some_user(world), "limit": 6},
+    ).json()
+    # THEN neither list repeats the cart
+    for body in (anon, user):
+        assert body["strategy"] == "cart" and len(body["items"]) == 6
+        assert not {i["product_id"] for i in body["items"]} & set(cart)
+
+
+def test_cart_rejects_an_empty_cart(world: World) -> None:
+    assert (
+        make_client(world).post("/recommendations/cart", json={"product_ids": []}).status_code
+        == 422
+    )
+
+
+# --- trending, search, health --------------------------------------------------------------
+
+
+def test_trending_in_a_category(world: World) -> None:
+    # GIVEN a client
+    client = make_client(world)
+    # WHEN trending is asked for overall and in one category
+    overall = client.get("/trending", params={"limit": 5}).json()
+    home = client.get("/trending", params={"limit": 5, "category": "Home"}).json()
+    # THEN both are full; the category list stays in its category
+    assert len(overall["items"]) == 5 and overall["strategy"] in {"trending", "popular"}
+    assert home["items"] and all(i["category"].startswith("Home") for i in home["items"])
+
+
+def test_search_finds_products_by_meaning_and_blends_the_user(world: World) -> None:
+    # GIVEN a query about candles
+    client = make_client(world)
+    # WHEN searching anonymously and as a known user
+    anon = client.get("/search", params={"q": "candle holder", "limit": 5}).json()
+    personal = client.get(
+        "/search", params={"q": "candle holder", "limit": 5, "user_id": some_user(world)}
+    ).json()
+    # THEN the anonymous top hit mentions the query's subject; the user's search is blended
+    assert anon["strategy"] == "search"
+    assert any("CANDLE" in i["title"] or "T-LIGHT" in i["title"] for i in anon["items"][:3])
+    assert personal["strategy"] == "search+profile"
+    assert len(personal["items"]) == 5
+
+
+def test_health_reports_store_and_cache(world: World) -> None:
+    body = make_client(world).get("/health").json()
+    assert body["status"] == "ok" and body["products"] == len(world.products)
+    assert body["cache"] == "memory"
