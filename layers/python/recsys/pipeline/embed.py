@@ -4,7 +4,8 @@ Point ids derive from the product id and writes are upserts, so a message delive
 writes the same point twice. The new payload is merged over the stored one, so fields other
 jobs own (``popularity``, ``trending``, …) and the first ``created_at`` survive re-embedding;
 a message older than what is stored (``updated_at``) is skipped, so an out-of-order
-redelivery cannot roll a product back.
+redelivery cannot roll a product back. (A message still in flight when its product is deleted
+writes the product back; DELETE it again, or deactivate with ``is_active: false`` instead.)
 """
 
 from __future__ import annotations
