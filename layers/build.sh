@@ -90,6 +90,25 @@ rm -rf "$SITE"/onnxruntime/transformers "$SITE"/onnxruntime/quantization \
   "$SITE"/onnxruntime/tools "$SITE"/onnxruntime/datasets "$SITE"/bin
 find "$SITE" -name '*.dist-info' -type d -exec rm -f {}/RECORD {}/INSTALLER {}/REQUESTED \;
 
+echo "==> bytecode"
+# Lambda mounts layers read-only, so Python cannot cache what it compiles: without shipped
+# .pyc files every cold start recompiles every module it imports (seconds). Compile with a
+# CPython 3.12 (bytecode is version-specific); unchecked-hash because zip round-trips blur
+# the source mtimes that timestamp-checked .pyc files compare against.
+PY312="${PYTHON312:-}"
+if [[ -z "$PY312" ]]; then
+  for cand in python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
+    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'pass' 2>/dev/null; then PY312="$cand"; break; fi
+  done
+fi
+if [[ -n "$PY312" ]]; then
+  "$PY312" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$SITE" >/dev/null \
+    || echo "WARNING: some modules did not compile (they will compile at import)" >&2
+else
+  echo "WARNING: no CPython 3.12 found (set PYTHON312); the layer ships no bytecode and" \
+    "every cold start will compile its imports" >&2
+fi
+
 echo "==> zip"
 (cd "$OUT" && rm -f ../layer.zip && zip -qr -X ../layer.zip python models_onnx)
 
