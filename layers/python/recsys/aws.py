@@ -35,6 +35,26 @@ def _client(service: str, endpoint_url: str | None, region: str) -> Any:
     )
 
 
+def qdrant_api_key(settings: Settings) -> str | None:
+    """The Qdrant API key: ``qdrant_api_key`` if set, else the Secrets Manager secret named by
+    ``qdrant_api_key_secret_arn`` (how the template passes it on Lambda), else None."""
+    if settings.qdrant_api_key:
+        return settings.qdrant_api_key
+    if not settings.qdrant_api_key_secret_arn:
+        return None
+    return _secret_string(
+        settings.qdrant_api_key_secret_arn, settings.aws_endpoint_url, settings.aws_region
+    )
+
+
+@lru_cache(maxsize=8)
+def _secret_string(arn: str, endpoint_url: str | None, region: str) -> str:
+    # Read once per container: a cold start pays one Secrets Manager call, warm calls none.
+    reply = _client("secretsmanager", endpoint_url, region).get_secret_value(SecretId=arn)
+    value: str = reply["SecretString"]
+    return value
+
+
 class _CfnLoader(yaml.SafeLoader):
     """YAML loader that keeps CloudFormation short-form intrinsics as ``{"Fn::X": ...}``."""
 
