@@ -65,6 +65,12 @@ def expanded() -> dict[str, Any]:
     return out["Resources"]
 
 
+def _function(ref: dict[str, Any]) -> str:
+    """The function a reference invokes: event sources point at the `live` alias (SnapStart)."""
+    target = ref["Ref"] if "Ref" in ref else ref["Fn::GetAtt"][0]
+    return str(target).removesuffix("Aliaslive")
+
+
 def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
     return {k: v for k, v in resources.items() if v["Type"] == kind}
 
@@ -103,11 +109,11 @@ def test_the_nightly_rule_targets_update_profile(expanded: dict[str, Any]) -> No
     assert rule["Properties"]["ScheduleExpression"] == "cron(0 3 * * ? *)"
     assert rule["Properties"]["State"] == "ENABLED"
     (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": ["UpdateProfileFunction", "Arn"]}
+    assert _function(target["Arn"]) == "UpdateProfileFunction"
     perms = _of_type(expanded, "AWS::Lambda::Permission")
     assert any(
         p["Properties"]["Principal"] == "events.amazonaws.com"
-        and p["Properties"]["FunctionName"] == {"Ref": "UpdateProfileFunction"}
+        and _function(p["Properties"]["FunctionName"]) == "UpdateProfileFunction"
         for p in perms.values()
     )
 
@@ -116,7 +122,9 @@ def test_queue_mappings_report_partial_failures_and_batch(expanded: dict[str, An
     # GIVEN the event source mappings and the functions they feed
     mappings = _of_type(expanded, "AWS::Lambda::EventSourceMapping")
     feeds = {
-        m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"]["FunctionName"]["Ref"]
+        m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: _function(
+            m["Properties"]["FunctionName"]
+        )
         for m in mappings.values()
     }
     # THEN the embed and profile queues feed embed and update-profile ...
@@ -124,7 +132,7 @@ def test_queue_mappings_report_partial_failures_and_batch(expanded: dict[str, An
     for mapping in mappings.values():
         props = mapping["Properties"]
         queue = props["EventSourceArn"]["Fn::GetAtt"][0]
-        function = expanded[props["FunctionName"]["Ref"]]["Properties"]
+        function = expanded[_function(props["FunctionName"])]["Properties"]
         # ... reporting partial batch failures, batching within a window ...
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert 1 <= props["BatchSize"] <= 100
@@ -224,7 +232,7 @@ def test_catalog_uploads_notify_ingest_only_under_catalog_prefix(
     (lam,) = config["LambdaConfigurations"]
     # THEN ObjectCreated under catalog/ invokes ingest (aggregates/ writes do not)
     assert lam["Event"] == "s3:ObjectCreated:*"
-    assert lam["Function"] == {"Fn::GetAtt": ["IngestFunction", "Arn"]}
+    assert _function(lam["Function"]) == "IngestFunction"
     assert lam["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "catalog/"}]
 
 
@@ -240,6 +248,8 @@ def test_functions_share_the_layer_runtime_and_settings(expanded: dict[str, Any]
         assert props["Runtime"] == "python3.12", name
         assert props["Layers"] == [{"Ref": layer_id}], name
         assert props["Handler"] == "app.handler", name
+        # AND cold starts restore a SnapStart snapshot of the initialised function
+        assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}, name
         assert env["RECSYS_MODEL_DIR"] == "/opt/models_onnx/all-MiniLM-L6-v2-int8"
         # AND Powertools and the stores are configured from parameters, not literals
         assert env["POWERTOOLS_SERVICE_NAME"] == "recsys"
