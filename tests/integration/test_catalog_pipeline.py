@@ -336,8 +336,12 @@ def test_products_routes_through_the_fastapi_test_client(stack: Stack) -> None:
     big = client_.post("/products", json={"products": too_many})
     assert big.status_code == 413
     assert big.json()["detail"][0]["limit"] == limit
-    # not a list of rows → 422 from the body model
+    # not a list of rows → 422 from the body model; a row that is not an object → rejected alone
     bad = client_.post("/products", json={"products": "nope"})
     assert bad.status_code == 422
+    mixed = client_.post("/products", json={"products": ["nope", CATALOG[0]]})
+    assert mixed.status_code == 202
+    assert mixed.json()["rejected"][0]["index"] == 0
+    assert mixed.json()["rejected"][0]["field"] == "row"
     # unknown product → 404
     assert client_.delete("/products/does-not-exist").status_code == 404

@@ -29,7 +29,8 @@ CatalogDep = Annotated[CatalogService, Depends(catalog_service)]
 class ProductsIn(BaseModel):
     """Body of POST /products: rows are validated one by one, so each stays a free object."""
 
-    products: list[dict[str, Any]] = Field(description="Catalog rows (see catalog_row schema).")
+    # Items stay Any: a row that is not an object is rejected alone, not the whole request.
+    products: list[Any] = Field(description="Catalog rows (see the catalog_row schema).")
 
 
 class RejectedRow(BaseModel):
