@@ -135,12 +135,15 @@ class TextEncoder:
         feeds: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
-        hidden = self._session.run([self._output_name], feeds)[0].astype(np.float32, copy=False)
+        hidden: FloatArray = np.asarray(
+            self._session.run([self._output_name], feeds)[0], dtype=np.float32
+        )
         # Mean over real tokens only, as sentence-transformers' Pooling(mean) does.
         weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled: FloatArray = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+        unit: FloatArray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+        return unit
 
 
 _encoders: dict[tuple[Path, int, int, int], TextEncoder] = {}
