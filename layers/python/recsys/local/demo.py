@@ -9,10 +9,12 @@ customers, a few minutes) are replayed — the whole year (516,000 events) with 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -115,40 +117,41 @@ def _show(http: httpx.Client, path: str, params: dict[str, Any] | None = None) -
     return lines
 
 
-def run_demo(stack: LocalStack, *, full_history: bool, stop: threading.Event) -> None:
-    """Load the Online Retail catalog and history through the API, refresh, show results."""
-    from recsys.datasets.online_retail import load_catalog
+def _events(path: Path, *, full_history: bool, days: float) -> list[dict[str, Any]]:
     from recsys.datasets.retail_events import read_retail_events
 
-    settings = stack.settings
-    path = settings.demo_data
-    if not path.is_file():
-        raise DemoError(
-            f"demo data {path} not found; set RECSYS_DEMO_DATA to the Online Retail csv(.gz)"
-        )
-    http = httpx.Client(base_url=stack.url, timeout=600)
+    events = list(read_retail_events(path))
+    if not full_history and events:
+        cutoff = max(e["timestamp"] for e in events) - days * 86_400
+        events = [e for e in events if e["timestamp"] >= cutoff]
+    return events
 
-    t0 = time.monotonic()
+
+def _load(
+    stack: LocalStack,
+    http: httpx.Client,
+    path: Path,
+    events: list[dict[str, Any]],
+    *,
+    stop: threading.Event,
+) -> None:
+    """Catalog, history and the nightly job, all through the API and the queues."""
+    from recsys.datasets.online_retail import load_catalog
+
+    settings = stack.settings
     print(f"reading the catalog from {path} ...")
-    catalog = load_catalog(path)
     totals = _post_all(
         http,
         "/products",
         "products",
-        catalog,
+        load_catalog(path),
         chunk=settings.max_post_products,
         desc="POST /products",
         stop=stop,
     )
     print(f"  catalog: {dict(totals)}")
     _drain(stack, "embedding", stop)
-
-    print("reading the purchase history ...")
-    events = list(read_retail_events(path))
-    if not full_history and events:
-        cutoff = max(e["timestamp"] for e in events) - settings.demo_history_days * 86_400
-        events = [e for e in events if e["timestamp"] >= cutoff]
-        print(f"  replaying the last {settings.demo_history_days:.0f} days (--full-history: all)")
+    print(f"replaying {len(events)} events of the purchase history (--full-history: all) ...")
     totals = _post_all(
         http,
         "/events",
@@ -162,11 +165,36 @@ def run_demo(stack: LocalStack, *, full_history: bool, stop: threading.Event) ->
     _drain(stack, "profiles", stop)
     if stop.is_set():
         return
-
     print("running the nightly job (POST /_local/refresh) ...")
     reply = http.post("/_local/refresh")
     print(f"  {reply.status_code}: {reply.text[:300]}")
     _drain(stack, "refresh", stop)
+
+
+def run_demo(stack: LocalStack, *, full_history: bool, stop: threading.Event) -> None:
+    """Load the Online Retail catalog and history through the API, refresh, show results."""
+    settings = stack.settings
+    path = settings.demo_data
+    if not path.is_file():
+        raise DemoError(
+            f"demo data {path} not found; set RECSYS_DEMO_DATA to the Online Retail csv(.gz)"
+        )
+    http = httpx.Client(base_url=stack.url, timeout=600)
+    t0 = time.monotonic()
+    scope = "all" if full_history else f"{settings.demo_history_days:g}d"
+    marker = stack.data_dir / "demo-loaded.json"
+    loaded = json.loads(marker.read_text()) if marker.is_file() else {}
+    events = _events(path, full_history=full_history, days=settings.demo_history_days)
+    if loaded.get("scope") == scope:
+        print(
+            f"demo data already loaded into {stack.data_dir} ({loaded.get('events')} events); "
+            f"delete {marker.name} there to load it again"
+        )
+    else:
+        _load(stack, http, path, events, stop=stop)
+        if stop.is_set():
+            return
+        marker.write_text(json.dumps({"scope": scope, "events": len(events)}))
 
     buyers = Counter(e["user_id"] for e in events if "user_id" in e)
     customers = [u for u, _ in buyers.most_common(3)]
