@@ -66,8 +66,13 @@ def test_the_fixture_stack_runs_from_its_template(
         reply = http.post("/items", json={"items": [{"id": "a"}, {"id": "b", "fail": True}]})
         assert reply.status_code == 202
         status = http.get("/_local/status", params={"wait_s": 30}).json()
-        # THEN the good one is processed, the bad one tried maxReceiveCount times then dead-lettered
         assert status["idle"] is True
+        # (the failed one waits out its 1 s visibility timeout, is retried, then redriven)
+        deadline = time.monotonic() + 30
+        while status["queues"]["WorkDLQ"]["visible"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = http.get("/_local/status").json()
+        # THEN the good one is processed, the bad one tried maxReceiveCount times then dead-lettered
         assert http.get("/items/a").json()["done"] is True
         assert http.get("/items/b").json()["done"] is False
         assert sys.modules["worker_state"].ATTEMPTS == {"a": 1, "b": 2}

@@ -217,7 +217,7 @@ def run_demo(stack: LocalStack, *, full_history: bool, stop: threading.Event) ->
         f"  {stack.url}/users/{user}/recommendations?limit=10",
         f"  {stack.url}/products/{pid}/similar?limit=10",
         f"  {stack.url}/search?q=red+retrospot+bag&user_id={user}",
-        f"  {stack.url}/trending?category=Kitchen",
+        f"  {stack.url}/trending?category=Home",
         f"  {stack.url}/_local/status                         (queues, pollers, DLQs)",
     ]
     print("\n".join(lines))

@@ -70,6 +70,8 @@ class Gateway:
     def __init__(self, mounts: list[Mount], admin: FastAPI) -> None:
         self.mounts = mounts
         self.admin = admin
+        #: HTTP requests routed to each function (its handler is not called: its app is).
+        self.requests: dict[str, int] = {m.function: 0 for m in mounts}
 
     def match(self, method: str, path: str) -> Mount | None:
         """The mount serving ``method path``, as API Gateway would choose it."""
@@ -82,6 +84,7 @@ class Gateway:
         if scope["type"] == "http":
             mount = self.match(scope["method"], scope["path"])
             if mount is not None:
+                self.requests[mount.function] += 1
                 await mount.app(scope, receive, send)
                 return
         await self.admin(scope, receive, send)

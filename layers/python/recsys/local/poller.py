@@ -139,11 +139,9 @@ class SqsPoller:
         ).get("Messages", [])
         return messages
 
-    def gather(self) -> list[dict[str, Any]]:
-        """Up to ``batch_size`` messages: the first long-poll, then more until the window closes."""
-        batch = self._receive(min(_SQS_MAX_RECEIVE, self.batch_size), self.wait_s)
-        if not batch:
-            return batch
+    def gather(self, first: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``first`` plus more messages until ``batch_size`` or the batching window closes."""
+        batch = list(first)
         deadline = time.monotonic() + self.window_s
         while len(batch) < self.batch_size and time.monotonic() < deadline:
             more = self._receive(min(_SQS_MAX_RECEIVE, self.batch_size - len(batch)), 0)
@@ -186,12 +184,14 @@ class SqsPoller:
 
     def poll_once(self) -> tuple[int, int]:
         """Gather one batch and process it; (0, 0) when the queue had nothing."""
-        messages = self.gather()
-        if not messages:
+        first = self._receive(min(_SQS_MAX_RECEIVE, self.batch_size), self.wait_s)
+        if not first:
             return (0, 0)
+        # Busy from the first message on: while a batch is being gathered or processed, its
+        # messages are in flight and the queue is not idle.
         self._busy.set()
         try:
-            return self.process(messages)
+            return self.process(self.gather(first))
         finally:
             self._busy.clear()
 
@@ -219,5 +219,5 @@ class SqsPoller:
 
     @property
     def busy(self) -> bool:
-        """Whether a batch is being processed right now."""
+        """Whether a batch is being gathered or processed right now."""
         return self._busy.is_set()

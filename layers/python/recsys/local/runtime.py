@@ -134,6 +134,30 @@ class MotoProcess:
                 self._proc.wait()
 
 
+class _RecordFailures(logging.Filter):
+    """Passes only Powertools' per-record failure messages (it logs them at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage().startswith("Record processing exception")
+
+
+def surface_batch_failures() -> None:
+    """Print why a record failed in an SQS batch handler (on Lambda: CloudWatch shows it).
+
+    Powertools' batch processor reports failed records to SQS and logs the exception at DEBUG;
+    locally that is where a developer looks for the reason, so it is shown as a warning.
+    """
+    batch_log = logging.getLogger("aws_lambda_powertools.utilities.batch.base")
+    if any(isinstance(f, _RecordFailures) for h in batch_log.handlers for f in h.filters):
+        return
+    handler = logging.StreamHandler()
+    handler.addFilter(_RecordFailures())
+    handler.setFormatter(logging.Formatter("WARNING sqs batch: %(message)s"))
+    batch_log.addHandler(handler)
+    batch_log.setLevel(logging.DEBUG)
+    batch_log.propagate = False
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -164,6 +188,7 @@ class LocalStack:
     schedulers: list[Scheduler] = field(default_factory=list, init=False)
     _moto: MotoProcess | None = field(default=None, init=False)
     _server: Any = field(default=None, init=False)
+    _gateway: Gateway | None = field(default=None, init=False)
     _server_thread: threading.Thread | None = field(default=None, init=False)
     _stopped: bool = field(default=False, init=False)
     _saved_env: dict[str, str] = field(default_factory=dict, init=False)
@@ -236,6 +261,7 @@ class LocalStack:
         # The event log writes with more threads than boto3's default pool: urllib3 then warns
         # once per request that it discards a connection. Harmless, and thousands of lines.
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+        surface_batch_failures()
         self.say(f"AWS emulation at {endpoint}{' (moto)' if self._moto else ''}")
         self.provisioned = provision_from_template(
             get_settings(), prefix=RESOURCE_PREFIX, template=load_template(self.template_path)
@@ -374,7 +400,7 @@ class LocalStack:
         import uvicorn
 
         mounts = self._mounts()
-        gateway = Gateway(mounts, self._admin_app(mounts))
+        gateway = self._gateway = Gateway(mounts, self._admin_app(mounts))
         config = uvicorn.Config(
             gateway, host=self.host, port=self.port, log_level="warning", lifespan="on"
         )
@@ -425,12 +451,19 @@ class LocalStack:
         return out
 
     def is_idle(self) -> bool:
-        """No poller busy and nothing waiting or in flight on any queue a function consumes."""
+        """No poller busy and nothing visible on any queue a function consumes.
+
+        Messages still in flight while no poller is busy are failures waiting out their
+        visibility timeout (up to 30 min for the profile queue) before a retry or the DLQ:
+        there is no work to wait for until then.
+        """
         if any(p.busy for p in self.pollers):
             return False
         sources = {s.queue for f in self.template.functions.values() for s in f.sqs}
         depths = self.queue_depths()
-        return all(depths[q]["visible"] == 0 and depths[q]["in_flight"] == 0 for q in sources)
+        return all(depths[q]["visible"] == 0 for q in sources) and not any(
+            p.busy for p in self.pollers
+        )
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until :meth:`is_idle` holds twice in a row (a handler may enqueue more work)."""
@@ -449,7 +482,11 @@ class LocalStack:
             "queues": self.queue_depths(),
             "pollers": {p.name: vars(p.stats) for p in self.pollers},
             "functions": {
-                k: {"invocations": f.invocations, "errors": f.errors}
+                k: {
+                    "invocations": f.invocations,
+                    "errors": f.errors,
+                    "http_requests": self._gateway.requests.get(k, 0) if self._gateway else 0,
+                }
                 for k, f in self.functions.items()
             },
             "schedules": {
