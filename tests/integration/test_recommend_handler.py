@@ -44,7 +44,9 @@ def load_handler() -> ModuleType:
 
 
 @pytest.fixture
-def handler(aws_stack: tuple[Settings, Provisioned], monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+def handler(
+    aws_stack: tuple[Settings, Provisioned], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModuleType]:
     settings, _ = aws_stack
     for name, value in {
         "RECSYS_DATA_DIR": str(settings.data_dir),

@@ -107,12 +107,12 @@ class Settings(BaseSettings):
 
     # --- ranking (weights tuned offline: docs/EVALUATION.md) -----------------------------------
     ranking_w_content: float = Field(default=0.3, ge=0)
-    ranking_w_collaborative: float = Field(default=1.0, ge=0)
+    ranking_w_collaborative: float = Field(default=0.7, ge=0)
     ranking_w_similar_users: float = Field(default=0.5, ge=0)
-    ranking_w_popularity: float = Field(default=0.2, ge=0)
+    ranking_w_popularity: float = Field(default=0.4, ge=0)
     ranking_w_trending: float = Field(default=0.05, ge=0)
     ranking_w_freshness: float = Field(default=0.0, ge=0)
-    ranking_w_repeat: float = Field(default=1.5, ge=0)
+    ranking_w_repeat: float = Field(default=3.0, ge=0)
     ranking_buy_again: bool = Field(
         default=True, description="Offer past purchases again; false excludes them."
     )

@@ -17,12 +17,12 @@ class Weights:
     """Weight of each signal in the hybrid score; each signal is first scaled to [0, 1]."""
 
     content: float = 0.3
-    collaborative: float = 1.0
+    collaborative: float = 0.7
     similar_users: float = 0.5
-    popularity: float = 0.2
+    popularity: float = 0.4
     trending: float = 0.05
     freshness: float = 0.0
-    repeat: float = 1.5
+    repeat: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,13 @@ class RankingConfig:
     #: How many recent distinct purchases seed co-purchase candidates, and their decay.
     seed_items: int = 20
     seed_tau_days: float = 30.0
-    ann_candidates: int = 100
+    ann_candidates: int = 50
     neighbours_per_seed: int = 50
     similar_users: int = 30
     popular_candidates: int = 50
+    #: Candidates whose payloads and vectors are read and fully scored (the rest are cut by
+    #: the signals known before reading them).
+    max_candidates: int = 200
     freshness_tau_days: float = 90.0
     #: At most this many items of one top-level category in a list (0: no cap).
     max_per_category: int = 0

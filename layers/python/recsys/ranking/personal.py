@@ -94,8 +94,8 @@ def _profile_candidates(
     for vec, share in ((user.long, 1.0), (user.short, 0.5)):
         if vec is not None and config.ann_candidates > 0:
             limit = max(1, int(config.ann_candidates * share))
-            for pid, _ in items.nearest(vec, limit=limit, filters=filters):
-                cands.touch(pid)
+            for pid, sim in items.nearest(vec, limit=limit, filters=filters):
+                cands.add(pid, "ann", max(sim, 0.0) * share)
     if users is not None and user.long is not None and config.weights.similar_users > 0:
         for _, sim, their_items in users.similar_users(
             user.long, limit=config.similar_users, exclude=user.user_id
@@ -132,6 +132,34 @@ def gather(
     for pid, _ in aggregates.popular(limit=config.popular_candidates, category=category):
         cands.touch(pid)
     return cands
+
+
+def shortlist(
+    cands: Candidates, *, aggregates: AggregateSource, config: RankingConfig
+) -> list[str]:
+    """The ``max_candidates`` most promising candidates by the signals known before fetching
+    payloads and vectors (reading those is the expensive part of a request)."""
+    pool = list(cands.pool)
+    if len(pool) <= config.max_candidates:
+        return pool
+    w = config.weights
+    pre = dict.fromkeys(pool, 0.0)
+    for signal, weight in (
+        ("repeat", w.repeat),
+        ("collaborative", w.collaborative),
+        ("similar_users", w.similar_users),
+        ("ann", w.content),
+    ):
+        values = cands.raw.get(signal, {})
+        top = max(values.values(), default=0.0)
+        if top > 0 and weight > 0:
+            for pid, v in values.items():
+                pre[pid] += weight * v / top
+    if w.popularity > 0:
+        for pid in pool:
+            pre[pid] += w.popularity * aggregates.popularity(pid)
+    ranked = sorted(pool, key=lambda p: (-pre[p], p))
+    return ranked[: config.max_candidates]
 
 
 def _age_days(created_at: Any, now: float) -> float | None:
@@ -254,9 +282,10 @@ def rank_for_user(
         filters=filters,
     )
     seeds = [pid for pid, _ in _seeds(user, now=now, config=config)]
-    fetched = items.items(sorted(set(cands.pool) | set(seeds)), with_vectors=True)
+    short = shortlist(cands, aggregates=aggregates, config=config)
+    fetched = items.items(sorted(set(short) | set(seeds)), with_vectors=True)
     allowed = predicate(filters)
-    ids = sorted(p for p in cands.pool if p in fetched and allowed(fetched[p][0]))
+    ids = sorted(p for p in short if p in fetched and allowed(fetched[p][0]))
     category = filters.categories[0] if filters.categories else None
     trending = dict(aggregates.trending(limit=config.popular_candidates, category=category))
     ranked = score(
