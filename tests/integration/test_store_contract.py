@@ -459,6 +459,18 @@ def test_edge_data_survives_close_and_reopen(tmp_path: Path) -> None:
         reopened.close()
 
 
+def test_a_closed_edge_store_refuses_to_work(tmp_path: Path) -> None:
+    # GIVEN a closed store
+    store = open_backend("edge", tmp_path)
+    store.close()
+
+    # WHEN / THEN it says so rather than failing inside the engine
+    with pytest.raises(StoreError, match="closed"):
+        store.count("products")
+    with pytest.raises(StoreError, match="closed"):
+        store.ensure_collection(products_spec(size=DIM))
+
+
 def test_edge_stores_over_one_directory_share_the_open_shard(tmp_path: Path) -> None:
     # GIVEN a store holding the shard directory open
     first = open_backend("edge", tmp_path)

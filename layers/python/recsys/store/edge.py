@@ -247,6 +247,8 @@ class EdgeStore(VectorStore):
             spec_file.write_text(json.dumps(wanted), encoding="utf-8")
 
     def _open(self, collection: str) -> tuple[CollectionSpec, _OpenShard]:
+        if self._closed:
+            raise StoreError(f"this EdgeStore over {self.root} is closed")
         try:
             return self._specs[collection], self._shards[collection]
         except KeyError:
