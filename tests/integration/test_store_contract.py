@@ -471,6 +471,28 @@ def test_a_closed_edge_store_refuses_to_work(tmp_path: Path) -> None:
         store.ensure_collection(products_spec(size=DIM))
 
 
+def test_qdrant_client_path_mode_survives_close_and_reopen(tmp_path: Path) -> None:
+    # GIVEN qdrant-client's on-disk local mode with a few points, closed
+    store = QdrantStore(str(tmp_path / "local"))
+    store.ensure_collection(products_spec(size=DIM))
+    store.upsert("products", CATALOG[:30])
+    store.close()
+
+    # WHEN the directory is opened again
+    reopened = QdrantStore(str(tmp_path / "local"))
+    reopened.ensure_collection(products_spec(size=DIM))
+
+    # THEN the points are there
+    try:
+        assert reopened.count("products") == 30
+        assert reopened.retrieve("products", ["sku-0029"])[0].payload == {
+            **PAYLOADS["sku-0029"],
+            "product_id": "sku-0029",
+        }
+    finally:
+        reopened.close()
+
+
 def test_edge_stores_over_one_directory_share_the_open_shard(tmp_path: Path) -> None:
     # GIVEN a store holding the shard directory open
     first = open_backend("edge", tmp_path)
