@@ -74,8 +74,10 @@ def resource_env(prov: Provisioned) -> dict[str, str]:
     return {var: names[lid] for lid, var in RESOURCE_ENV.items() if lid in names}
 
 
-#: The moto child: exits when its parent is gone, so a `recsys up` killed without cleanup
-#: (kill -9) leaves no server behind.
+#: The moto child. It exits when its parent is gone, so a `recsys up` killed without cleanup
+#: (kill -9) leaves no server behind. It serialises requests: moto's backends are not
+#: thread-safe (a DynamoDB Query racing the event log's parallel writes answered HTTP 500 for
+#: ~40 % of profile updates under load); only SQS long polls, which wait, run concurrently.
 _MOTO_CHILD = """
 import os, sys, threading, time
 parent = os.getppid()
@@ -84,8 +86,16 @@ def watch():
         time.sleep(1)
     os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
-from moto.server import main
-main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+def serialized(environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET") == "AmazonSQS.ReceiveMessage":
+        return app(environ, start_response)
+    with lock:
+        return list(app(environ, start_response))
+run_simple("127.0.0.1", int(sys.argv[1]), serialized, threaded=True)
 """
 
 
