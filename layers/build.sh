@@ -112,8 +112,8 @@ fi
 echo "==> zip"
 (cd "$OUT" && rm -f ../layer.zip && zip -qr -X ../layer.zip python models_onnx)
 
-unzipped_kb=$(du -sk "$OUT" | cut -f1)
-zipped_kb=$(du -k build/layer.zip | cut -f1)
+unzipped_kb=$(du -sk --apparent-size "$OUT" | cut -f1)
+zipped_kb=$(du -k --apparent-size build/layer.zip | cut -f1)
 echo "layer: build/layer/ $((unzipped_kb / 1024)) MiB unzipped (limit 250 MiB)," \
   "build/layer.zip $((zipped_kb / 1024)) MiB"
 if (( unzipped_kb > 250 * 1024 )); then
