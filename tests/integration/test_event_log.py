@@ -56,15 +56,35 @@ def test_write_is_exactly_once_per_event_id(log: EventLog) -> None:
 
 
 def test_half_written_event_is_repaired_by_the_retry(log: EventLog) -> None:
-    # GIVEN a claim whose event item never got written (the writer died in between)
-    ev = events(1)[0]
+    # GIVEN a server-timed event whose claim was written but not the event (writer died)
+    raw = {"event_id": "x1", "user_id": "u1", "type": "click", "product_id": "p"}
+    (ev,), _ = validate_events([raw], now=5_000.0)
     log._claim(ev, 2_000_000_000)
     assert log.query("u#u1") == []
-    # WHEN the client retries
-    result = log.write([ev])
-    # THEN the event is logged once, and counted as written
-    assert [e.event_id for e in result.written] == [ev.event_id]
-    assert [e.event_id for e in log.query("u#u1")] == [ev.event_id]
+    # WHEN the client retries (the server gives the retry another time)
+    (retry,), _ = validate_events([raw], now=5_060.0)
+    result = log.write([retry])
+    # THEN the event is logged once, at the claimed time, and counted as written
+    assert [e.event_id for e in result.written] == ["x1"]
+    assert [(e.event_id, e.at) for e in log.query("u#u1")] == [("x1", 5_000.0)]
+    # AND a further retry is a duplicate
+    again, _ = validate_events([raw], now=5_120.0)
+    assert len(log.write(again).duplicates) == 1
+
+
+def test_server_timed_events_are_claimed_conditionally(log: EventLog) -> None:
+    # GIVEN events without client time, sent twice (each send gets its own server time)
+    raw = [
+        {"event_id": f"n{i}", "session_id": "s", "type": "view", "product_id": "p"}
+        for i in range(30)
+    ]
+    first, _ = validate_events(raw, now=7_000.0)
+    second, _ = validate_events(raw, now=7_001.0)
+    # WHEN
+    a, b = log.write(first), log.write(second)
+    # THEN logged once
+    assert (len(a.written), len(b.written), len(b.duplicates)) == (30, 0, 30)
+    assert len(log.query("s#s")) == 30
 
 
 def test_queries_recent_since_and_after(log: EventLog) -> None:

@@ -184,6 +184,8 @@ class LoggedEvent:
     quantity: int | None = None
     price: float | None = None
     context: Mapping[str, Any] | None = field(default=None, compare=False)
+    #: The sender gave the time: the log key (owner, time, id) is then the same on every retry.
+    client_time: bool = field(default=True, compare=False)
 
     @property
     def sk(self) -> str:
@@ -235,6 +237,7 @@ def to_logged(ev: EventIn, *, now: float) -> LoggedEvent:
         quantity=ev.quantity,
         price=ev.price,
         context=ev.context,
+        client_time=ev.timestamp is not None,
     )
 
 
