@@ -62,27 +62,35 @@ class Popularity:
 
 
 class ItemKNN:
-    """Item-item cosine on the binary users × items matrix; a user's score sums neighbours."""
+    """Item-based kNN on co-purchase: item–item cosine over customers' purchase rows.
 
-    def __init__(self, inter: Interactions, *, neighbours: int = 100) -> None:
-        binary = (inter.matrix > 0).astype(np.float32).tocsc()
-        norms = np.sqrt(np.asarray(binary.multiply(binary).sum(axis=0)).ravel()) + 1e-9
-        co = (binary.T @ binary).toarray().astype(np.float32)
+    Rows are customers only (anonymous one-basket sessions add noise, not neighbours) with
+    log(1 + orders) weights; every neighbour counts (a cut to the top 50 or 100 per item measured
+    lower here). A customer's score for an item sums its similarity to what they bought; the
+    diagonal is zero, so this is pure co-purchase, never "buy again".
+    """
+
+    def __init__(self, inter: Interactions, *, neighbours: int | None = None) -> None:
+        customers = [u for u in inter.users if u.startswith("u#")] or list(inter.users)
+        rows = inter.matrix[[inter.users[u] for u in customers]].astype(np.float32).tocsr()
+        rows.data = np.log1p(rows.data)
+        weighted = rows.tocsc()
+        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=0)).ravel()) + 1e-9
+        co = (weighted.T @ weighted).toarray().astype(np.float32)
         sim = co / norms[:, None] / norms[None, :]
         np.fill_diagonal(sim, 0.0)
-        if neighbours < sim.shape[0]:
+        if neighbours is not None and neighbours < sim.shape[0]:
             cut = np.argpartition(-sim, neighbours, axis=1)[:, neighbours:]
             np.put_along_axis(sim, cut, 0.0, axis=1)
         self.sim: FloatArray = sim
-        self.inter = inter
-        self.binary = (inter.matrix > 0).astype(np.float32).tocsr()
+        self.users = {u: i for i, u in enumerate(customers)}
+        self.rows = rows
 
     def score(self, user: str) -> FloatArray:
-        u = self.inter.users.get(user)
+        u = self.users.get(user)
         if u is None:
             return np.zeros(self.sim.shape[0], dtype=np.float32)
-        row = self.binary[u]
-        scores: FloatArray = np.asarray(row @ self.sim, dtype=np.float32).ravel()
+        scores: FloatArray = np.asarray(self.rows[u] @ self.sim, dtype=np.float32).ravel()
         return scores
 
 

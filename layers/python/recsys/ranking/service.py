@@ -250,12 +250,37 @@ class Recommender:
                     diversity=diversity,
                 )
                 if items:
+                    if len(items) < limit:
+                        items += self._top_up(
+                            items, state, limit=limit, filters=filters, problems=problems
+                        )
                     return Reply("personalized", items, bool(problems), problems)
             except Exception as exc:
                 problems.append(f"ranking: {exc}")
                 log.warning("personal ranking failed for %s: %s", user_id, exc)
         fallback = self._aggregate_list(limit=limit, filters=filters, problems=problems)
         return replace(fallback, degraded=bool(problems))
+
+    def _top_up(
+        self,
+        items: Sequence[Scored],
+        state: UserState,
+        *,
+        limit: int,
+        filters: Filters | None,
+        problems: list[str],
+    ) -> list[Scored]:
+        """Fill a short personal list with trending / popular products under the same rules."""
+        taken = {s.product_id for s in items} | set(filters.exclude_keys if filters else ())
+        if not self.config.buy_again:
+            taken |= {p.product_id for p in state.purchases}
+        base = filters or Filters()
+        more = self._aggregate_list(
+            limit=limit - len(items),
+            filters=replace(base, exclude_keys=sorted(taken)),
+            problems=problems,
+        )
+        return [s for s in more.items if s.product_id not in taken][: limit - len(items)]
 
     def similar(self, product_id: str, *, limit: int, filters: Filters | None = None) -> Reply:
         """Nearest products by embedding; co-purchase then popular when the store fails."""

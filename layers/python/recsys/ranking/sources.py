@@ -9,27 +9,36 @@ from recsys.store.base import Filters, Vector, VectorStore
 
 
 class StoreItems:
-    """Products in the ``products`` collection (vector "text")."""
+    """Products in the ``products`` collection (vector "text").
+
+    One instance serves one request: what a search already returned (payload and vector) is
+    kept, so the later read of candidates fetches only the products not seen yet.
+    """
 
     def __init__(self, store: VectorStore, collection: str) -> None:
         self.store = store
         self.collection = collection
+        self._seen: dict[str, tuple[Mapping[str, Any], Vector | None]] = {}
 
     def nearest(
         self, vector: Vector, *, limit: int, filters: Filters | None
     ) -> list[tuple[str, float]]:
         found = self.store.search(
-            self.collection, vector, using="text", limit=limit, filters=filters
+            self.collection, vector, using="text", limit=limit, filters=filters, with_vectors=True
         )
+        for r in found:
+            self._seen[r.key] = (r.payload, r.vectors.get("text"))
         return [(r.key, r.score) for r in found]
 
     def items(
         self, ids: Sequence[str], *, with_vectors: bool
     ) -> dict[str, tuple[Mapping[str, Any], Vector | None]]:
-        if not ids:
-            return {}
-        found = self.store.retrieve(self.collection, list(ids), with_vectors=with_vectors)
-        return {r.key: (r.payload, r.vectors.get("text")) for r in found}
+        out = {k: self._seen[k] for k in ids if k in self._seen}
+        missing = [k for k in ids if k not in out]
+        if missing:
+            found = self.store.retrieve(self.collection, missing, with_vectors=with_vectors)
+            out.update({r.key: (r.payload, r.vectors.get("text")) for r in found})
+        return out
 
 
 class StoreUsers:
