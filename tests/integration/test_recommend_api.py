@@ -221,6 +221,23 @@ def test_category_and_price_filters_hold_for_every_item(world: World) -> None:
         assert 1.0 <= item["price"] <= 3.0
 
 
+def test_a_narrow_filter_still_fills_the_list_when_products_exist(world: World) -> None:
+    # GIVEN a category with more matching products than the user's candidates cover
+    category = "Kitchen & Dining"
+    matching = [p for p, pl in world.products.items() if pl["category"].startswith(category)]
+    limit = min(25, len(matching))
+    client = make_client(world)
+    # WHEN a long list in that category is asked for
+    body = client.get(
+        f"/users/{some_user(world)}/recommendations",
+        params={"limit": limit, "category": category},
+    ).json()
+    # THEN it is full (topped up with trending / popular) and stays in the category
+    assert len(body["items"]) == limit
+    assert len({i["product_id"] for i in body["items"]}) == limit
+    assert all(i["category"].startswith(category) for i in body["items"])
+
+
 def test_max_per_category_caps_the_list(world: World) -> None:
     # GIVEN a cap of 2 items per top-level category
     client = make_client(world, ranking_max_per_category=2)
