@@ -109,3 +109,15 @@ def test_sqs_record_body_is_parsed_into_the_message_model(
     # THEN the body is a typed EmbedMessage
     assert record.body.products[0].product_id
     assert "content_hash" in record.body.products[0].payload
+
+
+def test_text_built_at_ingest_stays_in_process() -> None:
+    # GIVEN an item carrying the embedding text built at ingest
+    item = EmbedItem.built("p1", {"title": "Blue mug"}, "Blue mug")
+    # WHEN it is packed into a queue message and read back
+    (body,) = pack_messages([item], per_message=10)
+    back = EmbedMessage.model_validate_json(body).products[0]
+    # THEN the message holds only the payload; the receiver re-derives the text
+    assert item.text == "Blue mug"
+    assert json.loads(body)["products"] == [{"product_id": "p1", "payload": {"title": "Blue mug"}}]
+    assert back.text is None

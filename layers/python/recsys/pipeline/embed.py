@@ -47,6 +47,7 @@ def embed_products(
         latest[item.product_id] = item
     stored = {r.key: r.payload for r in store.retrieve(collection, list(latest))}
     points: list[PointIn] = []
+    texts: list[str] = []
     for key, item in latest.items():
         old = stored.get(key, {})
         new_at, old_at = item.payload.get("updated_at"), old.get("updated_at")
@@ -55,9 +56,12 @@ def embed_products(
         payload = {**old, **item.payload}
         payload.setdefault("created_at", payload.get("updated_at"))
         points.append(PointIn(key=key, vectors={}, payload=payload))
+        # Every embedded field is in the new payload (None when absent), so the merge cannot
+        # change the text: one built at ingest can be used as is.
+        texts.append(item.text if item.text is not None else product_text(payload))
     if not points:
         return 0
-    vectors = encoder.encode([product_text(p.payload) for p in points])
+    vectors = encoder.encode(texts)
     for point, vector in zip(points, vectors, strict=True):
         point.vectors = {"text": vector}
     store.upsert(collection, points)

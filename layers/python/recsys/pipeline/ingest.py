@@ -115,7 +115,7 @@ def _ingest_chunk(
             result.unchanged += 1
         else:
             # Built from a validated Product: skip re-validating the payload dict.
-            to_embed.append(EmbedItem.model_construct(product_id=key, payload=product.payload))
+            to_embed.append(EmbedItem.built(key, product.payload, product.text))
     queue.send(to_embed)
     result.accepted += len(to_embed)
     return result

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from pydantic import BaseModel, ConfigDict, Field, Json
+from pydantic import BaseModel, ConfigDict, Field, Json, PrivateAttr
 
 from recsys.errors import DependencyError
 
@@ -47,6 +47,21 @@ class EmbedItem(BaseModel):
 
     product_id: str = Field(min_length=1)
     payload: dict[str, Any]
+    # The embedding text when the sender already built it: in-process only, never serialised,
+    # so a queued message is always re-derived from its payload.
+    _text: str | None = PrivateAttr(default=None)
+
+    @classmethod
+    def built(cls, product_id: str, payload: dict[str, Any], text: str) -> EmbedItem:
+        """An item from an already validated product, carrying its embedding text."""
+        item = cls.model_construct(product_id=product_id, payload=payload)
+        item._text = text
+        return item
+
+    @property
+    def text(self) -> str | None:
+        """The embedding text built at ingest, if this item came from the same process."""
+        return self._text
 
 
 class EmbedMessage(BaseModel):
