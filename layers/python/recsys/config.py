@@ -152,7 +152,7 @@ class Settings(BaseSettings):
         default=_ONLINE_RETAIL, description="Online Retail table loaded by `recsys up --demo`."
     )
     demo_history_days: float = Field(
-        default=14.0, gt=0, description="`--demo` replays this many last days of events."
+        default=7.0, gt=0, description="`--demo` replays this many last days of events."
     )
 
 

@@ -3,7 +3,7 @@
 Everything goes the way a storefront's data would: the catalog through ``POST /products``
 (ingest → embed queue → embed), the history through ``POST /events`` (event log → profile
 queue → update-profile), then the nightly job, then a few real customers' recommendations read
-back over HTTP. By default only the last ``demo_history_days`` (14: about 41,000 events, 960
+back over HTTP. By default only the last ``demo_history_days`` (7: about 21,600 events from 546
 customers, a few minutes) are replayed — the whole year (516,000 events) with ``--full-history``.
 """
 
