@@ -11,8 +11,9 @@ payloads from ``bench.search.make_catalog``), 2,000 synthetic user profiles and 
 - similar items and trending, cache off;
 - cache hit: the same personalised request repeated with the in-process cache on.
 
-Search is exact (no ``optimize()``): the store's policy builds HNSW after bulk loads and
-nightly; ``--optimize`` measures after it. Run: ``python -m bench.recommend [--sizes 10000]``.
+Rows are measured with exact search first, then again after ``optimize()`` builds HNSW (the
+store's policy: after bulk loads and nightly); ``--no-optimize`` skips that part.
+Run: ``python -m bench.recommend [--sizes 10000] [--no-optimize]``.
 """
 
 from __future__ import annotations
@@ -160,10 +161,6 @@ def run_size(n: int, *, requests: int, optimize: bool) -> dict[str, Any]:
             store.upsert(settings.users_collection, users[i : i + 500])
         load_s = time.perf_counter() - t0
         opt_s = None
-        if optimize:
-            t0 = time.perf_counter()
-            store.optimize()
-            opt_s = time.perf_counter() - t0
         aggs = _aggregates(cat, users, rng)
         rec = Recommender(settings=settings, store=store, aggregates=lambda: aggs)
         ctx = recommend.RecommendContext(settings=settings, recommender=rec, cache=MemoryCache())
@@ -202,6 +199,25 @@ def run_size(n: int, *, requests: int, optimize: bool) -> dict[str, Any]:
         rows["trending"] = _time(
             handler, [_event("apigw_get_trending", "/trending", {"limit": "10"})] * requests
         )
+        if optimize:
+            t0 = time.perf_counter()
+            store.optimize()
+            opt_s = time.perf_counter() - t0
+            rows["personalised, after optimize() (HNSW + int8)"] = _time(handler, user_events({}))
+            rows["personalised + filter, after optimize()"] = _time(
+                handler, user_events({"category": "Top3", "price_max": "60"})
+            )
+            rows["similar items, after optimize()"] = _time(
+                handler,
+                [
+                    _event(
+                        "apigw_get_similar",
+                        f"/products/{cat.keys[picks.randrange(n)]}/similar",
+                        {"limit": "10"},
+                    )
+                    for _ in range(requests)
+                ],
+            )
         ctx.settings = settings.model_copy(update={"cache_ttl_recommend_s": 300})
         hit = user_events({})[:1] * (requests + 1)
         _time(handler, hit[:1])
@@ -217,13 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--optimize", action="store_true")
+    parser.add_argument(
+        "--no-optimize", action="store_true", help="skip the HNSW build and its rows"
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     results = [
-        run_size(int(s), requests=args.requests, optimize=args.optimize)
+        run_size(int(s), requests=args.requests, optimize=not args.no_optimize)
         for s in args.sizes.split(",")
     ]
     wall = time.perf_counter() - t0
@@ -236,10 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Warm, in-process Lambda handler (Mangum + FastAPI, API Gateway v2 events) over the "
         "embedded qdrant-edge store, "
+        + "exact search (before `optimize()`)"
         + (
-            "after `optimize()` (HNSW + int8)"
-            if args.optimize
-            else "exact search (before `optimize()`)"
+            "; the rows marked so again after `optimize()` built HNSW + int8"
+            if not args.no_optimize
+            else ""
         )
         + f"; {USERS:,} synthetic profiles, aggregates with 50 co-purchase neighbours per "
         "purchased product; server-side cache off except in the cache-hit row. Targets at 100k: "

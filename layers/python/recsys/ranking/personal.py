@@ -81,6 +81,14 @@ def _seeds(user: UserState, *, now: float, config: RankingConfig) -> list[tuple[
     return ranked[: config.seed_items]
 
 
+def _blend(long: Vector | None, short: Vector | None) -> Vector | None:
+    if long is None or short is None:
+        return long if long is not None else short
+    v = np.asarray(long, dtype=np.float32) + np.asarray(short, dtype=np.float32)
+    n = float(np.linalg.norm(v))
+    return (v / n).astype(np.float32) if n > 1e-9 else np.asarray(long, dtype=np.float32)
+
+
 def _profile_candidates(
     cands: Candidates,
     user: UserState,
@@ -91,11 +99,16 @@ def _profile_candidates(
     filters: Filters | None,
 ) -> None:
     """Nearest products to the long- and short-term vectors, and similar users' products."""
-    for vec, share in ((user.long, 1.0), (user.short, 0.5)):
-        if vec is not None and config.ann_candidates > 0:
-            limit = max(1, int(config.ann_candidates * share))
-            for pid, sim in items.nearest(vec, limit=limit, filters=filters):
-                cands.add(pid, "ann", max(sim, 0.0) * share)
+    # One nearest-neighbour query, not one per vector: a search is the costliest call of a
+    # request, and the session's intent (short) leans the long-term taste rather than
+    # replacing it. Both vectors still score every candidate in ``score``.
+    query = _blend(user.long, user.short)
+    if query is not None and config.ann_candidates > 0:
+        limit = config.ann_candidates + (
+            config.ann_candidates // 2 if user.short is not None else 0
+        )
+        for pid, sim in items.nearest(query, limit=limit, filters=filters):
+            cands.add(pid, "ann", max(sim, 0.0))
     if users is not None and user.long is not None and config.weights.similar_users > 0:
         for _, sim, their_items in users.similar_users(
             user.long, limit=config.similar_users, exclude=user.user_id
@@ -158,8 +171,8 @@ def shortlist(
     if w.popularity > 0:
         for pid in pool:
             pre[pid] += w.popularity * aggregates.popularity(pid)
-    ranked = sorted(pool, key=lambda p: (-pre[p], p))
-    return ranked[: config.max_candidates]
+    # A C-level key and a stable sort: ties keep gather()'s deterministic order.
+    return sorted(pool, key=pre.__getitem__, reverse=True)[: config.max_candidates]
 
 
 def _age_days(created_at: Any, now: float) -> float | None:
