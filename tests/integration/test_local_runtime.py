@@ -127,3 +127,64 @@ def test_a_taken_port_is_reported(tmp_path: Path, clean_env: None) -> None:
         # WHEN the stack starts on it THEN it says so and what to do
         with pytest.raises(StackStartError, match=r"already in use.*--port"):
             stack.start()
+
+
+def test_the_local_moto_server_queries_one_partition_correctly() -> None:
+    # GIVEN the stack's moto server (serialised, partition-indexed queries) and a table with
+    # two partitions
+    from recsys.local.runtime import MotoProcess
+
+    server = MotoProcess()
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        ddb.create_table(
+            TableName="t",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for pk in ("u#1", "u#2"):
+            for n in (3, 1, 2, 5, 4):
+                item = {"pk": {"S": pk}, "sk": {"S": f"{n:03d}"}, "n": {"N": str(n)}}
+                ddb.put_item(TableName="t", Item=item)
+        # WHEN one partition is queried with a range condition, newest first, limited
+        reply = ddb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk AND sk >= :from",
+            ExpressionAttributeValues={":pk": {"S": "u#2"}, ":from": {"S": "002"}},
+            ScanIndexForward=False,
+            Limit=3,
+        )
+        # THEN only that partition's matching items come back, in order, and paging works
+        assert [i["sk"]["S"] for i in reply["Items"]] == ["005", "004", "003"]
+        assert {i["pk"]["S"] for i in reply["Items"]} == {"u#2"}
+        rest = ddb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk AND sk >= :from",
+            ExpressionAttributeValues={":pk": {"S": "u#2"}, ":from": {"S": "002"}},
+            ScanIndexForward=False,
+            ExclusiveStartKey=reply["LastEvaluatedKey"],
+        )
+        assert [i["sk"]["S"] for i in rest["Items"]] == ["002"]
+        empty = ddb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "u#9"}},
+        )
+        assert empty["Items"] == []
+    finally:
+        server.stop()

@@ -78,6 +78,9 @@ def resource_env(prov: Provisioned) -> dict[str, str]:
 #: (kill -9) leaves no server behind. It serialises requests: moto's backends are not
 #: thread-safe (a DynamoDB Query racing the event log's parallel writes answered HTTP 500 for
 #: ~40 % of profile updates under load); only SQS long polls, which wait, run concurrently.
+#: And a table Query reads only its partition: moto sorts and scans every item of the table
+#: per Query, which made each profile update cost O(table size) once the demo had loaded
+#: tens of thousands of events (safe here because requests are serialised).
 _MOTO_CHILD = """
 import os, sys, threading, time
 parent = os.getppid()
@@ -86,8 +89,22 @@ def watch():
         time.sleep(1)
     os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
+from moto.dynamodb.models.table import Table
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
+_query = Table.query
+def query_one_partition(self, hash_key, *args, **kwargs):
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    if index_name is not None or hash_key is None or not self.range_key_attr:
+        return _query(self, hash_key, *args, **kwargs)
+    part = self.items.get(hash_key) or {}
+    subset = sorted(part.values(), key=lambda item: item.range_key)
+    self.all_items = lambda: subset
+    try:
+        return _query(self, hash_key, *args, **kwargs)
+    finally:
+        del self.all_items
+Table.query = query_one_partition
 app = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
 def serialized(environ, start_response):
