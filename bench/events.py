@@ -151,6 +151,35 @@ def bench_intake(settings: Any, products: list[str], n: int) -> dict[str, Any]:
     return results
 
 
+class _NullAws:
+    """Answers every call at once: what the intake costs in this process, emulator excluded."""
+
+    def batch_get_item(self, **_: Any) -> dict[str, Any]:
+        return {"Responses": {}}
+
+    def batch_write_item(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+    def send_message_batch(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+
+def bench_own_cpu(settings: Any, products: list[str], n: int) -> dict[str, float]:
+    """``log_events`` with AWS answered instantly: validation, item building, message shaping."""
+    from recsys.events.intake import ProfileQueue, log_events
+    from recsys.events.log import EventLog
+
+    log, queue = EventLog(settings, threads=4), ProfileQueue(settings)
+    log.ddb, queue.sqs = _NullAws(), _NullAws()
+    raw = _raw_events(n, products, t0=1_100_000_000, prefix="cpu")
+    t = time.perf_counter()
+    for i in range(0, n, 500):
+        log_events(raw[i : i + 500], log=log, queue=queue, settings=settings)
+    secs = time.perf_counter() - t
+    log.close()
+    return {"events_per_s": n / secs}
+
+
 def bench_http_intake(settings: Any, products: list[str], n: int) -> dict[str, float]:
     """The same through the log-event Lambda handler (API Gateway v2 event → Mangum → FastAPI)."""
     import importlib.util
@@ -290,16 +319,16 @@ def _percentiles(values: list[float]) -> dict[str, Any]:
 
 
 def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
-    """The whole Online Retail history through ``recsys events`` (log, then in-process profile
-    rebuilds) on a fresh stack, then the nightly refresh; and what a few customers look like."""
+    """The whole Online Retail history through ``recsys events`` (log, then in-process first
+    profiles) on a fresh stack, then the nightly aggregates; and what a few customers look like."""
     from collections import Counter
 
+    from recsys.aggregates import compute_aggregates, save_aggregates
     from recsys.config import get_settings
     from recsys.datasets.online_retail import load_catalog
     from recsys.datasets.retail_events import read_retail_events
     from recsys.encoder import get_encoder
     from recsys.events.intake import cli_events
-    from recsys.refresh import cli_refresh
     from recsys.store import PointIn, get_store
     from recsys.text import product_text
 
@@ -336,9 +365,20 @@ def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
         t = time.perf_counter()
         cli_events(ns)
         replay_s = time.perf_counter() - t
-        _say("replay: refresh")
+        # What the nightly job computes, from the same events in memory: `recsys refresh` scans
+        # the log, and moto re-sorts its whole table for every Scan page and Query.
+        _say("replay: aggregates")
         t = time.perf_counter()
-        cli_refresh(argparse.Namespace())
+        from recsys.events.models import validate_events
+        from recsys.profiles.service import to_profile_event
+
+        good, _ = validate_events(list(read_retail_events(RETAIL)))
+        agg = compute_aggregates(
+            [to_profile_event(e) for e in good],
+            now=max(e.at for e in good),
+            catalog_categories={p["product_id"]: p["category"] for p in catalog},
+        )
+        save_aggregates(agg, settings=settings)
         refresh_s = time.perf_counter() - t
         titles = {p["product_id"]: p["title"] for p in catalog}
         bought: dict[str, Counter[str]] = {c: Counter() for c in customers}
@@ -368,6 +408,8 @@ def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
                 }
             )
         return {
+            "aggregates": agg.stats
+            | {"trending": len(agg.trending_scores), "with_neighbours": len(agg.neighbours)},
             "catalog_products": len(catalog),
             "catalog_s": catalog_s,
             "replay_s": replay_s,
@@ -415,13 +457,23 @@ def main() -> None:
             floor = bench_moto_floor(settings)
             _say("intake")
             intake = bench_intake(settings, pids, args.events)
+            _say("own cpu")
+            own = bench_own_cpu(settings, pids, args.events)
             _say("http intake")
             http = bench_http_intake(settings, pids, args.events // 2)
             _say("latency")
             latency = bench_latency(settings, prov, pids, args.latency_samples)
         finally:
             server.stop()
-    report: dict[str, Any] = {"moto": floor, "intake": intake, "http": http, "latency": latency}
+    report: dict[str, Any] = {
+        "moto": floor,
+        "intake": intake,
+        "own": own,
+        "http": http,
+        "latency": latency,
+    }
+    print(json.dumps(report, indent=2), flush=True)
+    write_section("events", render(report, args))
     if args.replay:
         with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
             report["replay"] = replay_history(Path(tmp), ["12347", "14911", "17850"])
@@ -439,6 +491,7 @@ def render(r: dict[str, Any], args: argparse.Namespace) -> str:
     i4, i16 = r["intake"]["4t"], r["intake"]["16t"]
     i4d, i16d = i4["duplicates_per_s"], i16["duplicates_per_s"]
     untimed = r["intake"]["server_timed_16t"]["events_per_s"]
+    own = r["own"]["events_per_s"]
     lat = r["latency"]
     return f"""## Events: intake and event → profile latency
 
@@ -455,6 +508,13 @@ BatchWriteItem of events then claims (25 items a call), then one SQS message per
 | `log_events`, client-timed events | 16 | {i16["events_per_s"]:,.0f} | {i16d:,.0f} |
 | `log_events`, server-timed events (conditional claim each) | 16 | {untimed:,.0f} | |
 | POST /events through the Lambda handler (Mangum) | 16 | {r["http"]["events_per_s"]:,.0f} | |
+| `log_events` with AWS calls answered instantly (this process's own cost) | 4 | {own:,.0f} | |
+
+Per request of 500 events that is ≈ 50 emulator calls (5 BatchGetItem, 40 BatchWriteItem, 5
+SendMessageBatch), and the emulator's time is nearly all of it: the process itself handles
+{own:,.0f} events/s, far above the 2,000/s target, so against DynamoDB and SQS (network
+waits that 16 threads overlap) one process meets the target; against moto on these two
+shared cores it does not.
 
 Each request's messages go to a fresh queue (created outside the timing), standing in for a
 consumer that keeps the queue short: moto's SendMessage is O(backlog) — it counts the visible
@@ -482,7 +542,17 @@ the received batch; measured until that user's profile is written in the edge st
 In AWS the template's `MaximumBatchingWindowInSeconds: 1` adds up to 1 s of batching before
 the handler runs (it trades latency for fewer invocations under load); set it to 0 for the
 lowest latency. Noise: the 2 cores are shared with other work; repeat runs varied by ±20 %.
-{_replay_md(r.get("replay"))}"""
+{_replay_md(r.get("replay")) or _previous_replay_md()}"""
+
+
+def _previous_replay_md() -> str:
+    """The replay block of the current BENCHMARKS.md, kept when this run did not replay."""
+    from bench._report import BENCHMARKS
+
+    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else ""
+    start = text.find("**Full Online Retail replay**")
+    end = text.find("<!-- /bench:events -->")
+    return "\n" + text[start:end].rstrip() + "\n" if 0 <= start < end else ""
 
 
 def _replay_md(rp: dict[str, Any] | None) -> str:
@@ -491,13 +561,18 @@ def _replay_md(rp: dict[str, Any] | None) -> str:
     lines = [
         "",
         "**Full Online Retail replay** (`recsys events online_retail.csv.gz` on a fresh moto",
-        "stack: 536,247 events logged, then every profile rebuilt in-process; then",
-        "`recsys refresh`):",
+        "stack: 536,247 events logged exactly once, then every first profile built in-process",
+        "from the events just logged; then the nightly aggregates over the same events):",
         "",
         f"- catalog: {rp['catalog_products']:,} products embedded and stored in "
         f"{rp['catalog_s']:.0f} s",
         f"- events + profiles: {rp['replay_s']:.0f} s ({rp['users']:,} user and session profiles)",
-        f"- nightly refresh (scan, aggregates, profile rebuilds): {rp['refresh_s']:.0f} s",
+        f"- aggregates (popularity, trending, co-purchase over {rp['aggregates']['baskets']:,} "
+        f"baskets; {rp['aggregates']['with_neighbours']:,} products with neighbours): "
+        f"{rp['refresh_s']:.0f} s, including re-reading and validating the file",
+        "- `recsys refresh` itself is not timed here: it scans the log, and moto sorts its whole",
+        "  table (1.07 M items with the idempotency claims) for every Scan page and Query, so",
+        "  one call takes tens of seconds at this size; DynamoDB reads a partition directly.",
         "",
         "What three customers bought most, and the products nearest to their long-term vector",
         "(✓ = they bought it):",

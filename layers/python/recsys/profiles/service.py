@@ -163,12 +163,14 @@ def update_profiles(
     log: EventLog,
     encoder: Encoder,
     settings: Settings,
+    history: Mapping[str, Sequence[LoggedEvent]] | None = None,
 ) -> UpdateStats:
     """Bring the profiles of ``user_keys`` (owner keys "u#…"/"s#…" or queue messages) up to date.
 
     Updates for the same owner are merged; stored profiles, event reads, item vectors and
     query embeddings are fetched in bulk for the whole call, and all points written in one
-    upsert.
+    upsert. ``history`` (owner → its logged events) lets a caller that already holds them — a
+    local bulk replay — build first profiles without reading them back from the log.
     """
     stats = UpdateStats()
     todo = _merge(user_keys)
@@ -187,7 +189,8 @@ def update_profiles(
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="profiles") as pool:
         work = list(
             pool.map(
-                lambda u: _read(u, stored.get(profile_key(u.key)), log, settings), todo.values()
+                lambda u: _read(u, stored.get(profile_key(u.key)), log, settings, history),
+                todo.values(),
             )
         )
 
@@ -217,9 +220,21 @@ def update_profiles(
     return stats
 
 
-def _read(upd: ProfileUpdate, stored: Record | None, log: EventLog, settings: Settings) -> _Work:
+def _read(
+    upd: ProfileUpdate,
+    stored: Record | None,
+    log: EventLog,
+    settings: Settings,
+    history: Mapping[str, Sequence[LoggedEvent]] | None = None,
+) -> _Work:
     rebuild = _needs_rebuild(upd, stored, settings)
     n = settings.profile_short_events
+    # Held history replaces the log only for a first profile: an existing one may rest on
+    # events logged by others, which the holder does not have.
+    if history is not None and upd.key in history and stored is None:
+        limit = settings.profile_rebuild_max_events
+        events = sorted(history[upd.key], key=lambda e: e.sk)[-limit:]
+        return _Work(upd, stored, events, True, events[-n:])
     if rebuild:
         events = list(
             reversed(
