@@ -48,11 +48,13 @@ def open_store(settings: Settings) -> VectorStore:
         raise ConfigError(
             "vector_backend 'qdrant' needs RECSYS_QDRANT_URL (URL, ':memory:' or path)"
         )
+    from recsys.aws import qdrant_api_key
     from recsys.store.qdrant import QdrantStore
 
     return QdrantStore(
         settings.qdrant_url,
-        api_key=settings.qdrant_api_key,
+        # On Lambda the key arrives as a Secrets Manager ARN (template.yaml), not in plain text.
+        api_key=qdrant_api_key(settings),
         hnsw_m=settings.hnsw_m,
         hnsw_ef_construct=settings.hnsw_ef_construct,
         hnsw_ef=settings.hnsw_ef,
