@@ -45,7 +45,7 @@ class RankingConfig:
     popular_candidates: int = 50
     #: Candidates whose payloads and vectors are read and fully scored (the rest are cut by
     #: the signals known before reading them).
-    max_candidates: int = 200
+    max_candidates: int = 100
     freshness_tau_days: float = 90.0
     #: At most this many items of one top-level category in a list (0: no cap).
     max_per_category: int = 0
