@@ -12,9 +12,10 @@ import pytest
 from recsys.cli import main
 from recsys.config import Settings, get_settings
 from recsys.encoder import get_encoder
-from recsys.errors import DependencyError
+from recsys.errors import EncoderError
+from recsys.pipeline.embed import Embedder
 from recsys.pipeline.queue import DirectEmbedQueue, EmbedItem
-from recsys.store import get_store, reset_store
+from recsys.store import get_store, open_store, reset_store
 
 pytestmark = pytest.mark.integration
 
@@ -105,14 +106,40 @@ def test_unknown_format_and_missing_file_exit_with_a_message(
     assert "no such file" in capsys.readouterr().err
 
 
-def test_background_embedding_failures_surface_on_flush() -> None:
-    # GIVEN an in-process queue whose embedding step fails
-    def broken(items: object) -> int:
-        raise DependencyError("store is gone")
+def test_background_encoding_failures_surface_on_flush(tmp_path: Path) -> None:
+    # GIVEN an in-process queue encoding in the background with an encoder that fails
+    class BrokenEncoder:
+        def encode(self, texts: object) -> object:
+            raise EncoderError("model file is corrupt")
 
-    queue = DirectEmbedQueue(broken, background=True)
-    # WHEN a chunk is sent (it returns at once) and the queue is flushed
+    settings = Settings(data_dir=tmp_path / "d")
+    store = open_store(settings)
+    queue = DirectEmbedQueue(
+        Embedder(encoder=BrokenEncoder(), store=store, settings=settings),  # type: ignore[arg-type]
+        background=True,
+    )
+    # WHEN a chunk is sent (it returns at once) and the queue is closed
     queue.send([EmbedItem(product_id="a", payload={"title": "x"})])
-    # THEN the failure is raised to the caller, not lost on the worker thread
-    with pytest.raises(DependencyError, match="store is gone"):
+    # THEN the failure reaches the caller instead of being lost on the worker thread
+    with pytest.raises(EncoderError, match="model file is corrupt"):
         queue.close()
+    store.close()
+
+
+def test_background_encoding_writes_every_chunk_in_order(tmp_path: Path) -> None:
+    # GIVEN a background queue and the same product sent in three successive chunks
+    settings = Settings(data_dir=tmp_path / "d")
+    store = open_store(settings)
+    queue = DirectEmbedQueue(
+        Embedder(encoder=get_encoder(), store=store, settings=settings), background=True
+    )
+    for i, title in enumerate(["Red mug", "Green mug", "Blue mug"]):
+        others = [EmbedItem(product_id=f"o{i}{j}", payload={"title": f"x{j}"}) for j in range(3)]
+        queue.send([EmbedItem(product_id="mug", payload={"title": title}), *others])
+    # WHEN the queue is closed
+    queue.close()
+    # THEN every product was written and the last version won
+    assert queue.embedded == 12
+    assert store.count("products") == 10
+    assert store.retrieve("products", ["mug"])[0].payload["title"] == "Blue mug"
+    store.close()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from recsys.config import Settings
     from recsys.pipeline.queue import EmbedItem
 
-__all__ = ["Embedder", "TextEncoderLike", "embed_products"]
+__all__ = ["Embedder", "TextEncoderLike", "embed_products", "prepare_points", "write_points"]
 
 
 class TextEncoderLike(Protocol):
@@ -34,14 +34,11 @@ class TextEncoderLike(Protocol):
         ...
 
 
-def embed_products(
-    products: Sequence[EmbedItem],
-    *,
-    encoder: TextEncoderLike,
-    store: VectorStore,
-    collection: str = "products",
-) -> int:
-    """Encode and upsert ``products``; returns how many points were written."""
+def prepare_points(
+    products: Sequence[EmbedItem], *, store: VectorStore, collection: str
+) -> tuple[list[PointIn], list[str]]:
+    """Points to write (payload merged over the stored one, vectors still empty) and their
+    texts; products older than what is stored are left out."""
     latest: dict[str, EmbedItem] = {}
     for item in products:  # a product repeated in one batch: the last version wins
         latest[item.product_id] = item
@@ -59,13 +56,35 @@ def embed_products(
         # Every embedded field is in the new payload (None when absent), so the merge cannot
         # change the text: one built at ingest can be used as is.
         texts.append(item.text if item.text is not None else product_text(payload))
-    if not points:
-        return 0
-    vectors = encoder.encode(texts)
+    return points, texts
+
+
+def write_points(
+    points: Sequence[PointIn],
+    vectors: npt.NDArray[np.float32],
+    *,
+    store: VectorStore,
+    collection: str,
+) -> int:
+    """Attach ``vectors`` (one row per point) as "text" and upsert; returns the count."""
     for point, vector in zip(points, vectors, strict=True):
         point.vectors = {"text": vector}
     store.upsert(collection, points)
     return len(points)
+
+
+def embed_products(
+    products: Sequence[EmbedItem],
+    *,
+    encoder: TextEncoderLike,
+    store: VectorStore,
+    collection: str = "products",
+) -> int:
+    """Encode and upsert ``products``; returns how many points were written."""
+    points, texts = prepare_points(products, store=store, collection=collection)
+    if not points:
+        return 0
+    return write_points(points, encoder.encode(texts), store=store, collection=collection)
 
 
 class Embedder:
@@ -82,6 +101,14 @@ class Embedder:
         return embed_products(
             products, encoder=self.encoder, store=self.store, collection=self.collection
         )
+
+    def prepare(self, products: Sequence[EmbedItem]) -> tuple[list[PointIn], list[str]]:
+        """:func:`prepare_points` on this store."""
+        return prepare_points(products, store=self.store, collection=self.collection)
+
+    def write(self, points: Sequence[PointIn], vectors: npt.NDArray[np.float32]) -> int:
+        """:func:`write_points` on this store."""
+        return write_points(points, vectors, store=self.store, collection=self.collection)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:

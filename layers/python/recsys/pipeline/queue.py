@@ -16,12 +16,19 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import BaseModel, ConfigDict, Field, Json, PrivateAttr
 
 from recsys.errors import DependencyError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from recsys.pipeline.embed import Embedder
+    from recsys.store.base import PointIn
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -194,42 +201,46 @@ class SqsEmbedQueue:
 
 
 class DirectEmbedQueue:
-    """Embeds in this process: ``embed`` is called with each chunk (no queue in between).
+    """Embeds in this process, no queue in between: ``embedder`` gets each chunk.
 
-    With ``background=True`` chunks are embedded on one worker thread while the caller reads
-    and validates the next ones (ONNX Runtime releases the GIL), at most ``max_pending`` chunks
-    ahead; :meth:`flush` waits for them and re-raises the first failure.
+    With ``background=True`` only the encoder runs on a worker thread (ONNX Runtime and the
+    tokenizer release the GIL); this thread keeps reading, validating and writing earlier
+    chunks meanwhile, at most ``max_pending`` chunks behind. :meth:`flush` writes what is left
+    and re-raises the first failure. Writes keep the order chunks were sent in.
     """
 
     def __init__(
-        self,
-        embed: Callable[[Sequence[EmbedItem]], int],
-        *,
-        background: bool = False,
-        max_pending: int = 2,
+        self, embedder: Embedder, *, background: bool = False, max_pending: int = 2
     ) -> None:
-        self._embed = embed
+        self._embedder = embedder
         self._max_pending = max_pending
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="embed") if background else None
-        self._pending: deque[Future[int]] = deque()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="encode") if background else None
+        self._pending: deque[tuple[list[PointIn], Future[npt.NDArray[np.float32]]]] = deque()
         #: Products embedded since creation.
         self.embedded = 0
 
     def send(self, items: Sequence[EmbedItem]) -> None:
-        """Embed ``items`` now, or hand them to the worker."""
+        """Embed ``items`` now, or start encoding them on the worker."""
         if not items:
             return
         if self._pool is None:
-            self.embedded += self._embed(items)
+            self.embedded += self._embedder(items)
+            return
+        points, texts = self._embedder.prepare(items)
+        if not points:
             return
         while len(self._pending) >= self._max_pending:
-            self.embedded += self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._embed, list(items)))
+            self._write_oldest()
+        self._pending.append((points, self._pool.submit(self._embedder.encoder.encode, texts)))
+
+    def _write_oldest(self) -> None:
+        points, vectors = self._pending.popleft()
+        self.embedded += self._embedder.write(points, vectors.result())
 
     def flush(self) -> None:
-        """Wait for every chunk handed to the worker; re-raise the first failure."""
+        """Write every chunk still being encoded; re-raise the first failure."""
         while self._pending:
-            self.embedded += self._pending.popleft().result()
+            self._write_oldest()
 
     def close(self) -> None:
         """Flush, then stop the worker."""
