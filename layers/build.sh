@@ -88,7 +88,29 @@ find "$SITE" -type d -name '__pycache__' -prune -exec rm -rf {} +
 find "$SITE" -type d \( -name tests -o -name testing_data \) -path '*/numpy/*' -prune -exec rm -rf {} +
 rm -rf "$SITE"/onnxruntime/transformers "$SITE"/onnxruntime/quantization \
   "$SITE"/onnxruntime/tools "$SITE"/onnxruntime/datasets "$SITE"/bin
+# libonnxruntime.so is the C API library for native callers (35 MB): the Python binding
+# (onnxruntime_pybind11_state) has the runtime linked in and never loads it (readelf NEEDED,
+# no dlopen of it either); libonnxruntime_providers_shared.so stays (the binding names it).
+rm -f "$SITE"/onnxruntime/capi/libonnxruntime.so*
+# numpy's Fortran wrapper generator, PyInstaller hook and C headers are build-time tools.
+rm -rf "$SITE"/numpy/f2py "$SITE"/numpy/_pyinstaller "$SITE"/numpy/_core/include \
+  "$SITE"/numpy/_core/lib
+# Type stubs are read by type checkers, never by the interpreter.
+find "$SITE" -name '*.pyi' -type f -delete
 find "$SITE" -name '*.dist-info' -type d -exec rm -f {}/RECORD {}/INSTALLER {}/REQUESTED \;
+# Symbol tables of the shared objects are not needed to run them (tokenizers drops 3 MB).
+# Only objects auditwheel left alone: those it rewrote with patchelf (the vendored *.libs/ and
+# anything with an RPATH/RUNPATH, e.g. numpy's openblas) fail to load once stripped ("ELF load
+# command address/offset not page-aligned").
+if command -v strip >/dev/null 2>&1 && command -v readelf >/dev/null 2>&1; then
+  while IFS= read -r -d '' so; do
+    if ! readelf -d "$so" 2>/dev/null | grep -qE '\((RPATH|RUNPATH)\)'; then
+      strip --strip-unneeded "$so" 2>/dev/null || true
+    fi
+  done < <(find "$SITE" -type f \( -name '*.so' -o -name '*.so.*' \) -not -path '*.libs/*' -print0)
+else
+  echo "WARNING: no strip/readelf on PATH; shared objects keep their symbol tables" >&2
+fi
 
 echo "==> bytecode"
 # Lambda mounts layers read-only, so Python cannot cache what it compiles: without shipped
