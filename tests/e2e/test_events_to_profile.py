@@ -282,6 +282,7 @@ def test_events_flow_into_a_profile_through_the_queue(
     # as of the newest event (the data's 2011 clock), 21731 (cart 2 + purchase 3) on top
     assert agg.computed_at == t0 + 300
     assert agg.popular(limit=1) == [("21731", 1.0)]
+    assert agg.item_mean is not None and len(agg.item_mean) == settings.vector_size
     assert report["profiles_queued"] >= 1
 
     # WHEN the user is erased

@@ -13,7 +13,7 @@ from recsys.config import Settings
 from recsys.encoder import TextEncoder, get_encoder
 from recsys.events.log import EventLog
 from recsys.events.models import ProfileUpdate, validate_events
-from recsys.profiles.service import erase_user, get_profile, update_profiles
+from recsys.profiles.service import catalog_mean, erase_user, get_profile, update_profiles
 from recsys.store import PointIn, VectorStore, open_store
 from recsys.store.base import products_spec, users_spec
 
@@ -140,3 +140,29 @@ def test_erase_user_removes_events_and_profile(
     assert done == {"events_deleted": len(HISTORY), "profile_deleted": 1}
     assert get_profile(store, settings, user_id="d") is None
     assert log.query("u#d") == []
+
+
+def test_centering_subtracts_the_catalog_mean(
+    parts: tuple[Settings, VectorStore, EventLog, TextEncoder],
+) -> None:
+    settings, store, log, encoder = parts
+    # GIVEN a user who viewed two products, and the catalog's mean vector
+    _log(log, "e", [("view", "p1", 0.0), ("view", "p2", 0.0)])
+    mean = catalog_mean(store, settings)
+    assert mean is not None
+    # WHEN the profile is built with centering
+    update_profiles(["u#e"], store=store, log=log, encoder=encoder, settings=settings, center=mean)
+    # THEN it is the normalised sum of the centred item vectors
+    profile = get_profile(store, settings, user_id="e")
+    items = {
+        r.key: r.vectors["text"]
+        for r in store.retrieve(
+            settings.products_collection, ["p1", "p2", "p3", "p4"], with_vectors=True
+        )
+    }
+    expected = (items["p1"] - mean) + (items["p2"] - mean)
+    assert profile is not None
+    np.testing.assert_allclose(
+        profile.vectors["long"], expected / np.linalg.norm(expected), atol=1e-5
+    )
+    np.testing.assert_allclose(mean, np.mean(list(items.values()), axis=0), atol=1e-6)

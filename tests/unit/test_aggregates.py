@@ -103,12 +103,14 @@ def test_json_round_trip_keeps_everything() -> None:
     # GIVEN
     events = [purchase("a", "o1"), purchase("b", "o1"), purchase("a", "o2"), purchase("b", "o2")]
     agg = compute_aggregates(events, now=NOW, catalog_categories={"a": "X > Y"})
+    agg.item_mean = [0.5, -0.25]
     # WHEN
     back = Aggregates.from_json(agg.to_json())
     # THEN
     assert back.popular(limit=5) == agg.popular(limit=5)
     assert back.bought_with("a", limit=5) == agg.bought_with("a", limit=5)
     assert back.popular(limit=5, category="X") == [("a", pytest.approx(1.0))]
+    assert back.item_mean == [0.5, -0.25]
 
 
 @pytest.mark.integration

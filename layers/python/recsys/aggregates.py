@@ -85,6 +85,8 @@ class Aggregates:
     computed_at: float | None = None
     #: How many events and baskets the figures were computed from (for logs and reports).
     stats: dict[str, int] = field(default_factory=dict)
+    #: Mean of the catalog's item vectors (set by the nightly job); profiles may subtract it.
+    item_mean: list[float] | None = None
 
     def __post_init__(self) -> None:
         self._popular = _ranked(self.popularity_scores)
@@ -131,6 +133,7 @@ class Aggregates:
             "trending": self.trending_scores,
             "bought_with": {k: [[p, s] for p, s in v] for k, v in self.neighbours.items()},
             "categories": self.categories,
+            "item_mean": self.item_mean,
         }
 
     @classmethod
@@ -145,6 +148,7 @@ class Aggregates:
             categories={str(k): str(v) for k, v in data.get("categories", {}).items()},
             computed_at=data.get("computed_at"),
             stats={str(k): int(v) for k, v in data.get("stats", {}).items()},
+            item_mean=[float(x) for x in data["item_mean"]] if data.get("item_mean") else None,
         )
 
 

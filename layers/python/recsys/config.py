@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     )
     refresh_active_days: float = Field(default=2.0, gt=0, description="Refresh users active since.")
     aggregates_ttl_s: float = Field(default=300.0, ge=0)
+    profile_center_items: bool = Field(
+        default=False,
+        description="Subtract the catalog's mean item vector before summing profiles (de-hubs).",
+    )
 
     # --- local stack (recsys up) --------------------------------------------------------------
     local_refresh_interval_s: float = Field(

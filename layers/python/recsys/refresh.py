@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
@@ -36,8 +37,14 @@ from recsys.config import Settings
 from recsys.events.intake import ProfileSink
 from recsys.events.log import EventLog
 from recsys.events.models import ProfileUpdate
-from recsys.profiles.service import Encoder, UpdateStats, to_profile_event, update_profiles
-from recsys.store.base import VectorStore
+from recsys.profiles.service import (
+    Encoder,
+    UpdateStats,
+    catalog_mean,
+    to_profile_event,
+    update_profiles,
+)
+from recsys.store.base import Vector, VectorStore
 
 logger = Logger(service="recsys")
 
@@ -75,8 +82,22 @@ class ProfileWorker:
     def update(self, *updates: ProfileUpdate | str) -> UpdateStats:
         """Update profiles now (a queue record, or owner keys)."""
         return update_profiles(
-            updates, store=self.store, log=self.log, encoder=self.encoder, settings=self.settings
+            updates,
+            store=self.store,
+            log=self.log,
+            encoder=self.encoder,
+            settings=self.settings,
+            center=self.center(),
         )
+
+    def center(self) -> Vector | None:
+        """The catalog mean to subtract, when ``profile_center_items`` is on and it is known."""
+        if not self.settings.profile_center_items:
+            return None
+        from recsys.aggregates import load_aggregates
+
+        mean = load_aggregates(self.settings).item_mean
+        return np.asarray(mean, dtype=np.float32) if mean else None
 
     def nightly(self, **kwargs: Any) -> dict[str, Any]:
         """Run the nightly job (see module doc)."""
@@ -150,6 +171,8 @@ def nightly_refresh(
         r.key: str(r.payload.get("category") or "") for r in store.scroll(products, batch_size=512)
     }
     agg = compute_aggregates(events, now=report.as_of, catalog_categories=categories)
+    mean = catalog_mean(store, settings)
+    agg.item_mean = [round(float(x), 7) for x in mean] if mean is not None else None
     save_aggregates(agg, settings=settings)
     changes = _product_payload_updates(store, agg, products)
     for key, payload in changes:

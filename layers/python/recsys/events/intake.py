@@ -201,7 +201,7 @@ def cli_events(args: argparse.Namespace) -> int:
     from recsys.config import get_settings
     from recsys.encoder import get_encoder
     from recsys.events.models import _parse_timestamp
-    from recsys.profiles.service import update_profiles
+    from recsys.profiles.service import catalog_mean, update_profiles
     from recsys.store import get_store
 
     settings = get_settings()
@@ -253,6 +253,7 @@ def cli_events(args: argparse.Namespace) -> int:
                 flush()
         logged_s = time.perf_counter() - started
         store, encoder = get_store(settings), get_encoder(settings)
+        center = catalog_mean(store, settings) if settings.profile_center_items else None
         updates = [u.model_copy(update={"rebuild": True}) for u in owners.values()]
         with tqdm(total=len(updates), desc="profiles", unit="profile", file=sys.stderr) as bar:
             for i in range(0, len(updates), 64):
@@ -264,6 +265,7 @@ def cli_events(args: argparse.Namespace) -> int:
                     encoder=encoder,
                     settings=settings,
                     history=history,
+                    center=center,
                 )
                 bar.update(len(chunk))
     finally:

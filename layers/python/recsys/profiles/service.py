@@ -164,6 +164,7 @@ def update_profiles(
     encoder: Encoder,
     settings: Settings,
     history: Mapping[str, Sequence[LoggedEvent]] | None = None,
+    center: Vector | None = None,
 ) -> UpdateStats:
     """Bring the profiles of ``user_keys`` (owner keys "u#…"/"s#…" or queue messages) up to date.
 
@@ -171,6 +172,9 @@ def update_profiles(
     query embeddings are fetched in bulk for the whole call, and all points written in one
     upsert. ``history`` (owner → its logged events) lets a caller that already holds them — a
     local bulk replay — build first profiles without reading them back from the log.
+    ``center`` (the catalog's mean item vector) is subtracted from every item and query vector
+    before summing: what all items share stops dominating the profile, so generic "hub" items
+    stop being everyone's nearest (see ``profile_center_items``).
     """
     stats = UpdateStats()
     todo = _merge(user_keys)
@@ -195,6 +199,9 @@ def update_profiles(
         )
 
     vectors, products = _item_data(work, store=store, encoder=encoder, settings=settings)
+    if center is not None:
+        mean = np.asarray(center, dtype=np.float32)
+        vectors = {k: (v - mean).astype(np.float32) for k, v in vectors.items()}
     points: list[PointIn] = []
     now = time.time()
     for w in work:
@@ -446,6 +453,18 @@ def _profile_point(
     return PointIn(
         key=profile_key(owner), vectors={"long": long_vec, "short": short_vec}, payload=payload
     )
+
+
+def catalog_mean(store: VectorStore, settings: Settings) -> Vector | None:
+    """Mean of the products' "text" vectors (None for an empty catalog)."""
+    total = np.zeros(settings.vector_size, dtype=np.float64)
+    n = 0
+    for rec in store.scroll(settings.products_collection, batch_size=512, with_vectors=True):
+        vec = rec.vectors.get("text")
+        if vec is not None:
+            total += vec
+            n += 1
+    return (total / n).astype(np.float32) if n else None
 
 
 def erase_user(
