@@ -110,16 +110,17 @@ def _du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _sizes() -> tuple[int, int, list[tuple[str, int]]]:
-    unzipped = _du(LAYER)
-    zipped = (ROOT / "build" / "layer.zip").stat().st_size
+def _sizes(layer: Path) -> tuple[int, int | None, list[tuple[str, int]]]:
+    unzipped = _du(layer)
+    zip_path = layer.with_name(layer.name + ".zip")
+    zipped = zip_path.stat().st_size if zip_path.is_file() else None
     parts: dict[str, int] = {}
-    for child in (LAYER / "python").iterdir():
+    for child in (layer / "python").iterdir():
         if child.name.endswith(".dist-info"):
             continue
         key = child.name.removesuffix(".libs")
         parts[key] = parts.get(key, 0) + (_du(child) if child.is_dir() else child.stat().st_size)
-    parts["models_onnx (int8 encoder)"] = _du(LAYER / "models_onnx")
+    parts["models_onnx (int8 encoder)"] = _du(layer / "models_onnx")
     top = sorted(parts.items(), key=lambda kv: -kv[1])[:8]
     return unzipped, zipped, top
 
@@ -132,14 +133,70 @@ def _event_for(function: str) -> Path | None:
     return None
 
 
-def _cold_starts(python: str, repeat: int) -> list[dict[str, Any]]:
+def _one_cold_start(
+    python: str, layer: Path, module_file: Path, event: Path, endpoint: str, prov: Any
+) -> dict[str, Any] | str:
+    """One fresh-process cold start from ``layer``: timings, or why it failed."""
+    from recsys.local.runtime import resource_env
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": tmp,
+            "PYTHONPATH": f"{layer / 'python'}{os.pathsep}{LAMBDA_RUNTIME}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_SERVICE_NAME": "recsys",
+            "POWERTOOLS_METRICS_NAMESPACE": "recsys",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "RECSYS_VECTOR_BACKEND": "qdrant",
+            "RECSYS_QDRANT_URL": ":memory:",
+            "RECSYS_AWS_ENDPOINT_URL": endpoint,
+            "RECSYS_DATA_DIR": tmp,
+            "RECSYS_MODEL_DIR": str(layer / "models_onnx" / "all-MiniLM-L6-v2-int8"),
+            **resource_env(prov),
+        }
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [python, "-c", CHILD, str(module_file), str(event)],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            timeout=300,
+        )
+        wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        return lines[-1] if lines else f"exit status {proc.returncode}"
+    run: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    run["process_s"] = wall
+    return run
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "import_s": statistics.median(r["import_s"] for r in runs),
+        "invoke_s": statistics.median(r["invoke_s"] for r in runs),
+        "process_s": statistics.median(r["process_s"] for r in runs),
+        "cpu_s": statistics.median(r["cpu_s"] for r in runs),
+        "spread_s": max(r["process_s"] for r in runs) - min(r["process_s"] for r in runs),
+        "status": runs[0]["status"],
+        "failures": runs[0]["failures"],
+    }
+
+
+def _cold_starts(python: str, repeat: int, layers: list[Path]) -> list[dict[str, Any]]:
+    """One row per (function, layer); the layers' runs alternate so they share the noise."""
     import logging
 
     from moto.server import ThreadedMotoServer
 
     from recsys.aws import provision_from_template
     from recsys.config import Settings
-    from recsys.local.runtime import resource_env
     from recsys.local.template import read_template
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
@@ -161,61 +218,24 @@ def _cold_starts(python: str, repeat: int) -> list[dict[str, Any]]:
                 why = "no handler file yet" if event else "no sample event"
                 rows.append({"function": logical_id, "skipped": why})
                 continue
-            runs: list[dict[str, Any]] = []
+            runs: dict[Path, list[dict[str, Any]]] = {layer: [] for layer in layers}
+            failed: dict[Path, str] = {}
             for _ in range(repeat):
-                with tempfile.TemporaryDirectory() as tmp:
-                    env = {
-                        "PATH": os.environ["PATH"],
-                        "HOME": tmp,
-                        "PYTHONPATH": f"{LAYER / 'python'}{os.pathsep}{LAMBDA_RUNTIME}",
-                        "PYTHONDONTWRITEBYTECODE": "1",
-                        "AWS_ACCESS_KEY_ID": "bench",
-                        "AWS_SECRET_ACCESS_KEY": "bench",
-                        "AWS_DEFAULT_REGION": "us-east-1",
-                        "POWERTOOLS_SERVICE_NAME": "recsys",
-                        "POWERTOOLS_METRICS_NAMESPACE": "recsys",
-                        "POWERTOOLS_METRICS_DISABLED": "true",
-                        "POWERTOOLS_TRACE_DISABLED": "true",
-                        "RECSYS_VECTOR_BACKEND": "qdrant",
-                        "RECSYS_QDRANT_URL": ":memory:",
-                        "RECSYS_AWS_ENDPOINT_URL": endpoint,
-                        "RECSYS_DATA_DIR": tmp,
-                        "RECSYS_MODEL_DIR": str(LAYER / "models_onnx" / "all-MiniLM-L6-v2-int8"),
-                        **resource_env(prov),
-                    }
-                    t0 = time.perf_counter()
-                    proc = subprocess.run(
-                        [python, "-c", CHILD, str(spec.module_file), str(event)],
-                        env=env,
-                        capture_output=True,
-                        text=True,
-                        cwd=tmp,
-                        timeout=300,
-                    )
-                    wall = time.perf_counter() - t0
-                if proc.returncode != 0:
-                    rows.append(
-                        {"function": logical_id, "skipped": proc.stderr.strip().splitlines()[-1]}
-                    )
-                    break
-                run = json.loads(proc.stdout.strip().splitlines()[-1])
-                run["process_s"] = wall
-                runs.append(run)
-            if runs:
-                rows.append(
-                    {
-                        "function": logical_id,
-                        "event": event.stem,
-                        "import_s": statistics.median(r["import_s"] for r in runs),
-                        "invoke_s": statistics.median(r["invoke_s"] for r in runs),
-                        "process_s": statistics.median(r["process_s"] for r in runs),
-                        "cpu_s": statistics.median(r["cpu_s"] for r in runs),
-                        "spread_s": max(r["process_s"] for r in runs)
-                        - min(r["process_s"] for r in runs),
-                        "status": runs[0]["status"],
-                        "failures": runs[0]["failures"],
-                    }
-                )
+                for layer in layers:
+                    if layer in failed:
+                        continue
+                    run = _one_cold_start(python, layer, spec.module_file, event, endpoint, prov)
+                    if isinstance(run, str):
+                        failed[layer] = run
+                    else:
+                        runs[layer].append(run)
+            for layer in layers:
+                row: dict[str, Any] = {"function": logical_id, "layer": layer, "event": event.stem}
+                if layer in failed:
+                    row["skipped"] = failed[layer]
+                else:
+                    row.update(_summary(runs[layer]))
+                rows.append(row)
     finally:
         server.stop()
     return rows
@@ -227,29 +247,86 @@ def _baseline(python: str) -> float:
     return time.perf_counter() - t0
 
 
+#: Runs in a fresh 3.12 process: CPU seconds each heavy import adds (in this order).
+IMPORTS_CHILD = r"""
+import json, sys, time
+costs = {}
+for name in sys.argv[1:]:
+    c0 = time.process_time()
+    __import__(name)
+    costs[name] = time.process_time() - c0
+print(json.dumps(costs))
+"""
+HEAVY_IMPORTS = ["pydantic", "numpy", "boto3", "fastapi", "onnxruntime", "qdrant_client"]
+
+
+def _import_costs(python: str, repeat: int) -> dict[str, float]:
+    """Median CPU seconds of each heavy import, from the layer, in a fresh process each time."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": f"{LAYER / 'python'}{os.pathsep}{LAMBDA_RUNTIME}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    samples: dict[str, list[float]] = {name: [] for name in HEAVY_IMPORTS}
+    for _ in range(repeat):
+        proc = subprocess.run(
+            [python, "-c", IMPORTS_CHILD, *HEAVY_IMPORTS],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        for name, cost in json.loads(proc.stdout).items():
+            samples[name].append(cost)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _size_lines(layer: Path, label: str) -> list[str]:
+    mib = 1024 * 1024
+    unzipped, zipped, _top = _sizes(layer)
+    zipped_text = f"{zipped / mib:.0f} MiB" if zipped is not None else "—"
+    return [f"| {label} | {unzipped / mib:.0f} MiB | {zipped_text} |"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-build", action="store_true", help="use the existing build/layer")
     parser.add_argument("--repeat", type=int, default=3, help="cold starts per handler")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="an earlier layer tree (e.g. a copy of build/layer) measured in the same run",
+    )
     args = parser.parse_args(argv)
+    if args.baseline is not None and not (args.baseline / "python").is_dir():
+        parser.error(f"--baseline {args.baseline}: no python/ directory (not a built layer)")
+    baseline = args.baseline.resolve() if args.baseline is not None else None
 
     build_s = None if args.no_build else _build()
-    unzipped, zipped, top = _sizes()
+    _unzipped, _zipped, top = _sizes(LAYER)
     mib = 1024 * 1024
+    layers = [LAYER] + ([baseline] if baseline is not None else [])
+    label = {LAYER: "this build"}
+    if baseline is not None:
+        label[baseline] = f"baseline (`{baseline.name}`)"
     lines = [
         "## Lambda layer",
         "",
         machine_line(),
         "",
         f"Built by `layers/build.sh`{f' in {build_s:.0f} s' if build_s else ''} for python3.12 "
-        "x86_64 (manylinux wheels from layers/requirements.lock).",
+        "x86_64 (manylinux wheels from layers/requirements.lock). Lambda's limit: 250 MiB "
+        "unzipped (function + layers); target 150 MiB.",
         "",
-        "| | size | Lambda limit / target |",
-        "|---|---:|---|",
-        f"| unzipped (build/layer/) | {unzipped / mib:.0f} MiB | 250 MiB limit; 150 MiB target |",
-        f"| zipped (build/layer.zip) | {zipped / mib:.0f} MiB | 50 MiB direct upload (via S3) |",
+        "| layer | unzipped | zipped |",
+        "|---|---:|---:|",
+    ]
+    for layer in layers:
+        lines += _size_lines(layer, label[layer])
+    lines += [
         "",
-        "Largest parts (unzipped): "
+        "Largest parts of this build (unzipped): "
         + ", ".join(f"{name} {size / mib:.0f} MiB" for name, size in top)
         + ".",
         "",
@@ -260,44 +337,62 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _runtime_boto3(python)
         base = _baseline(python)
-        rows = _cold_starts(python, args.repeat)
+        rows = _cold_starts(python, args.repeat, layers)
         lines += [
             f"Cold start per handler: fresh `{Path(python).name}` process, only the layer and "
-            f"boto3 on its path; median of {args.repeat} runs. *import* = loading the handler "
-            "file (models and clients are built at import), *first call* = the first invocation "
-            "with the sample event, *CPU* = CPU seconds the process used for both (less "
-            "sensitive than wall time to the other work on the machine), *process* = wall time "
-            "including interpreter start "
-            f"(an empty interpreter starts in {base * 1000:.0f} ms here). Target: import + first "
-            "call ≤ 1 s.",
+            f"boto3 (compiled, as the runtime ships it) on its path; median of {args.repeat} "
+            "runs"
+            + (", the two layers' runs alternating" if len(layers) > 1 else "")
+            + ". *import* = loading the handler "
+            "file, *first call* = the first invocation with the sample event (HTTP status or "
+            "SQS batch failures in the last column), *CPU* = CPU seconds the process used for "
+            "both (less sensitive than wall time to the other work on the machine), *process* = "
+            "wall time including interpreter start "
+            f"(an empty interpreter starts in {base * 1000:.0f} ms here). Target: ≤ 1 s.",
             "",
-            "| function | sample event | import | first call | import + call | CPU | process "
-            "| spread |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| function | layer | import | first call | import + call | CPU | process "
+            "| spread | reply |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for row in rows:
+            where = label.get(row.get("layer"), "")  # type: ignore[arg-type]
             if "skipped" in row:
-                lines.append(f"| {row['function']} | not measured: {row['skipped'][:120]} |||||||")
+                lines.append(
+                    f"| {row['function']} | {where} | not measured: {row['skipped'][:120]} ||||||"
+                )
                 continue
             total = row["import_s"] + row["invoke_s"]
+            reply = (
+                f"{row['status']}"
+                if row["status"] is not None
+                else f"{row['failures']} failed records"
+            )
             lines.append(
-                f"| {row['function']} | {row['event']} | {row['import_s'] * 1000:.0f} ms | "
+                f"| {row['function']} | {where} | {row['import_s'] * 1000:.0f} ms | "
                 f"{row['invoke_s'] * 1000:.0f} ms | **{total * 1000:.0f} ms** | "
                 f"{row['cpu_s'] * 1000:.0f} ms | {row['process_s'] * 1000:.0f} ms | "
-                f"{row['spread_s'] * 1000:.0f} ms |"
+                f"{row['spread_s'] * 1000:.0f} ms | {reply} |"
             )
+        costs = _import_costs(python, args.repeat)
         lines += [
+            "",
+            "Where the CPU goes: each heavy import's own CPU time from this build (fresh process, "
+            "imported in this order, so shared dependencies count once, at first use; median of "
+            f"{args.repeat}): "
+            + ", ".join(f"{name} {cost * 1000:.0f} ms" for name, cost in costs.items())
+            + ".",
             "",
             "Local machine, not Lambda: a 1024 MB function gets a fraction of a vCPU, so expect "
             "Lambda's init to be slower than these figures; the ratios between handlers hold. "
             "Two shared cores, other work running: spreads show the noise.",
             "",
-            "The 1 s target is not met from a plain cold start: importing qdrant-client alone "
-            "(its ~600 pydantic models) takes about a second here, and the handlers build the "
-            "encoder, store and clients at import by design. template.yaml therefore enables "
-            "SnapStart on every function (event sources and routes target the `live` alias): "
-            "init runs once per published version and cold starts restore the snapshot. "
-            "Restore time cannot be measured off AWS.",
+            "qdrant-client is the largest single cost: its package import builds ~600 pydantic "
+            "models and then calls `model_rebuild()` on every model with a forward reference. "
+            "The handlers that touch the store pay it at import (ingest, embed, update-profile) "
+            "or on the first call (recommend opens the store lazily); log-event never does. "
+            "template.yaml enables SnapStart on every function (event sources and routes target "
+            "the `live` alias): init runs once per published version and cold starts restore "
+            "the snapshot; restore time cannot be measured off AWS.",
         ]
     write_section("layer", "\n".join(lines))
     print("\n".join(lines))
