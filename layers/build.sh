@@ -92,6 +92,10 @@ rm -rf "$SITE"/onnxruntime/transformers "$SITE"/onnxruntime/quantization \
 # (onnxruntime_pybind11_state) has the runtime linked in and never loads it (readelf NEEDED,
 # no dlopen of it either); libonnxruntime_providers_shared.so stays (the binding names it).
 rm -f "$SITE"/onnxruntime/capi/libonnxruntime.so*
+# onnxruntime's ONNX-backend test API needs the onnx package (not shipped), and it is the only
+# user of `packaging`; flatbuffers serves only the ORT-format converters removed above.
+rm -rf "$SITE"/onnxruntime/backend "$SITE"/packaging "$SITE"/packaging-*.dist-info \
+  "$SITE"/flatbuffers "$SITE"/flatbuffers-*.dist-info
 # numpy's Fortran wrapper generator, PyInstaller hook and C headers are build-time tools.
 rm -rf "$SITE"/numpy/f2py "$SITE"/numpy/_pyinstaller "$SITE"/numpy/_core/include \
   "$SITE"/numpy/_core/lib
