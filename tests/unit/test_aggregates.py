@@ -86,6 +86,29 @@ def test_baskets_without_order_fall_back_to_owner_and_day() -> None:
     assert agg.bought_with("x", limit=5) == [("y", pytest.approx(1.0))]
 
 
+def test_anonymous_sessions_baskets_count_only_when_asked() -> None:
+    # GIVEN x and y bought together twice by guests and once by a customer, z with x by customers
+    events = [
+        *(
+            ProfileEvent("purchase", NOW - DAY, p, order_id=o, owner="s#g")
+            for o in "12"
+            for p in "xy"
+        ),
+        *(ProfileEvent("purchase", NOW - DAY, p, order_id="3", owner="u#1") for p in "xy"),
+        *(
+            ProfileEvent("purchase", NOW - DAY, p, order_id=o, owner="u#2")
+            for o in "45"
+            for p in "xz"
+        ),
+    ]
+    # WHEN
+    default = compute_aggregates(events, now=NOW, catalog_categories={})
+    with_sessions = compute_aggregates(events, now=NOW, catalog_categories={}, session_baskets=True)
+    # THEN the guests' baskets only count when asked: (x, y) has support 1 < 2 without them
+    assert [p for p, _ in default.bought_with("x", limit=5)] == ["z"]
+    assert [p for p, _ in with_sessions.bought_with("x", limit=5)] == ["y", "z"]
+
+
 def test_category_filter_matches_any_level() -> None:
     # GIVEN products in a category tree
     events = [ProfileEvent("purchase", NOW, p) for p in ("mug", "mug", "lamp", "tea")]

@@ -18,7 +18,10 @@ Scores:
   not trending.
 - bought_with(i): items sharing at least ``min_support`` baskets (orders) with i, scored by
   cosine = support(i, j) / sqrt(n_i · n_j) — lift would rank rare items first, raw support
-  would rank the bestsellers first for every product.
+  would rank the bestsellers first for every product. Only baskets of identified customers
+  count by default: anonymous sessions' baskets (owner ``s#…``) cut the evaluation's
+  co-purchase recall by a third (docs/EVALUATION.md) — one-off guest orders pair items no
+  returning customer pairs.
 """
 
 from __future__ import annotations
@@ -181,6 +184,7 @@ def compute_aggregates(
     min_support: int = 2,
     neighbours_per_item: int = 50,
     max_basket_items: int = 200,
+    session_baskets: bool = False,
     weights: Mapping[str, float] = POPULARITY_WEIGHTS,
 ) -> Aggregates:
     """Aggregates of ``events`` as seen at ``now`` (epoch seconds); events after ``now`` are
@@ -205,7 +209,9 @@ def compute_aggregates(
                 recent[pid] += w
             elif ev.at >= base_start:
                 baseline[pid] += w
-        if ev.type == "purchase":
+        if ev.type == "purchase" and (
+            session_baskets or not (getattr(ev, "owner", None) or "").startswith("s#")
+        ):
             key = _basket_key(ev)
             if key is not None:
                 baskets[key].add(pid)

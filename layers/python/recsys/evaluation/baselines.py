@@ -62,27 +62,50 @@ class Popularity:
 
 
 class ItemKNN:
-    """Item-based kNN on co-purchase: item–item cosine over customers' purchase rows.
+    """Item-based kNN on co-purchase: item–item cosine over identified customers' baskets.
 
-    Rows are customers only (anonymous one-basket sessions add noise, not neighbours) with
-    log(1 + orders) weights; every neighbour counts (a cut to the top 50 or 100 per item measured
-    lower here). A customer's score for an item sums its similarity to what they bought; the
-    diagonal is zero, so this is pure co-purchase, never "buy again".
+    Rows are orders (invoices) of identified customers; anonymous sessions' baskets are left
+    out, as are customer-level rows — both measured weaker here (docs/EVALUATION.md lists the
+    variants). Every neighbour counts (a cut to the top 50 measured lower). A customer's score
+    for an item sums its similarity to what they bought, weighted by log(1 + orders); an item's
+    similarity to itself is 1, so under the *all* protocol the customer's own purchases compete
+    (the repeat signal any item-kNN has unless told otherwise); under *new* they are excluded.
     """
 
-    def __init__(self, inter: Interactions, *, neighbours: int | None = None) -> None:
-        customers = [u for u in inter.users if u.startswith("u#")] or list(inter.users)
-        rows = inter.matrix[[inter.users[u] for u in customers]].astype(np.float32).tocsr()
-        rows.data = np.log1p(rows.data)
-        weighted = rows.tocsc()
-        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=0)).ravel()) + 1e-9
-        co = (weighted.T @ weighted).toarray().astype(np.float32)
+    def __init__(
+        self,
+        inter: Interactions,
+        events: Sequence[ProfileEvent],
+        *,
+        neighbours: int | None = None,
+        include_self: bool = True,
+    ) -> None:
+        baskets: dict[str, set[int]] = {}
+        for ev in events:
+            col = inter.items.get(ev.product_id or "")
+            if ev.type != "purchase" or col is None or not (ev.owner or "").startswith("u#"):
+                continue
+            key = ev.order_id or f"{ev.owner}#{int(ev.at // 86400)}"
+            baskets.setdefault(key, set()).add(col)
+        rows_idx = [b for b, cols in enumerate(baskets.values()) for _ in cols]
+        cols_idx = [c for cols in baskets.values() for c in cols]
+        basket_rows = sparse.csr_matrix(
+            (np.ones(len(cols_idx), dtype=np.float32), (rows_idx, cols_idx)),
+            shape=(len(baskets), len(inter.items)),
+        )
+        co = (basket_rows.T @ basket_rows).toarray().astype(np.float32)
+        norms = np.sqrt(np.diag(co)) + 1e-9
         sim = co / norms[:, None] / norms[None, :]
         np.fill_diagonal(sim, 0.0)
         if neighbours is not None and neighbours < sim.shape[0]:
             cut = np.argpartition(-sim, neighbours, axis=1)[:, neighbours:]
             np.put_along_axis(sim, cut, 0.0, axis=1)
+        if include_self:
+            np.fill_diagonal(sim, 1.0)
         self.sim: FloatArray = sim
+        customers = [u for u in inter.users if u.startswith("u#")] or list(inter.users)
+        rows = inter.matrix[[inter.users[u] for u in customers]].astype(np.float32).tocsr()
+        rows.data = np.log1p(rows.data)
         self.users = {u: i for i, u in enumerate(customers)}
         self.rows = rows
 

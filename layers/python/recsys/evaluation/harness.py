@@ -194,7 +194,7 @@ def evaluate(
     pop = Popularity(prep.inter)
     builders: dict[str, Callable[[], Any]] = {
         "popularity": lambda: pop,
-        "item_knn": lambda: ItemKNN(prep.inter),
+        "item_knn": lambda: ItemKNN(prep.inter, prep.data.train),
         "als": lambda: ALS(prep.inter),
         "content": lambda: Content(prep.vectors, prep.profiles),
     }
