@@ -12,7 +12,7 @@ from mangum import Mangum
 from recsys.api import build_app
 from recsys.api.routes import recommend
 
-context = recommend.get_context()
+recommend.load_context()
 app = build_app(recommend.router, title="recsys-recommend")
 http_handler = Mangum(app, lifespan="off")
 
