@@ -57,7 +57,12 @@ _SCHEMAS = {
 def _client_for(location: str, *, api_key: str | None, timeout: int) -> tuple[QdrantClient, bool]:
     """The client for ``location`` and whether it runs in local (embedded Python) mode."""
     if location.startswith(("http://", "https://")):
-        return QdrantClient(url=location, api_key=api_key, timeout=timeout), False
+        # No version probe at construction: it is one more round trip on every Lambda cold
+        # start; the price is losing qdrant-client's warning on a client/server mismatch.
+        client = QdrantClient(
+            url=location, api_key=api_key, timeout=timeout, check_compatibility=False
+        )
+        return client, False
     if location == ":memory:":
         return QdrantClient(location=":memory:"), True
     # The lock below serialises access, so sqlite may be used from the serving threads.
