@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     )
 
     # --- ranking (weights tuned offline: docs/EVALUATION.md) -----------------------------------
-    ranking_w_content: float = Field(default=0.3, ge=0)
+    ranking_w_content: float = Field(default=0.5, ge=0)
     ranking_w_collaborative: float = Field(default=0.7, ge=0)
     ranking_w_similar_users: float = Field(default=0.5, ge=0)
     ranking_w_popularity: float = Field(default=0.4, ge=0)

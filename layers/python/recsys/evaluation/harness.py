@@ -89,7 +89,12 @@ def prepare(
     for ev in data.train:
         if ev.owner and ev.owner.startswith("u#"):
             by_owner[ev.owner].append(ev)
-    index = {p: vectors[i] for i, p in enumerate(ids)}
+    # The same centring the profile service applies when ``profile_center_items`` is on: the
+    # catalog's mean text vector subtracted from every item before summing.
+    center = vectors.mean(axis=0) if settings.profile_center_items and len(ids) else None
+    index = {
+        p: vectors[i] - center if center is not None else vectors[i] for i, p in enumerate(ids)
+    }
     tau = settings.profile_tau_long_days * 86400.0
     profiles: dict[str, Vector] = {}
     for owner, evs in by_owner.items():
