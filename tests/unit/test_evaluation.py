@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,24 @@ def test_recsys_eval_cli_prints_json(
         "users",
     }
     assert set(out["protocols"]["new"]) == set(MODELS)
+
+
+def test_item_knn_uses_customers_baskets_and_scores_own_items() -> None:
+    # GIVEN customers buying a with b in one order, a guest buying a with c twice
+    from recsys.evaluation.baselines import Interactions, ItemKNN
+
+    def buy(owner: str, order: str, *pids: str) -> list[ProfileEvent]:
+        return [ProfileEvent("purchase", SPLIT - DAY, p, order_id=order, owner=owner) for p in pids]
+
+    events = [
+        *buy("u#1", "o1", "a", "b"),
+        *buy("u#2", "o2", "a"),
+        *buy("s#g", "o3", "a", "c"),
+        *buy("s#g", "o4", "a", "c"),
+    ]
+    inter = Interactions.from_events(events, ["a", "b", "c"])
+    # WHEN
+    scores = ItemKNN(inter, events).score("u#2")
+    # THEN b is a's neighbour (cos 1/sqrt(2·1)), c is not (only guests paired it), and the
+    # customer's own a scores its self-similarity, all weighted by log(1 + 1 order)
+    assert scores.tolist() == pytest.approx([math.log(2), math.log(2) / 2**0.5, 0.0])

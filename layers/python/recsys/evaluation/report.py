@@ -30,6 +30,19 @@ LABELS = {
 }
 
 
+def ratios(protocols: dict[str, Any]) -> str:
+    """The system's Recall@10 over each baseline's, per protocol (the targets are ratios)."""
+    parts = []
+    for model in ("item_knn", "als", "popularity"):
+        cells = []
+        for protocol in ("all", "new"):
+            base = protocols[protocol][model]["recall@10"]
+            mine = protocols[protocol]["recsys"]["recall@10"]
+            cells.append(f"{protocol} {mine / base:.2f}×" if base > 0 else f"{protocol} –")
+        parts.append(f"{LABELS[model]} " + ", ".join(cells))
+    return "Recall@10 of recsys over: " + "; ".join(parts) + "."
+
+
 def table(result: dict[str, Any]) -> str:
     """Markdown table of one run, both protocols side by side."""
     lines = [
@@ -50,6 +63,8 @@ def table(result: dict[str, Any]) -> str:
             ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     users = {p: protocols[p]["recsys"]["users"] for p in ("all", "new")}
+    lines.append("")
+    lines.append(ratios(protocols))
     lines.append("")
     lines.append(
         f"Split {result['split']} ({result['variant']}): {result['catalog_size']:,} products in "
