@@ -226,6 +226,7 @@ def bench_latency(settings: Any, prov: Any, products: list[str], samples: int) -
     from recsys.aws import client
     from recsys.events.intake import ProfileQueue, log_events
     from recsys.events.log import EventLog
+    from recsys.local.poller import sqs_event
     from recsys.refresh import ProfileWorker
 
     spec = importlib.util.spec_from_file_location(
@@ -247,21 +248,7 @@ def bench_latency(settings: Any, prov: Any, products: list[str], samples: int) -
             )
             if not got:
                 continue
-            records = [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": {},
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": arn,
-                    "awsRegion": "us-east-1",
-                }
-                for m in got
-            ]
-            module.handler({"Records": records}, None)
+            module.handler(sqs_event(got, queue_arn=arn), None)
             now = time.perf_counter()
             for m in got:
                 done[json.loads(m["Body"])["key"]] = now

@@ -25,6 +25,7 @@ from recsys.aggregates import load_aggregates
 from recsys.aws import Provisioned, client
 from recsys.config import Settings, get_settings
 from recsys.encoder import get_encoder
+from recsys.local.poller import sqs_event
 from recsys.store import PointIn, get_store, reset_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -54,26 +55,6 @@ def load_handler(name: str) -> ModuleType:
     return module
 
 
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """What the SQS event source mapping hands to Lambda for received messages."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
-
-
 def drain(
     sqs: Any, url: str, arn: str, handler: Callable[[dict[str, Any], Any], Any]
 ) -> list[set[str]]:
@@ -90,7 +71,7 @@ def drain(
             idle += 1
             continue
         idle = 0
-        result = handler(sqs_event(got, arn), None)
+        result = handler(sqs_event(got, queue_arn=arn), None)
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         failures.append(failed)
         done = [m for m in got if m["MessageId"] not in failed]

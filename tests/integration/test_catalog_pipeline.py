@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 from recsys.aws import Provisioned, client
 from recsys.config import Settings, get_settings
 from recsys.encoder import get_encoder
+from recsys.local.poller import sqs_event
 from recsys.store import VectorStore, get_store, reset_store
 
 pytestmark = pytest.mark.integration
@@ -90,23 +91,7 @@ class Stack:
 
     def sqs_event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """What the SQS event source mapping hands to Lambda for received messages."""
-        arn = self.prov.queue_arns["EmbedQueue"]
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": arn,
-                    "awsRegion": "us-east-1",
-                }
-                for m in messages
-            ]
-        }
+        return sqs_event(messages, queue_arn=self.prov.queue_arns["EmbedQueue"])
 
     def drain(self) -> list[set[str]]:
         """Deliver the embed queue to the embed handler until it is empty; successes deleted."""

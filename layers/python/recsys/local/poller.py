@@ -73,6 +73,13 @@ def sqs_record(message: dict[str, Any], *, queue_arn: str, region: str) -> dict[
     }
 
 
+def sqs_event(
+    messages: list[dict[str, Any]], *, queue_arn: str, region: str = "us-east-1"
+) -> dict[str, Any]:
+    """The Lambda SQS event for ReceiveMessage messages, as the event source mapping builds it."""
+    return {"Records": [sqs_record(m, queue_arn=queue_arn, region=region) for m in messages]}
+
+
 def failed_ids(response: Any, records: list[dict[str, Any]]) -> set[str]:
     """Message ids to keep on the queue, read from a ReportBatchItemFailures response.
 
@@ -154,8 +161,8 @@ class SqsPoller:
 
     def process(self, messages: list[dict[str, Any]]) -> tuple[int, int]:
         """Invoke the handler on ``messages``; delete the successes; return (ok, failed)."""
-        records = [sqs_record(m, queue_arn=self.queue_arn, region=self.region) for m in messages]
-        event = {"Records": records}
+        event = sqs_event(messages, queue_arn=self.queue_arn, region=self.region)
+        records = event["Records"]
         try:
             response = self.handler(event)
         except Exception:
