@@ -182,8 +182,6 @@ def bench_own_cpu(settings: Any, products: list[str], n: int) -> dict[str, float
 
 def bench_http_intake(settings: Any, products: list[str], n: int) -> dict[str, float]:
     """The same through the log-event Lambda handler (API Gateway v2 event → Mangum → FastAPI)."""
-    import importlib.util
-
     env = {
         "RECSYS_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
         "RECSYS_PROFILE_QUEUE_URL": settings.profile_queue_url,
@@ -195,12 +193,9 @@ def bench_http_intake(settings: Any, products: list[str], n: int) -> dict[str, f
     from recsys.config import get_settings
 
     get_settings.cache_clear()
-    spec = importlib.util.spec_from_file_location(
-        "bench_log_event", ROOT / "functions" / "log_event" / "app.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from recsys.local.invoke import import_file
+
+    module = import_file(ROOT / "functions" / "log_event" / "app.py", "bench_log_event")
     sample = json.loads((ROOT / "shared" / "events" / "apigw_post_events.json").read_text())
     from recsys.api.routes import events as events_routes
     from recsys.aws import client
@@ -221,20 +216,14 @@ def bench_http_intake(settings: Any, products: list[str], n: int) -> dict[str, f
 def bench_latency(settings: Any, prov: Any, products: list[str], samples: int) -> dict[str, Any]:
     """POST one event, then a poller (long-polling like the SQS event source) runs the
     update-profile handler; latency = until that user's profile is written."""
-    import importlib.util
-
     from recsys.aws import client
     from recsys.events.intake import ProfileQueue, log_events
     from recsys.events.log import EventLog
+    from recsys.local.invoke import import_file
     from recsys.local.poller import sqs_event
     from recsys.refresh import ProfileWorker
 
-    spec = importlib.util.spec_from_file_location(
-        "bench_update_profile", ROOT / "functions" / "update_profile" / "app.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_file(ROOT / "functions" / "update_profile" / "app.py", "bench_update_profile")
     worker: ProfileWorker = module.worker
     sqs = client("sqs", settings)
     url, arn = prov.queue_urls["ProfileQueue"], prov.queue_arns["ProfileQueue"]

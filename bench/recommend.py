@@ -179,23 +179,23 @@ def run_size(n: int, *, requests: int, optimize: bool) -> dict[str, Any]:
                 for _ in range(requests)
             ]
 
-        _time(handler, user_events({})[:20])  # warm-up: first-call costs are not steady state
-        rows: dict[str, dict[str, float]] = {}
-        rows["personalised (cache off)"] = _time(handler, user_events({}))
-        rows["personalised + category & price filter"] = _time(
-            handler, user_events({"category": "Top3", "price_max": "60"})
-        )
-        rows["similar items"] = _time(
-            handler,
-            [
+        def similar_events() -> list[dict[str, Any]]:
+            return [
                 _event(
                     "apigw_get_similar",
                     f"/products/{cat.keys[picks.randrange(n)]}/similar",
                     {"limit": "10"},
                 )
                 for _ in range(requests)
-            ],
+            ]
+
+        _time(handler, user_events({})[:20])  # warm-up: first-call costs are not steady state
+        rows: dict[str, dict[str, float]] = {}
+        rows["personalised (cache off)"] = _time(handler, user_events({}))
+        rows["personalised + category & price filter"] = _time(
+            handler, user_events({"category": "Top3", "price_max": "60"})
         )
+        rows["similar items"] = _time(handler, similar_events())
         rows["trending"] = _time(
             handler, [_event("apigw_get_trending", "/trending", {"limit": "10"})] * requests
         )
@@ -207,17 +207,7 @@ def run_size(n: int, *, requests: int, optimize: bool) -> dict[str, Any]:
             rows["personalised + filter, after optimize()"] = _time(
                 handler, user_events({"category": "Top3", "price_max": "60"})
             )
-            rows["similar items, after optimize()"] = _time(
-                handler,
-                [
-                    _event(
-                        "apigw_get_similar",
-                        f"/products/{cat.keys[picks.randrange(n)]}/similar",
-                        {"limit": "10"},
-                    )
-                    for _ in range(requests)
-                ],
-            )
+            rows["similar items, after optimize()"] = _time(handler, similar_events())
         ctx.settings = settings.model_copy(update={"cache_ttl_recommend_s": 300})
         hit = user_events({})[:1] * (requests + 1)
         _time(handler, hit[:1])

@@ -9,7 +9,6 @@ encoder in an embedded qdrant-edge store, and a poison message goes to the DLQ.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import time
 import uuid
@@ -25,6 +24,7 @@ from recsys.aggregates import load_aggregates
 from recsys.aws import Provisioned, client
 from recsys.config import Settings, get_settings
 from recsys.encoder import get_encoder
+from recsys.local.invoke import import_file
 from recsys.local.poller import sqs_event
 from recsys.store import PointIn, get_store, reset_store
 
@@ -47,12 +47,9 @@ PRODUCTS = {
 
 def load_handler(name: str) -> ModuleType:
     """functions/<name>/app.py imported under a unique name, as a fresh Lambda container."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"lambda_{name}_{uuid.uuid4().hex[:6]}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(
+        ROOT / "functions" / name / "app.py", f"lambda_{name}_{uuid.uuid4().hex[:6]}"
+    )
 
 
 def drain(

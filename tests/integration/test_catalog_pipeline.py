@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import importlib.util
 import json
 import time
 import uuid
@@ -27,6 +26,7 @@ from fastapi.testclient import TestClient
 from recsys.aws import Provisioned, client
 from recsys.config import Settings, get_settings
 from recsys.encoder import get_encoder
+from recsys.local.invoke import import_file
 from recsys.local.poller import sqs_event
 from recsys.store import VectorStore, get_store, reset_store
 
@@ -51,12 +51,9 @@ GOOD = ["85123A", "85099B", "22423", "84879"]
 
 def load_handler(name: str) -> ModuleType:
     """functions/<name>/app.py imported under a unique name, as a fresh Lambda container."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"lambda_{name}_{uuid.uuid4().hex[:6]}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(
+        ROOT / "functions" / name / "app.py", f"lambda_{name}_{uuid.uuid4().hex[:6]}"
+    )
 
 
 @dataclass

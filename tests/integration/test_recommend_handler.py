@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from recsys.aws import Provisioned
 from recsys.catalog import validate_rows
 from recsys.config import Settings
 from recsys.encoder import get_encoder
+from recsys.local.invoke import import_file
 from recsys.store import get_store
 from recsys.store.base import PointIn
 
@@ -35,12 +35,9 @@ GET_EVENTS = [
 
 
 def load_handler() -> ModuleType:
-    path = ROOT / "functions" / "recommend" / "app.py"
-    spec = importlib.util.spec_from_file_location(f"lambda_rec_{uuid.uuid4().hex[:6]}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(
+        ROOT / "functions" / "recommend" / "app.py", f"lambda_rec_{uuid.uuid4().hex[:6]}"
+    )
 
 
 @pytest.fixture

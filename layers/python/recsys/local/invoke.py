@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -49,6 +50,25 @@ def _module_name(spec: FunctionSpec) -> str:
 _load_lock = threading.Lock()
 
 
+def import_file(path: Path, name: str) -> ModuleType:
+    """Execute the handler file ``path`` as module ``name``, like Lambda's bootstrap.
+
+    The module is registered in ``sys.modules`` before it runs (pydantic and dataclasses resolve
+    types through it); a new ``name`` gives a fresh import, i.e. a new container.
+    """
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 def load_module(spec: FunctionSpec) -> ModuleType:
     """Import the function's handler file by path (once per process), like Lambda's bootstrap."""
     name = _module_name(spec)
@@ -62,18 +82,12 @@ def load_module(spec: FunctionSpec) -> ModuleType:
                 f"handler file {path} (CodeUri + Handler {spec.handler!r}) does not exist",
                 resource=spec.logical_id,
             )
-        module_spec = importlib.util.spec_from_file_location(name, path)
-        if module_spec is None or module_spec.loader is None:
-            raise TemplateError(f"cannot import {path}", resource=spec.logical_id)
-        module = importlib.util.module_from_spec(module_spec)
-        # Registered before executing: pydantic and dataclasses resolve types via sys.modules.
-        sys.modules[name] = module
         try:
-            module_spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-        return module
+            return import_file(path, name)
+        except ImportError as exc:
+            if exc.name is not None:  # a module the handler imports is missing: its own error
+                raise
+            raise TemplateError(str(exc), resource=spec.logical_id) from exc
 
 
 @dataclass
