@@ -18,8 +18,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from qdrant_client import QdrantClient
-from qdrant_client import models as qm
 
 from recsys.errors import NotFoundError, StoreError
 from recsys.store._common import (
@@ -35,6 +33,8 @@ from recsys.store._common import (
     unique,
     unknown_collection,
 )
+from recsys.store._qdrant_client import QdrantClient
+from recsys.store._qdrant_client import models as qm
 from recsys.store.base import (
     FLAG_FIELDS,
     CollectionSpec,
