@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from recsys.config import Settings
-from recsys.encoder import TextEncoder, get_encoder
+from recsys.encoder import LazyEncoder, TextEncoder, get_encoder
 from recsys.errors import EncoderError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,6 +158,24 @@ def test_get_encoder_builds_one_session_per_settings() -> None:
     assert first is second
     assert first.batch_size == 8
     assert first.max_tokens == settings.encoder_max_tokens
+
+
+def test_lazy_encoder_loads_the_model_only_when_it_first_encodes(tmp_path: Path) -> None:
+    # GIVEN a lazy encoder whose settings point where no model is yet
+    model_dir = tmp_path / "model"
+    lazy = LazyEncoder(Settings(model_dir=model_dir, encoder_threads=1, encoder_batch_size=4))
+
+    # THEN building it loaded nothing (a model-less directory would have raised) ...
+    with pytest.raises(EncoderError, match="encoder model not found"):
+        lazy.encode(["red mug"])
+
+    # ... and once the model is there, the first encode loads it and gives its vectors
+    model_dir.mkdir()
+    for name in ("model.onnx", "tokenizer.json"):
+        (model_dir / name).symlink_to(MODEL_DIR / name)
+    vectors = lazy.encode(["red mug", "blue mug"])
+    direct = get_encoder(Settings(model_dir=MODEL_DIR, encoder_threads=1, encoder_batch_size=4))
+    np.testing.assert_allclose(vectors, direct.encode(["red mug", "blue mug"]), atol=1e-6)
 
 
 def test_model_files_match_the_manifest() -> None:

@@ -20,7 +20,7 @@ from recsys.errors import EncoderError
 if TYPE_CHECKING:
     from recsys.config import Settings
 
-__all__ = ["MODEL_FILE", "TOKENIZER_FILE", "TextEncoder", "get_encoder"]
+__all__ = ["MODEL_FILE", "TOKENIZER_FILE", "LazyEncoder", "TextEncoder", "get_encoder"]
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -170,3 +170,17 @@ def get_encoder(settings: Settings | None = None) -> TextEncoder:
                 encoder = TextEncoder(key[0], threads=key[1], max_tokens=key[2], batch_size=key[3])
                 _encoders[key] = encoder
     return encoder
+
+
+class LazyEncoder:
+    """:func:`get_encoder` for ``settings``, called on the first :meth:`encode`.
+
+    For holders that need text vectors only now and then (the profile worker embeds search
+    queries, which most batches lack), so their cold start does not load a model it may not use.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        return get_encoder(self._settings).encode(texts)

@@ -72,12 +72,12 @@ class ProfileWorker:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProfileWorker:
-        from recsys.encoder import get_encoder
+        from recsys.encoder import LazyEncoder
         from recsys.events.intake import ProfileQueue
         from recsys.store import get_store
 
         queue = ProfileQueue(settings) if settings.profile_queue_url else None
-        return cls(settings, get_store(settings), EventLog(settings), get_encoder(settings), queue)
+        return cls(settings, get_store(settings), EventLog(settings), LazyEncoder(settings), queue)
 
     def update(self, *updates: ProfileUpdate | str) -> UpdateStats:
         """Update profiles now (a queue record, or owner keys)."""
