@@ -8,6 +8,9 @@
 # Dependencies are installed as Linux x86_64 CPython 3.12 wheels whatever the build machine is,
 # so the layer is right for the python3.12 runtime even when built on a laptop.
 # Environment: PYTHON (a Python with pip; default .venv/bin/python, else python3),
+#              PYTHON312 (the CPython 3.12 that compiles the bytecode; default: found on PATH/pyenv),
+#              LAYER_OUT (the layer tree; default build/layer, zipped beside it as <LAYER_OUT>.zip),
+#              LAYER_KEEP_SOURCES=1 to ship third-party sources next to their bytecode (debugging),
 #              LAYER_ALLOW_NO_MODEL=1 to build without the model (the layer is then incomplete).
 set -euo pipefail
 
@@ -18,12 +21,13 @@ if [[ -z "$PYTHON" ]]; then
   if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 
-OUT="build/layer"
+OUT="${LAYER_OUT:-build/layer}"
+ZIP="$OUT.zip"
 SITE="$OUT/python"
 MODEL_NAME="all-MiniLM-L6-v2-int8"
 MODEL_SRC="models_onnx/$MODEL_NAME"
 
-rm -rf "$OUT" build/layer.zip
+rm -rf "$OUT" "$ZIP"
 mkdir -p "$SITE" "$OUT/models_onnx"
 
 # onnxruntime ≥ 1.20 publishes manylinux_2_28 wheels only; Lambda's python3.12 runtime
@@ -96,9 +100,25 @@ rm -f "$SITE"/onnxruntime/capi/libonnxruntime.so*
 # user of `packaging`; flatbuffers serves only the ORT-format converters removed above.
 rm -rf "$SITE"/onnxruntime/backend "$SITE"/packaging "$SITE"/packaging-*.dist-info \
   "$SITE"/flatbuffers "$SITE"/flatbuffers-*.dist-info
-# numpy's Fortran wrapper generator, PyInstaller hook and C headers are build-time tools.
+# numpy's Fortran wrapper generator, PyInstaller hook, C headers and Cython/C build inputs are
+# build-time tools; its test-only extension modules serve only the test suites removed above.
 rm -rf "$SITE"/numpy/f2py "$SITE"/numpy/_pyinstaller "$SITE"/numpy/_core/include \
-  "$SITE"/numpy/_core/lib
+  "$SITE"/numpy/_core/lib "$SITE"/numpy/random/lib "$SITE"/numpy/random/_examples \
+  "$SITE"/numpy/conftest.py
+rm -f "$SITE"/numpy/_core/_simd.cpython-* "$SITE"/numpy/_core/_*_tests.cpython-*
+find "$SITE"/numpy -name '*.pxd' -type f -delete
+# pydantic.v1 is pydantic 1's API kept for migration: nothing in the layer uses it, and FastAPI
+# imports it on every route it registers only to rule out v1 models (≈ 40 ms of each HTTP
+# handler's cold start); without it FastAPI takes the ImportError as "no v1 models".
+rm -rf "$SITE"/pydantic/v1
+# httpx's HTTP/2 stack: qdrant-client requires httpx[http2] but speaks HTTP/1.1 unless given
+# http2=True, which the store never passes (httpcore imports h2 only for HTTP/2 connections).
+rm -rf "$SITE"/h2 "$SITE"/h2-*.dist-info "$SITE"/hpack "$SITE"/hpack-*.dist-info \
+  "$SITE"/hyperframe "$SITE"/hyperframe-*.dist-info
+# Powertools' Swagger UI files serve its own HTTP resolver (FastAPI serves ours), and
+# qdrant-client's .proto files are the sources of the generated *_pb2 modules it imports.
+rm -rf "$SITE"/aws_lambda_powertools/event_handler/openapi/swagger_ui/*.js \
+  "$SITE"/aws_lambda_powertools/event_handler/openapi/swagger_ui/*.css "$SITE"/qdrant_client/proto
 # Type stubs are read by type checkers, never by the interpreter.
 find "$SITE" -name '*.pyi' -type f -delete
 find "$SITE" -name '*.dist-info' -type d -exec rm -f {}/RECORD {}/INSTALLER {}/REQUESTED \;
@@ -119,8 +139,14 @@ fi
 echo "==> bytecode"
 # Lambda mounts layers read-only, so Python cannot cache what it compiles: without shipped
 # .pyc files every cold start recompiles every module it imports (seconds). Compile with a
-# CPython 3.12 (bytecode is version-specific); unchecked-hash because zip round-trips blur
-# the source mtimes that timestamp-checked .pyc files compare against.
+# CPython 3.12 (bytecode is version-specific).
+# Third-party packages ship as bytecode only (`compileall -b` writes module.pyc where module.py
+# was, and the .py goes): ~17 MiB less, and a traceback through them still names file, line and
+# function, only without the source text (LAYER_KEEP_SOURCES=1 builds a layer with sources for
+# debugging). Kept as source + __pycache__ (unchecked-hash: zip round trips blur the mtimes that
+# timestamp-checked .pyc files compare against): recsys, whose tracebacks we read, and anyio,
+# which parses its own source at import to set up its lazy attributes.
+KEEP_SOURCE=(recsys anyio)
 PY312="${PYTHON312:-}"
 if [[ -z "$PY312" ]]; then
   for cand in python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
@@ -128,20 +154,41 @@ if [[ -z "$PY312" ]]; then
   done
 fi
 if [[ -n "$PY312" ]]; then
-  "$PY312" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$SITE" >/dev/null \
-    || echo "WARNING: some modules did not compile (they will compile at import)" >&2
+  with_source=() sourceless=()
+  for entry in "$SITE"/*; do
+    name="$(basename "$entry")"
+    case "$name" in *.dist-info | *.libs | __pycache__) continue ;; esac
+    if [[ -d "$entry" || "$name" == *.py ]]; then
+      if [[ "${LAYER_KEEP_SOURCES:-0}" == "1" ]] || [[ " ${KEEP_SOURCE[*]} " == *" ${name%.py} "* ]]; then
+        with_source+=("$entry")
+      else
+        sourceless+=("$entry")
+      fi
+    fi
+  done
+  "$PY312" -m compileall -q -j 0 --invalidation-mode unchecked-hash "${with_source[@]}" \
+    >/dev/null || echo "WARNING: some modules did not compile (they will compile at import)" >&2
+  if ((${#sourceless[@]})); then
+    "$PY312" -m compileall -q -j 0 -b "${sourceless[@]}" >/dev/null \
+      || echo "WARNING: some modules did not compile; their source stays" >&2
+    # Only sources whose bytecode is there go; a module that did not compile keeps its .py.
+    find "${sourceless[@]}" -name '*.py' -type f -print0 | while IFS= read -r -d '' src; do
+      [[ -f "${src}c" ]] && rm -f "$src"
+    done
+  fi
 else
   echo "WARNING: no CPython 3.12 found (set PYTHON312); the layer ships no bytecode and" \
     "every cold start will compile its imports" >&2
 fi
 
 echo "==> zip"
-(cd "$OUT" && rm -f ../layer.zip && zip -qr -X ../layer.zip python models_onnx)
+ZIP="$(cd "$(dirname "$ZIP")" && pwd)/$(basename "$ZIP")"
+(cd "$OUT" && zip -qr -X "$ZIP" python models_onnx)
 
 unzipped_kb=$(du -sk --apparent-size "$OUT" | cut -f1)
-zipped_kb=$(du -k --apparent-size build/layer.zip | cut -f1)
-echo "layer: build/layer/ $((unzipped_kb / 1024)) MiB unzipped (limit 250 MiB)," \
-  "build/layer.zip $((zipped_kb / 1024)) MiB"
+zipped_kb=$(du -k --apparent-size "$ZIP" | cut -f1)
+echo "layer: $OUT/ $((unzipped_kb / 1024)) MiB unzipped (limit 250 MiB)," \
+  "$ZIP $((zipped_kb / 1024)) MiB"
 if (( unzipped_kb > 250 * 1024 )); then
   echo "ERROR: unzipped layer exceeds Lambda's 250 MiB limit" >&2
   exit 1

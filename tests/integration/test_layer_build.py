@@ -1,0 +1,156 @@
+"""The Lambda layer as layers/build.sh builds it: what is in it, its size, and that it runs.
+
+The layer is built once for this module into a temporary directory (Linux x86_64 cp312 wheels
+from PyPI, bytecode compiled by CPython 3.12), then every handler in template.yaml is started
+in a fresh CPython 3.12 process with only the layer and the runtime's boto3 on its path and
+invoked once with its sample event against a moto server — the bench's cold start, here as a
+check that the shipped tree (bytecode-only third-party packages, trimmed parts) still runs.
+Needs a CPython 3.12 (the runtime's version); skipped, saying so, where there is none.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench import layer as layer_bench  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MIB = 1024 * 1024
+LAMBDA_UNZIPPED_LIMIT = 250 * MIB
+TARGET = 150 * MIB
+#: Shipped with their sources (see build.sh): ours, and anyio, which parses its own source.
+WITH_SOURCES = {"recsys", "anyio"}
+
+
+@pytest.fixture(scope="module")
+def python312() -> str:
+    python = layer_bench._python312()
+    if python is None:
+        pytest.skip("no CPython 3.12 here: the cp312 layer cannot be compiled or loaded")
+    return python
+
+
+@pytest.fixture(scope="module")
+def built(python312: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("layer") / "layer"
+    env = {**os.environ, "LAYER_OUT": str(out), "PYTHON312": python312}
+    env.setdefault("PYTHON", sys.executable)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "layers" / "build.sh")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def test_the_layer_fits_the_target_and_holds_package_and_model(built: Path) -> None:
+    site = built / "python"
+    # THEN no forbidden package was installed
+    names = {p.name.lower() for p in site.iterdir()}
+    assert not {n for n in names if n.split("-")[0] in {"torch", "transformers"}}
+    # AND the model sits where /opt/models_onnx/... resolves, the package beside its deps
+    assert (built / "models_onnx" / "all-MiniLM-L6-v2-int8" / "model.onnx").is_file()
+    assert (site / "recsys" / "config.py").is_file()
+    assert not (site / "recsys" / "local").exists()
+    # AND unzipped it is within the 150 MiB target (Lambda's limit is 250 MiB), zipped smaller
+    size = _size(built)
+    assert size <= TARGET < LAMBDA_UNZIPPED_LIMIT, f"{size / MIB:.1f} MiB"
+    assert built.with_name("layer.zip").stat().st_size < size
+
+
+def test_third_party_code_ships_as_bytecode_and_ours_with_source(built: Path) -> None:
+    site = built / "python"
+    sources = [p for p in site.rglob("*.py")]
+    # THEN the only sources left are recsys's and anyio's ...
+    assert {p.relative_to(site).parts[0] for p in sources} == WITH_SOURCES
+    # ... each with its 3.12 bytecode, and every other module is bytecode beside its package
+    assert all(list((p.parent / "__pycache__").glob(f"{p.stem}.cpython-312*.pyc")) for p in sources)
+    assert (site / "qdrant_client" / "__init__.pyc").is_file()
+    assert (site / "typing_extensions.pyc").is_file()
+
+
+def test_what_never_runs_is_left_out_but_package_metadata_stays(built: Path) -> None:
+    site = built / "python"
+    # THEN onnxruntime's C API library and offline tools, numpy's build and test-only parts,
+    # pydantic's v1 API, the HTTP/2 stack and the type stubs are gone
+    assert not list((site / "onnxruntime" / "capi").glob("libonnxruntime.so*"))
+    assert not (site / "onnxruntime" / "transformers").exists()
+    assert not (site / "numpy" / "f2py").exists()
+    assert not (site / "numpy" / "_core" / "include").exists()
+    assert not list((site / "numpy" / "_core").glob("_simd.*"))
+    assert not (site / "pydantic" / "v1").exists()
+    assert not (site / "h2").exists()
+    assert not list(site.rglob("*.pyi"))
+    # AND every distribution keeps the METADATA importlib.metadata reads at import
+    dist_infos = list(site.glob("*.dist-info"))
+    assert dist_infos
+    assert all((d / "METADATA").is_file() for d in dist_infos)
+
+
+def test_native_libraries_load_and_the_encoder_runs_from_the_layer(
+    built: Path, python312: str
+) -> None:
+    model = built / "models_onnx" / "all-MiniLM-L6-v2-int8"
+    code = (
+        "import sys, numpy as np, onnxruntime as ort, tokenizers, grpc, yaml, pydantic_core\n"
+        "a = np.arange(64, dtype=np.float64).reshape(8, 8)\n"
+        "assert float((a @ a.T).trace()) == float((a * a).sum())\n"  # BLAS through openblas
+        f"tok = tokenizers.Tokenizer.from_file({str(model / 'tokenizer.json')!r})\n"
+        "enc = tok.encode('red wool scarf')\n"
+        f"sess = ort.InferenceSession({str(model / 'model.onnx')!r}, "
+        "providers=['CPUExecutionProvider'])\n"
+        "feeds = {i.name: np.array([enc.ids if 'input_ids' in i.name else "
+        "enc.attention_mask if 'mask' in i.name else enc.type_ids], dtype=np.int64) "
+        "for i in sess.get_inputs()}\n"
+        "out = sess.run(None, feeds)[0]\n"
+        "print(out.shape[-1])\n"
+    )
+    # WHEN a 3.12 process imports the native packages and runs the encoder from the layer alone
+    proc = subprocess.run(
+        [python312, "-c", code],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(built / "python")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # THEN everything loads and the model produces 384-d token vectors
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "384"
+
+
+def test_every_handler_cold_starts_and_answers_from_the_layer(built: Path, python312: str) -> None:
+    # GIVEN boto3 as the runtime provides it, and a moto server provisioned from template.yaml
+    layer_bench._runtime_boto3(python312)
+    # WHEN each function's handler file is imported in a fresh 3.12 process and invoked once
+    rows = layer_bench._cold_starts(python312, 1, [built])
+    # THEN all five ran: HTTP handlers answered 2xx, SQS handlers failed no record
+    assert {row["function"] for row in rows} == {
+        "IngestFunction",
+        "EmbedFunction",
+        "LogEventFunction",
+        "UpdateProfileFunction",
+        "RecommendFunction",
+    }
+    for row in rows:
+        assert "skipped" not in row, f"{row['function']}: {row.get('skipped')}"
+        if row["status"] is not None:
+            assert 200 <= row["status"] < 300, row
+        else:
+            assert row["failures"] == 0, row
