@@ -133,6 +133,20 @@ def _event_for(function: str) -> Path | None:
     return None
 
 
+def _template_env() -> dict[str, str]:
+    """The literal environment template.yaml gives every function (e.g. OPENBLAS_NUM_THREADS)."""
+    from recsys.aws import load_template
+
+    variables = (
+        load_template(ROOT / "template.yaml")
+        .get("Globals", {})
+        .get("Function", {})
+        .get("Environment", {})
+        .get("Variables", {})
+    )
+    return {k: v for k, v in variables.items() if isinstance(v, str)}
+
+
 def _one_cold_start(
     python: str, layer: Path, module_file: Path, event: Path, endpoint: str, prov: Any
 ) -> dict[str, Any] | str:
@@ -141,6 +155,7 @@ def _one_cold_start(
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {
+            **_template_env(),
             "PATH": os.environ["PATH"],
             "HOME": tmp,
             "PYTHONPATH": f"{layer / 'python'}{os.pathsep}{LAMBDA_RUNTIME}",
@@ -273,6 +288,7 @@ def _import_costs(python: str, repeat: int) -> dict[str, float]:
         "PATH": os.environ["PATH"],
         "PYTHONPATH": f"{LAYER / 'python'}{os.pathsep}{LAMBDA_RUNTIME}",
         "PYTHONDONTWRITEBYTECODE": "1",
+        **_template_env(),
     }
     samples: dict[str, list[float]] = {name: [] for name in HEAVY_IMPORTS}
     for _ in range(repeat):
@@ -347,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = _cold_starts(python, args.repeat, layers)
         lines += [
             f"Cold start per handler: fresh `{Path(python).name}` process, only the layer and "
-            f"boto3 (compiled, as the runtime ships it) on its path; median of {args.repeat} "
+            f"boto3 (compiled, as the runtime ships it) on its path, template.yaml's environment; "
+            f"median of {args.repeat} "
             "runs"
             + (", the two layers' runs alternating" if len(layers) > 1 else "")
             + ". *import* = loading the handler "
