@@ -1,7 +1,8 @@
 """Ingest Lambda: POST /products, DELETE /products/{product_id} and S3 catalog uploads.
 
 HTTP events go through the FastAPI router (Mangum); S3 ObjectCreated events stream the object
-through ingest. The store, queue and S3 clients are built once, at cold start.
+through ingest. The store and queue are built once, at cold start; the S3 client at the
+first upload.
 """
 
 from typing import Any

@@ -210,12 +210,11 @@ class CatalogService:
 
     def ingest_s3_object(self, bucket: str, key: str) -> dict[str, Any]:
         """Stream one uploaded object through ingest; rejected rows go to ``rejects/{key}``."""
-        if self.s3 is None:
-            raise ValidationError("this service has no S3 client", field="s3")
+        s3 = self._s3_client()
         prefix = self.settings.catalog_upload_prefix
         if not key.startswith(prefix):
             return {"bucket": bucket, "key": key, "skipped": f"outside {prefix!r}"}
-        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         fmt = detect_format(key)
         result = ingest_numbered(
             iter_s3_body(body, key=key, fmt=fmt),
@@ -227,11 +226,19 @@ class CatalogService:
         if result.rejected:
             rejects_key = f"{REJECTS_PREFIX}{key}.jsonl"
             lines = "".join(json.dumps(r.as_dict(position="row")) + "\n" for r in result.rejected)
-            self.s3.put_object(Bucket=bucket, Key=rejects_key, Body=lines.encode("utf-8"))
+            s3.put_object(Bucket=bucket, Key=rejects_key, Body=lines.encode("utf-8"))
             reply["rejects_key"] = rejects_key
             reply["rejected"] = reply["rejected"][:20]
         reply["rejected_count"] = len(result.rejected)
         return reply
+
+    def _s3_client(self) -> Any:
+        """The S3 client, made at the first upload: containers serving only HTTP never need it."""
+        if self.s3 is None:
+            from recsys import aws
+
+            self.s3 = aws.client("s3", self.settings)
+        return self.s3
 
     def handle_s3_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Ingest every object of an S3 ObjectCreated notification."""
@@ -245,7 +252,7 @@ class CatalogService:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CatalogService:
-        """The store, SQS queue and S3 client configured by ``settings``."""
+        """The store and SQS queue configured by ``settings`` (the S3 client comes when needed)."""
         from recsys import aws
         from recsys.store import get_store
 
@@ -259,12 +266,7 @@ class CatalogService:
             settings.embed_queue_url,
             per_message=settings.embed_message_products,
         )
-        return cls(
-            store=get_store(settings),
-            queue=queue,
-            settings=settings,
-            s3=aws.client("s3", settings),
-        )
+        return cls(store=get_store(settings), queue=queue, settings=settings)
 
 
 _services: dict[str, CatalogService] = {}
