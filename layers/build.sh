@@ -173,7 +173,7 @@ if [[ -n "$PY312" ]]; then
       || echo "WARNING: some modules did not compile; their source stays" >&2
     # Only sources whose bytecode is there go; a module that did not compile keeps its .py.
     find "${sourceless[@]}" -name '*.py' -type f -print0 | while IFS= read -r -d '' src; do
-      [[ -f "${src}c" ]] && rm -f "$src"
+      if [[ -f "${src}c" ]]; then rm -f "$src"; fi
     done
   fi
 else
@@ -192,4 +192,6 @@ echo "layer: $OUT/ $((unzipped_kb / 1024)) MiB unzipped (limit 250 MiB)," \
 if (( unzipped_kb > 250 * 1024 )); then
   echo "ERROR: unzipped layer exceeds Lambda's 250 MiB limit" >&2
   exit 1
+elif (( unzipped_kb > 150 * 1024 )); then
+  echo "WARNING: unzipped layer is over the 150 MiB target (see layers/README.md)" >&2
 fi
