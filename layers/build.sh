@@ -22,6 +22,7 @@ if [[ -z "$PYTHON" ]]; then
 fi
 
 OUT="${LAYER_OUT:-build/layer}"
+OUT="${OUT%/}"  # "dir/" would otherwise put the zip inside the layer as "dir/.zip"
 ZIP="$OUT.zip"
 SITE="$OUT/python"
 MODEL_NAME="all-MiniLM-L6-v2-int8"

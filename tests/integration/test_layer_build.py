@@ -77,7 +77,7 @@ def test_the_layer_fits_the_target_and_holds_package_and_model(built: Path) -> N
 
 def test_third_party_code_ships_as_bytecode_and_ours_with_source(built: Path) -> None:
     site = built / "python"
-    sources = [p for p in site.rglob("*.py")]
+    sources = list(site.rglob("*.py"))
     # THEN the only sources left are recsys's and anyio's ...
     assert {p.relative_to(site).parts[0] for p in sources} == WITH_SOURCES
     # ... each with its 3.12 bytecode, and every other module is bytecode beside its package

@@ -181,6 +181,9 @@ class LazyEncoder:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._encoder: TextEncoder | None = None
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
-        return get_encoder(self._settings).encode(texts)
+        if self._encoder is None:
+            self._encoder = get_encoder(self._settings)
+        return self._encoder.encode(texts)
