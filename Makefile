@@ -1,19 +1,28 @@
 # Two commands do all set-up on a fresh machine:
 #   make up    — install, start the local stack on embedded defaults, load the Online Retail data
 #   make test  — install (with dev tools) and run the whole test suite
-PYTHON ?= python3.11
+# Any CPython >= 3.11 on the PATH (3.11 first: every wheel the tests use exists for it);
+# PYTHON=/path/to/python overrides the search.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3.14 python3 python; do \
+	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  2>/dev/null && { echo $$p; break; }; done)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+NO_PYTHON := no CPython >= 3.11 found on the PATH. Install one (Debian/Ubuntu: apt-get install \
+  python3; or: pip install uv; uv python install 3.12), then run make again, or point \
+  PYTHON at it: make PYTHON=/path/to/python3.12 ...
 
 .PHONY: up test install install-dev lint bench layer layer-lock localstack-init clean
 
 $(VENV)/.installed-runtime: pyproject.toml
+	@$(if $(PYTHON),:,echo "make: $(NO_PYTHON)" >&2; exit 1)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[local]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml
+	@$(if $(PYTHON),:,echo "make: $(NO_PYTHON)" >&2; exit 1)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
