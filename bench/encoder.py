@@ -59,7 +59,7 @@ for line in sys.stdin:
 _COLD = r"""
 import time
 wall, cpu = time.perf_counter(), time.process_time()
-from recsys.config import Settings
+from recsys.core.config import Settings
 from recsys.encoder import get_encoder
 get_encoder(Settings(model_dir={model_dir!r})).encode(["White hanging heart T-light holder"])
 print(time.perf_counter() - wall, time.process_time() - cpu)

@@ -32,8 +32,8 @@ RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.
 def _start_stack(data_dir: Path) -> tuple[Any, Any, Any]:
     from moto.server import ThreadedMotoServer
 
-    from recsys.aws import provision_from_template
-    from recsys.config import Settings
+    from recsys.core.config import Settings
+    from recsys.local.provision import provision_from_template
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(key, "testing")
@@ -81,7 +81,7 @@ def _fresh_queue(sqs: Any) -> str:
 
 def bench_moto_floor(settings: Any, n: int = 600) -> dict[str, float]:
     """Raw moto request rate: single PutItem calls, 1 and 16 threads."""
-    from recsys.aws import client
+    from recsys.core.aws import client
 
     ddb = client("dynamodb", settings)
 
@@ -102,7 +102,7 @@ def bench_moto_floor(settings: Any, n: int = 600) -> dict[str, float]:
 
 def bench_intake(settings: Any, products: list[str], n: int) -> dict[str, Any]:
     """log_events in batches of 500 (the API's maximum): logged events per second."""
-    from recsys.aws import client
+    from recsys.core.aws import client
     from recsys.events.intake import ProfileQueue, log_events
     from recsys.events.log import EventLog
 
@@ -190,7 +190,7 @@ def bench_http_intake(settings: Any, products: list[str], n: int) -> dict[str, f
         "RECSYS_DATA_DIR": str(settings.data_dir),
     }
     os.environ.update(env)
-    from recsys.config import get_settings
+    from recsys.core.config import get_settings
 
     get_settings.cache_clear()
     from recsys.local.invoke import import_file
@@ -198,7 +198,7 @@ def bench_http_intake(settings: Any, products: list[str], n: int) -> dict[str, f
     module = import_file(ROOT / "functions" / "log_event" / "app.py", "bench_log_event")
     sample = json.loads((ROOT / "shared" / "events" / "apigw_post_events.json").read_text())
     from recsys.api.routes import events as events_routes
-    from recsys.aws import client
+    from recsys.core.aws import client
 
     sqs = client("sqs", settings)
     raw = _raw_events(n, products, t0=1_200_000_000, prefix="http")
@@ -216,12 +216,12 @@ def bench_http_intake(settings: Any, products: list[str], n: int) -> dict[str, f
 def bench_latency(settings: Any, prov: Any, products: list[str], samples: int) -> dict[str, Any]:
     """POST one event, then a poller (long-polling like the SQS event source) runs the
     update-profile handler; latency = until that user's profile is written."""
-    from recsys.aws import client
+    from recsys.core.aws import client
     from recsys.events.intake import ProfileQueue, log_events
     from recsys.events.log import EventLog
     from recsys.local.invoke import import_file
     from recsys.local.poller import sqs_event
-    from recsys.refresh import ProfileWorker
+    from recsys.profiles.worker import ProfileWorker
 
     module = import_file(ROOT / "functions" / "update_profile" / "app.py", "bench_update_profile")
     worker: ProfileWorker = module.worker
@@ -299,14 +299,14 @@ def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
     profiles) on a fresh stack, then the nightly aggregates; and what a few customers look like."""
     from collections import Counter
 
-    from recsys.aggregates import compute_aggregates, save_aggregates
-    from recsys.config import get_settings
+    from recsys.aggregates.compute import compute_aggregates, save_aggregates
+    from recsys.catalog.text import product_text
+    from recsys.cli.events import cli_events
+    from recsys.core.config import get_settings
     from recsys.datasets.online_retail import load_catalog
     from recsys.datasets.retail_events import read_retail_events
     from recsys.encoder import get_encoder
-    from recsys.events.intake import cli_events
     from recsys.store import PointIn, get_store
-    from recsys.text import product_text
 
     server, settings, _ = _start_stack(data_dir)
     try:
@@ -411,9 +411,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    from recsys.catalog.text import product_text
     from recsys.encoder import get_encoder
     from recsys.store import PointIn, get_store
-    from recsys.text import product_text
 
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         server, settings, prov = _start_stack(Path(tmp))

@@ -29,12 +29,11 @@ RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.
 
 
 def _pipeline_run(catalog: Path, data_dir: Path, *, background: bool) -> dict[str, float]:
-    from recsys.catalog import read_catalog
-    from recsys.config import Settings
+    from recsys.catalog.embed import DirectEmbedQueue, Embedder
+    from recsys.catalog.ingest import ingest_numbered
+    from recsys.catalog.readers import read_catalog
+    from recsys.core.config import Settings
     from recsys.encoder import get_encoder
-    from recsys.pipeline.embed import Embedder
-    from recsys.pipeline.ingest import ingest_numbered
-    from recsys.pipeline.queue import DirectEmbedQueue
     from recsys.store import open_store
 
     settings = Settings(data_dir=data_dir)
@@ -85,7 +84,7 @@ def _best(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def run(*, products: int, repeats: int) -> str:
     """Measure and return the markdown section."""
-    from recsys.catalog import validate_rows
+    from recsys.catalog.schema import validate_rows
     from recsys.datasets.online_retail import load_catalog
     from recsys.encoder import get_encoder
 

@@ -135,7 +135,7 @@ def _event_for(function: str) -> Path | None:
 
 def _template_env() -> dict[str, str]:
     """The literal environment template.yaml gives every function (e.g. OPENBLAS_NUM_THREADS)."""
-    from recsys.aws import load_template
+    from recsys.local.provision import load_template
 
     variables = (
         load_template(ROOT / "template.yaml")
@@ -151,7 +151,7 @@ def _one_cold_start(
     python: str, layer: Path, module_file: Path, event: Path, endpoint: str, prov: Any
 ) -> dict[str, Any] | str:
     """One fresh-process cold start from ``layer``: timings, or why it failed."""
-    from recsys.local.runtime import resource_env
+    from recsys.local.provision import resource_env
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -210,8 +210,8 @@ def _cold_starts(python: str, repeat: int, layers: list[Path]) -> list[dict[str,
 
     from moto.server import ThreadedMotoServer
 
-    from recsys.aws import provision_from_template
-    from recsys.config import Settings
+    from recsys.core.config import Settings
+    from recsys.local.provision import provision_from_template
     from recsys.local.template import read_template
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log

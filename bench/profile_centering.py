@@ -28,12 +28,12 @@ RETAIL = (
 
 
 def main() -> None:
-    from recsys.config import Settings
+    from recsys.catalog.text import product_text
+    from recsys.core.config import Settings
     from recsys.datasets.online_retail import load_catalog
     from recsys.datasets.retail_events import read_retail_events
     from recsys.encoder import get_encoder
     from recsys.profiles.maths import ProfileEvent, build_profile
-    from recsys.text import product_text
 
     started = time.perf_counter()
     catalog = load_catalog(RETAIL)

@@ -32,11 +32,11 @@ import numpy as np
 
 from bench._report import machine_line, write_section
 from bench.search import make_catalog
-from recsys.aggregates import Aggregates
+from recsys.aggregates.compute import Aggregates
 from recsys.api import build_app
 from recsys.api.routes import recommend
 from recsys.cache import MemoryCache
-from recsys.config import Settings
+from recsys.core.config import Settings
 from recsys.ranking.service import Recommender
 from recsys.store import ensure_collections, open_store
 from recsys.store.base import PointIn, VectorStore

@@ -67,9 +67,19 @@ echo "==> runtime dependencies (Linux x86_64, cp312, from layers/requirements.lo
 quiet_pip install "${PIP_TARGET_ARGS[@]}" --no-deps -r layers/requirements.lock
 
 echo "==> recsys package"
-# recsys.local (moto, uvicorn) and the bench runner never run on Lambda.
-tar -C layers/python --exclude='__pycache__' --exclude='*.pyc' --exclude='recsys/local' \
-  --exclude='recsys/benchmarks.py' -cf - recsys | tar -C "$SITE" -xf -
+# Only what ships, named one by one: the handlers' layers (docs/ARCHITECTURE.md). The CLI, the
+# local stack, the offline evaluation and the datasets never run on Lambda and stay out; a new
+# top-level module or subpackage ships only once it is added here.
+SHIPPED=(
+  recsys/__init__.py recsys/py.typed recsys/encoder.py recsys/cache.py
+  recsys/core recsys/store recsys/catalog recsys/events recsys/profiles recsys/aggregates
+  recsys/jobs recsys/ranking recsys/api
+)
+for entry in "${SHIPPED[@]}"; do
+  [[ -e "layers/python/$entry" ]] || { echo "ERROR: layers/python/$entry missing" >&2; exit 1; }
+done
+tar -C layers/python --exclude='__pycache__' --exclude='*.pyc' -cf - "${SHIPPED[@]}" \
+  | tar -C "$SITE" -xf -
 
 echo "==> int8 model"
 if [[ -d "$MODEL_SRC" ]]; then

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from recsys.aws import Provisioned, provision_from_template
-from recsys.config import Settings, get_settings
+from recsys.core.config import Settings, get_settings
+from recsys.local.provision import Provisioned, provision_from_template
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_EVENTS = ROOT / "shared" / "events"

@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 
-from recsys.config import get_settings
-from recsys.pipeline.embed import Embedder
-from recsys.pipeline.queue import EmbedRecord
+from recsys.catalog.embed import Embedder
+from recsys.catalog.messages import EmbedRecord
+from recsys.core.config import get_settings
 
 # A batch where every record failed is reported like any other (all ids listed) rather than
 # raised, so SQS redelivers exactly the failed messages either way.

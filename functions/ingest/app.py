@@ -11,7 +11,7 @@ from mangum import Mangum
 
 from recsys.api import build_app
 from recsys.api.routes import products
-from recsys.pipeline.ingest import get_catalog_service, is_s3_event
+from recsys.catalog.ingest import get_catalog_service, is_s3_event
 
 service = get_catalog_service()
 app = build_app(products.router, title="recsys-ingest")

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 
-from recsys.config import get_settings
-from recsys.refresh import ProfileRecord, ProfileWorker, is_scheduled_event
+from recsys.core.config import get_settings
+from recsys.profiles.worker import ProfileRecord, ProfileWorker, is_scheduled_event
 
 # A batch whose every record failed is reported like any other, not raised as one error.
 processor = BatchProcessor(

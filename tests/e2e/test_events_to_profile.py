@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recsys.aggregates import load_aggregates
-from recsys.aws import Provisioned, client
-from recsys.config import Settings, get_settings
+from recsys.aggregates.compute import load_aggregates
+from recsys.core.aws import client
+from recsys.core.config import Settings, get_settings
 from recsys.encoder import get_encoder
 from recsys.local.invoke import import_file
 from recsys.local.poller import sqs_event
+from recsys.local.provision import Provisioned
 from recsys.store import PointIn, get_store, reset_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

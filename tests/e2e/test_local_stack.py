@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from recsys.local.runtime import free_port
+from recsys.local.moto import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

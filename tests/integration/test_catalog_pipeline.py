@@ -23,11 +23,12 @@ from urllib.parse import quote_plus
 import pytest
 from fastapi.testclient import TestClient
 
-from recsys.aws import Provisioned, client
-from recsys.config import Settings, get_settings
+from recsys.core.aws import client
+from recsys.core.config import Settings, get_settings
 from recsys.encoder import get_encoder
 from recsys.local.invoke import import_file
 from recsys.local.poller import sqs_event
+from recsys.local.provision import Provisioned
 from recsys.store import VectorStore, get_store, reset_store
 
 pytestmark = pytest.mark.integration

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from recsys.aggregates import load_aggregates
-from recsys.aws import Provisioned
+from recsys.aggregates.compute import load_aggregates
 from recsys.cli import main
-from recsys.config import Settings, get_settings
+from recsys.core.config import Settings, get_settings
 from recsys.encoder import get_encoder
+from recsys.local.provision import Provisioned
 from recsys.store import PointIn, get_store, reset_store
 
 pytestmark = pytest.mark.integration

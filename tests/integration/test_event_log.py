@@ -6,10 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from recsys.aws import Provisioned, client
-from recsys.config import Settings
+from recsys.core.aws import client
+from recsys.core.config import Settings
 from recsys.events.log import EventLog, _to_item
 from recsys.events.models import LoggedEvent, validate_events
+from recsys.local.provision import Provisioned
 
 pytestmark = pytest.mark.integration
 

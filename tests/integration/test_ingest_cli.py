@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from recsys.catalog.embed import DirectEmbedQueue, Embedder
+from recsys.catalog.messages import EmbedItem
 from recsys.cli import main
-from recsys.config import Settings, get_settings
+from recsys.core.config import Settings, get_settings
+from recsys.core.errors import EncoderError
 from recsys.encoder import get_encoder
-from recsys.errors import EncoderError
-from recsys.pipeline.embed import Embedder
-from recsys.pipeline.queue import DirectEmbedQueue, EmbedItem
 from recsys.store import get_store, open_store, reset_store
 
 pytestmark = pytest.mark.integration

@@ -10,12 +10,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from recsys.config import Settings
+from recsys.catalog.embed import Embedder
+from recsys.catalog.ingest import BatchTooLargeError, CatalogService, ingest_rows
+from recsys.catalog.messages import EmbedItem, EmbedMessage
+from recsys.core.config import Settings
+from recsys.core.errors import NotFoundError
 from recsys.encoder import get_encoder
-from recsys.errors import NotFoundError
-from recsys.pipeline.embed import Embedder
-from recsys.pipeline.ingest import BatchTooLargeError, CatalogService, ingest_rows
-from recsys.pipeline.queue import EmbedItem, EmbedMessage
 from recsys.store import VectorStore, open_store, products_spec
 
 pytestmark = pytest.mark.integration

@@ -67,8 +67,10 @@ def test_the_layer_fits_the_target_and_holds_package_and_model(built: Path) -> N
     assert not {n for n in names if n.split("-")[0] in {"torch", "transformers"}}
     # AND the model sits where /opt/models_onnx/... resolves, the package beside its deps
     assert (built / "models_onnx" / "all-MiniLM-L6-v2-int8" / "model.onnx").is_file()
-    assert (site / "recsys" / "config.py").is_file()
-    assert not (site / "recsys" / "local").exists()
+    assert (site / "recsys" / "core" / "config.py").is_file()
+    # AND only the shipped layers of the package: no dev-only code
+    for dev_only in ("local", "cli", "evaluation", "datasets"):
+        assert not (site / "recsys" / dev_only).exists(), dev_only
     # AND unzipped it is within the 150 MiB target (Lambda's limit is 250 MiB), zipped smaller
     size = _size(built)
     assert size <= TARGET < LAMBDA_UNZIPPED_LIMIT, f"{size / MIB:.1f} MiB"

@@ -13,7 +13,7 @@ import boto3
 import httpx
 import pytest
 
-from recsys.local.runtime import LocalStack
+from recsys.local.runtime import LocalRuntime
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +31,8 @@ def clean_env() -> Iterator[None]:
         del sys.modules[name]
 
 
-def _stack(data_dir: Path) -> LocalStack:
-    return LocalStack(
+def _stack(data_dir: Path) -> LocalRuntime:
+    return LocalRuntime(
         data_dir=data_dir,
         port=0,
         template_path=FIXTURE,
@@ -117,13 +117,15 @@ def test_a_taken_port_is_reported(tmp_path: Path, clean_env: None) -> None:
     # GIVEN a port somebody listens on
     import socket
 
-    from recsys.local.runtime import StackStartError
+    from recsys.core.errors import StackStartError
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        stack = LocalStack(data_dir=tmp_path, port=port, template_path=FIXTURE, say=lambda _: None)
+        stack = LocalRuntime(
+            data_dir=tmp_path, port=port, template_path=FIXTURE, say=lambda _: None
+        )
         # WHEN the stack starts on it THEN it says so and what to do
         with pytest.raises(StackStartError, match=r"already in use.*--port"):
             stack.start()
@@ -132,7 +134,7 @@ def test_a_taken_port_is_reported(tmp_path: Path, clean_env: None) -> None:
 def test_the_local_moto_server_queries_one_partition_correctly() -> None:
     # GIVEN the stack's moto server (serialised, partition-indexed queries) and a table with
     # two partitions
-    from recsys.local.runtime import MotoProcess
+    from recsys.local.moto import MotoProcess
 
     server = MotoProcess()
     server.start()

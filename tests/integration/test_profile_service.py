@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recsys.aws import Provisioned
-from recsys.config import Settings
+from recsys.core.config import Settings
 from recsys.encoder import TextEncoder, get_encoder
 from recsys.events.log import EventLog
 from recsys.events.models import ProfileUpdate, validate_events
+from recsys.local.provision import Provisioned
 from recsys.profiles.service import catalog_mean, erase_user, get_profile, update_profiles
 from recsys.store import PointIn, VectorStore, open_store
 from recsys.store.base import products_spec, users_spec

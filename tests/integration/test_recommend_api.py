@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from recsys.aggregates import Aggregates, compute_aggregates
+from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.api import build_app
 from recsys.api.routes import recommend
 from recsys.cache import MemoryCache, make_cache
-from recsys.catalog import validate_rows
-from recsys.config import Settings
+from recsys.catalog.schema import validate_rows
+from recsys.core.config import Settings
+from recsys.core.errors import StoreError
 from recsys.datasets.online_retail import load_catalog
 from recsys.encoder import get_encoder
-from recsys.errors import StoreError
 from recsys.evaluation.data import load_events, parse_time
 from recsys.profiles.maths import DEFAULT_WEIGHTS, ProfileEvent, build_profile
 from recsys.ranking.service import Recommender

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from recsys.api.routes import recommend
-from recsys.aws import Provisioned
-from recsys.catalog import validate_rows
-from recsys.config import Settings
+from recsys.catalog.schema import validate_rows
+from recsys.core.config import Settings
 from recsys.encoder import get_encoder
 from recsys.local.invoke import import_file
+from recsys.local.provision import Provisioned
 from recsys.store import get_store
 from recsys.store.base import PointIn
 
@@ -62,7 +62,7 @@ def handler(
              "category": "Kitchen & Dining > Baking", "price": 12.75},
         ]
     )  # fmt: skip
-    from recsys.config import get_settings
+    from recsys.core.config import get_settings
 
     get_settings.cache_clear()
     live = get_settings()

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recsys.config import Settings
-from recsys.errors import NotFoundError, StoreError, ValidationError
+from recsys.core.config import Settings
+from recsys.core.errors import NotFoundError, StoreError, ValidationError
 from recsys.store import (
     ExamplesNotFoundError,
     Filters,

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from recsys.aws import Provisioned, client, load_template
-from recsys.config import Settings
+from recsys.core.aws import client
+from recsys.core.config import Settings
+from recsys.local.provision import Provisioned, load_template
 
 pytestmark = pytest.mark.integration
 

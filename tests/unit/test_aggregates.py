@@ -6,8 +6,13 @@ import math
 
 import pytest
 
-from recsys.aggregates import Aggregates, compute_aggregates, load_aggregates, save_aggregates
-from recsys.config import Settings
+from recsys.aggregates.compute import (
+    Aggregates,
+    compute_aggregates,
+    load_aggregates,
+    save_aggregates,
+)
+from recsys.core.config import Settings
 from recsys.profiles.maths import ProfileEvent
 
 DAY = 86400.0

@@ -2,8 +2,8 @@ import json
 
 from moto import mock_aws
 
-from recsys.aws import load_template, provision_from_template
-from recsys.config import Settings
+from recsys.core.config import Settings
+from recsys.local.provision import load_template, provision_from_template
 
 
 def test_queues_tables_and_bucket_follow_the_template() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from recsys.cache import Cache, MemoryCache, RedisCache, cache_key, make_cache
-from recsys.config import Settings
+from recsys.core.config import Settings
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -10,18 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from recsys.catalog import (
-    Product,
-    Rejection,
-    category_levels,
-    detect_format,
-    iter_s3_body,
-    iter_validated,
-    read_catalog,
-    validate_rows,
-)
-from recsys.errors import ValidationError
-from recsys.text import product_text
+from recsys.catalog.categories import category_levels
+from recsys.catalog.readers import detect_format, iter_s3_body, read_catalog
+from recsys.catalog.schema import Product, Rejection, iter_validated, validate_rows
+from recsys.catalog.text import product_text
+from recsys.core.errors import ValidationError
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from recsys.errors import DependencyError
-from recsys.pipeline.queue import (
+from recsys.catalog.messages import (
     MAX_MESSAGE_BYTES,
     EmbedItem,
     EmbedMessage,
     EmbedRecord,
-    SqsEmbedQueue,
     pack_messages,
 )
+from recsys.catalog.queue import SqsEmbedQueue
+from recsys.core.errors import DependencyError
 
 
 def _items(n: int, *, description: str = "") -> list[EmbedItem]:

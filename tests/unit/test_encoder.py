@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.config import Settings
+from recsys.core.config import Settings
+from recsys.core.errors import EncoderError
 from recsys.encoder import LazyEncoder, TextEncoder, get_encoder
-from recsys.errors import EncoderError
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = ROOT / "models_onnx" / "all-MiniLM-L6-v2-int8"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from recsys.cli import main
-from recsys.config import Settings
+from recsys.core.config import Settings
 from recsys.evaluation.data import load, parse_time, split_events
 from recsys.evaluation.harness import MODELS, evaluate, prepare, sparse_variant
 from recsys.evaluation.metrics import score_lists
@@ -159,7 +159,7 @@ def test_sparse_variant_thins_training_only() -> None:
         ProfileEvent("purchase", SPLIT - i * DAY, "a", order_id=f"o{i}", owner="u#1")
         for i in range(1, 200)
     ] + [ProfileEvent("purchase", SPLIT + DAY, "a", order_id="t", owner="u#1")]
-    from recsys.catalog import validate_rows
+    from recsys.catalog.schema import validate_rows
 
     products, _ = validate_rows([{"product_id": "a", "title": "A"}])
     full = split_events(events, {p.product_id: p for p in products}, split=SPLIT)

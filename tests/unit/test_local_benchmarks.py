@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys import benchmarks
+from recsys.cli import bench as benchmarks
 
 
 def test_every_public_bench_script_is_found() -> None:

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from recsys.aws import load_template
 from recsys.local.localstack import render_init_script
+from recsys.local.provision import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "localstack" / "init" / "ready.d" / "10-recsys.sh"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from recsys.catalog import validate_rows
+from recsys.catalog.schema import validate_rows
 from recsys.datasets.online_retail import (
     HEADER,
     categorize,

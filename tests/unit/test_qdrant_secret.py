@@ -6,8 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from recsys.aws import qdrant_api_key
-from recsys.config import Settings
+from recsys.core.aws import qdrant_api_key
+from recsys.core.config import Settings
 
 
 def test_the_key_is_read_from_the_secret_the_template_names() -> None:

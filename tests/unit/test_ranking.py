@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recsys.aggregates import Aggregates
+from recsys.aggregates.compute import Aggregates
 from recsys.evaluation.memory import ArrayItems, ArrayUsers
 from recsys.ranking.config import RankingConfig, Weights
 from recsys.ranking.mmr import mmr
@@ -191,7 +191,7 @@ def test_mmr_trades_relevance_for_variety() -> None:
 
 
 def test_settings_override_weights() -> None:
-    from recsys.config import Settings
+    from recsys.core.config import Settings
 
     config = RankingConfig.from_settings(Settings(ranking_w_content=0.9, ranking_buy_again=False))
     assert config.weights.content == 0.9

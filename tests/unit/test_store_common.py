@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.config import Settings
-from recsys.errors import ConfigError, ValidationError
+from recsys.core.config import Settings
+from recsys.core.errors import ConfigError, ValidationError
 from recsys.store import PointIn, open_store, point_id, products_spec
 from recsys.store._common import (
     average_query,

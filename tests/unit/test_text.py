@@ -1,4 +1,4 @@
-from recsys.text import TOTAL_BUDGET, product_text
+from recsys.catalog.text import TOTAL_BUDGET, product_text
 
 
 def test_product_text_orders_fields_and_skips_missing() -> None:

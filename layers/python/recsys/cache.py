@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from recsys.config import Settings
+from recsys.core.config import Settings
 
 _RETRY_AFTER_S = 5.0
 

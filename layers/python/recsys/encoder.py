@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from recsys.errors import EncoderError
+from recsys.core.errors import EncoderError
 
 if TYPE_CHECKING:
-    from recsys.config import Settings
+    from recsys.core.config import Settings
 
 __all__ = ["MODEL_FILE", "TOKENIZER_FILE", "LazyEncoder", "TextEncoder", "get_encoder"]
 
@@ -153,7 +153,7 @@ _lock = threading.Lock()
 def get_encoder(settings: Settings | None = None) -> TextEncoder:
     """The process-wide encoder for ``settings`` (default: ``get_settings()``), built once."""
     if settings is None:
-        from recsys.config import get_settings
+        from recsys.core.config import get_settings
 
         settings = get_settings()
     key = (

@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from recsys import __version__
-from recsys.errors import NotFoundError, ValidationError
+from recsys.core.errors import NotFoundError, ValidationError
 
 
 def build_app(*routers: APIRouter, title: str = "recsys") -> FastAPI:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recsys.catalog import open_text
+from recsys.catalog.readers import open_text
 
 __all__ = [
     "CATEGORY_RULES",

@@ -8,8 +8,8 @@ import sys
 import time
 from typing import Any
 
-from recsys.config import get_settings
-from recsys.errors import RecsysError
+from recsys.core.config import get_settings
+from recsys.core.errors import RecsysError
 from recsys.evaluation.data import load, parse_time
 from recsys.evaluation.harness import (
     MODELS,

@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recsys.catalog import Product, Rejection, iter_validated, read_catalog
+from recsys.catalog.readers import read_catalog
+from recsys.catalog.schema import Product, Rejection, iter_validated
+from recsys.core.errors import ValidationError
 from recsys.datasets.online_retail import is_online_retail, load_catalog
 from recsys.datasets.retail_events import read_retail_events
-from recsys.errors import ValidationError
 from recsys.profiles.maths import ProfileEvent
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from recsys.config import Settings
+from recsys.core.config import Settings
 
 FloatMatrix = npt.NDArray[np.float32]
 

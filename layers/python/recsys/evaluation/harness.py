@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from recsys.aggregates import Aggregates, compute_aggregates
-from recsys.catalog import Product
-from recsys.config import Settings
+from recsys.aggregates.compute import Aggregates, compute_aggregates
+from recsys.catalog.schema import Product
+from recsys.core.config import Settings
 from recsys.evaluation.baselines import ALS, Content, Interactions, ItemKNN, Popularity, top_k
 from recsys.evaluation.data import EvalData
 from recsys.evaluation.embeddings import embed_texts

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.data is None:
-        from recsys.config import get_settings
+        from recsys.core.config import get_settings
 
         args.data = get_settings().demo_data
     t0 = time.perf_counter()

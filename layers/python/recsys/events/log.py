@@ -40,9 +40,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from recsys.aws import client
-from recsys.config import Settings
-from recsys.errors import DependencyError
+from recsys.core.aws import client
+from recsys.core.config import Settings
+from recsys.core.errors import DependencyError
 from recsys.events.models import LoggedEvent, sk_floor
 
 _IDEMPOTENCY_SK = "e"

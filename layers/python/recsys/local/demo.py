@@ -15,18 +15,26 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
-from recsys.errors import RecsysError
-
-if TYPE_CHECKING:
-    from recsys.local.runtime import LocalStack
+from recsys.core.config import Settings
+from recsys.core.errors import DemoError
 
 
-class DemoError(RecsysError):
-    """The demo data is missing or the stack refused it."""
+class DemoStack(Protocol):
+    """What the demo needs of a running stack (:class:`recsys.local.runtime.LocalRuntime`)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def settings(self) -> Settings: ...
+    def wait_idle(self, timeout_s: float) -> bool: ...
+    def queue_depths(self) -> dict[str, dict[str, int]]: ...
+    def processed(self) -> dict[str, int]: ...
 
 
 class _Progress:
@@ -84,7 +92,7 @@ def _post_all(
     return totals
 
 
-def _drain(stack: LocalStack, what: str, stop: threading.Event, timeout_s: float = 3600) -> None:
+def _drain(stack: DemoStack, what: str, stop: threading.Event, timeout_s: float = 3600) -> None:
     """Wait for the queues to empty, showing what the pollers have done."""
     start = time.monotonic()
     last = ""
@@ -92,7 +100,7 @@ def _drain(stack: LocalStack, what: str, stop: threading.Event, timeout_s: float
         if stack.wait_idle(2.0):
             print(f"  {what}: queues drained in {time.monotonic() - start:.0f} s")
             return
-        done = ", ".join(f"{p.name} {p.stats.succeeded}" for p in stack.pollers)
+        done = ", ".join(f"{name} {n}" for name, n in stack.processed().items())
         depth = sum(q["visible"] + q["in_flight"] for q in stack.queue_depths().values())
         line = f"  {what}: {depth} messages queued; processed so far: {done}"
         if line != last:
@@ -128,7 +136,7 @@ def _events(path: Path, *, full_history: bool, days: float) -> list[dict[str, An
 
 
 def _load(
-    stack: LocalStack,
+    stack: DemoStack,
     http: httpx.Client,
     path: Path,
     events: list[dict[str, Any]],
@@ -175,7 +183,7 @@ def _load(
         print(f"  {queued} profile rebuilds queued by the job continue in the background")
 
 
-def run_demo(stack: LocalStack, *, full_history: bool, stop: threading.Event) -> None:
+def run_demo(stack: DemoStack, *, full_history: bool, stop: threading.Event) -> None:
     """Load the Online Retail catalog and history through the API, refresh, show results."""
     settings = stack.settings
     path = settings.demo_data

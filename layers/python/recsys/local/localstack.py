@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from recsys.aws import TEMPLATE_PATH, load_template
-from recsys.local.runtime import RESOURCE_PREFIX
+from recsys.local.provision import RESOURCE_PREFIX, TEMPLATE_PATH, load_template
 
 _HEADER = """\
 #!/usr/bin/env bash

@@ -228,3 +228,27 @@ class SqsPoller:
     def busy(self) -> bool:
         """Whether a batch is being gathered or processed right now."""
         return self._busy.is_set()
+
+
+class _RecordFailures(logging.Filter):
+    """Passes only Powertools' per-record failure messages (it logs them at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage().startswith("Record processing exception")
+
+
+def surface_batch_failures() -> None:
+    """Print why a record failed in an SQS batch handler (on Lambda: CloudWatch shows it).
+
+    Powertools' batch processor reports failed records to SQS and logs the exception at DEBUG;
+    locally that is where a developer looks for the reason, so it is shown as a warning.
+    """
+    batch_log = logging.getLogger("aws_lambda_powertools.utilities.batch.base")
+    if any(isinstance(f, _RecordFailures) for h in batch_log.handlers for f in h.filters):
+        return
+    handler = logging.StreamHandler()
+    handler.addFilter(_RecordFailures())
+    handler.setFormatter(logging.Formatter("WARNING sqs batch: %(message)s"))
+    batch_log.addHandler(handler)
+    batch_log.setLevel(logging.DEBUG)
+    batch_log.propagate = False

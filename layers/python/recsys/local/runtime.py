@@ -17,184 +17,41 @@ engine under ``<data_dir>/qdrant``) persists on its own.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from recsys import __version__
-from recsys.aws import (
+from recsys.core.aws import client
+from recsys.core.config import Settings, get_settings
+from recsys.core.errors import StackStartError
+from recsys.local.admin import admin_app
+from recsys.local.gateway import Gateway, Mount
+from recsys.local.invoke import LocalFunction
+from recsys.local.moto import MotoProcess, free_port
+from recsys.local.poller import SqsPoller, surface_batch_failures
+from recsys.local.provision import (
+    RESOURCE_PREFIX,
     TEMPLATE_PATH,
     Provisioned,
-    client,
     load_template,
     provision_from_template,
+    resource_env,
 )
-from recsys.config import Settings, get_settings
-from recsys.errors import ConfigError, RecsysError
-from recsys.local.gateway import Gateway, Mount, merged_openapi
-from recsys.local.invoke import LocalFunction
-from recsys.local.poller import SqsPoller
 from recsys.local.snapshot import load_bucket, load_table, save_bucket, save_table
 from recsys.local.template import LocalTemplate, TemplateError, read_template
 from recsys.local.triggers import S3Watcher, Scheduler
 
 log = logging.getLogger(__name__)
 
-#: Physical names of the emulated resources: ``local-EmbedQueue`` etc.
-RESOURCE_PREFIX = "local"
-
-
-class StackStartError(RecsysError):
-    """The local stack could not start (port taken, handler missing, API not answering)."""
-
-
-#: Settings variable of each resource the template declares, by logical id (as on Lambda).
-RESOURCE_ENV = {
-    "EmbedQueue": "RECSYS_EMBED_QUEUE_URL",
-    "ProfileQueue": "RECSYS_PROFILE_QUEUE_URL",
-    "EventsTable": "RECSYS_EVENTS_TABLE",
-    "CatalogBucket": "RECSYS_CATALOG_BUCKET",
-}
-
-
-def resource_env(prov: Provisioned) -> dict[str, str]:
-    """The ``RECSYS_*`` variables for the provisioned resources the template has."""
-    names = {**prov.queue_urls, **prov.tables, **prov.buckets}
-    return {var: names[lid] for lid, var in RESOURCE_ENV.items() if lid in names}
-
-
-#: The moto child. It exits when its parent is gone, so a `recsys up` killed without cleanup
-#: (kill -9) leaves no server behind. It serialises requests: moto's backends are not
-#: thread-safe (a DynamoDB Query racing the event log's parallel writes answered HTTP 500 for
-#: ~40 % of profile updates under load); only SQS long polls, which wait, run concurrently.
-#: And a table Query reads only its partition: moto sorts and scans every item of the table
-#: per Query, which made each profile update cost O(table size) once the demo had loaded
-#: tens of thousands of events (safe here because requests are serialised).
-_MOTO_CHILD = """
-import os, sys, threading, time
-parent = os.getppid()
-def watch():
-    while os.getppid() == parent:
-        time.sleep(1)
-    os._exit(0)
-threading.Thread(target=watch, daemon=True).start()
-from moto.dynamodb.models.table import Table
-from moto.server import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import run_simple
-_query = Table.query
-def query_one_partition(self, hash_key, *args, **kwargs):
-    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-    if index_name is not None or hash_key is None or not self.range_key_attr:
-        return _query(self, hash_key, *args, **kwargs)
-    part = self.items.get(hash_key) or {}
-    subset = sorted(part.values(), key=lambda item: item.range_key)
-    self.all_items = lambda: subset
-    try:
-        return _query(self, hash_key, *args, **kwargs)
-    finally:
-        del self.all_items
-Table.query = query_one_partition
-app = DomainDispatcherApplication(create_backend_app)
-lock = threading.Lock()
-def serialized(environ, start_response):
-    if environ.get("HTTP_X_AMZ_TARGET") == "AmazonSQS.ReceiveMessage":
-        return app(environ, start_response)
-    with lock:
-        return list(app(environ, start_response))
-run_simple("127.0.0.1", int(sys.argv[1]), serialized, threaded=True)
-"""
-
-
-class MotoProcess:
-    """moto's server in a child process bound to 127.0.0.1.
-
-    Not ``ThreadedMotoServer``: in the stack's own process moto's request handling competes
-    for the GIL with the handlers and pollers; in its own process it uses the other core
-    (measured on two cores: event intake 101 → 156 events/s).
-    """
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 60.0) -> None:
-        """Start the server; returns once it accepts connections."""
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", _MOTO_CHILD, str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise StackStartError(f"moto server exited with {self._proc.returncode}")
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise StackStartError(f"moto server did not listen on 127.0.0.1:{self.port}")
-
-    def get_host_and_port(self) -> tuple[str, int]:
-        """Where the server listens (same call as ThreadedMotoServer)."""
-        return "127.0.0.1", self.port
-
-    def stop(self) -> None:
-        """Terminate the server and reap it."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-
-
-class _RecordFailures(logging.Filter):
-    """Passes only Powertools' per-record failure messages (it logs them at DEBUG)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage().startswith("Record processing exception")
-
-
-def surface_batch_failures() -> None:
-    """Print why a record failed in an SQS batch handler (on Lambda: CloudWatch shows it).
-
-    Powertools' batch processor reports failed records to SQS and logs the exception at DEBUG;
-    locally that is where a developer looks for the reason, so it is shown as a warning.
-    """
-    batch_log = logging.getLogger("aws_lambda_powertools.utilities.batch.base")
-    if any(isinstance(f, _RecordFailures) for h in batch_log.handlers for f in h.filters):
-        return
-    handler = logging.StreamHandler()
-    handler.addFilter(_RecordFailures())
-    handler.setFormatter(logging.Formatter("WARNING sqs batch: %(message)s"))
-    batch_log.addHandler(handler)
-    batch_log.setLevel(logging.DEBUG)
-    batch_log.propagate = False
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 @dataclass
-class LocalStack:
+class LocalRuntime:
     """The running local stack. ``start()`` then ``stop()`` (or use it as a context manager)."""
 
     data_dir: Path
@@ -387,35 +244,6 @@ class LocalStack:
             )
         return mounts
 
-    def _admin_app(self, mounts: list[Mount]) -> Any:
-        from fastapi import FastAPI, Query
-        from fastapi.openapi.utils import get_openapi
-
-        admin = FastAPI(title="recsys (local stack)", version=__version__)
-
-        @admin.post("/_local/refresh", tags=["local"])
-        def refresh() -> dict[str, Any]:
-            """Run the nightly job now (local only; on AWS it is an EventBridge schedule)."""
-            return {"runs": [self._fire(s) for s in self.schedulers]}
-
-        @admin.get("/_local/status", tags=["local"])
-        def status(wait_s: float = Query(default=0.0, ge=0, le=600)) -> dict[str, Any]:
-            """Queues, pollers, functions; with wait_s, first wait until the queues are drained."""
-            idle = self.wait_idle(wait_s) if wait_s else self.is_idle()
-            return {"idle": idle, **self.status()}
-
-        def openapi() -> dict[str, Any]:
-            if admin.openapi_schema is None:
-                doc = merged_openapi(mounts, title="recsys (local stack)", version=__version__)
-                own = get_openapi(title=admin.title, version=admin.version, routes=admin.routes)
-                doc["paths"].update(own.get("paths", {}))
-                doc["components"]["schemas"].update(own.get("components", {}).get("schemas", {}))
-                admin.openapi_schema = doc
-            return admin.openapi_schema
-
-        admin.openapi = openapi  # type: ignore[method-assign]
-        return admin
-
     def _fire(self, scheduler: Scheduler) -> dict[str, Any]:
         result = scheduler.fire()
         return {
@@ -427,7 +255,7 @@ class LocalStack:
         import uvicorn
 
         mounts = self._mounts()
-        gateway = self._gateway = Gateway(mounts, self._admin_app(mounts))
+        gateway = self._gateway = Gateway(mounts, admin_app(self, mounts))
         config = uvicorn.Config(
             gateway, host=self.host, port=self.port, log_level="warning", lifespan="on"
         )
@@ -523,6 +351,10 @@ class LocalStack:
             "s3": {w.bucket: {"delivered": w.delivered, "errors": w.errors} for w in self.watchers},
         }
 
+    def processed(self) -> dict[str, int]:
+        """Messages each poller has handled so far, by poller name."""
+        return {p.name: p.stats.succeeded for p in self.pollers}
+
     def refresh(self) -> list[dict[str, Any]]:
         """Fire every schedule now (the nightly job)."""
         return [self._fire(s) for s in self.schedulers]
@@ -576,44 +408,9 @@ class LocalStack:
         except Exception:
             log.exception("closing the vector store failed")
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LocalRuntime:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def cli_up(args: argparse.Namespace) -> int:
-    """``recsys up``: start the local stack, optionally load the demo, serve until Ctrl-C."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else get_settings().data_dir
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stack = LocalStack(data_dir=data_dir, host=args.host, port=args.port)
-    try:
-        try:
-            url = stack.start()
-        except (RecsysError, ConfigError) as exc:
-            print(f"recsys up: {exc}")
-            return 2
-        print(f"recsys API at {url}  (OpenAPI docs: {url}/docs; data in {stack.data_dir})")
-        if getattr(args, "demo", False):
-            from recsys.local.demo import run_demo
-
-            run_demo(stack, full_history=bool(getattr(args, "full_history", False)), stop=stop)
-        if getattr(args, "no_serve", False) or stop.is_set():
-            return 0
-        print("serving; Ctrl-C to stop")
-        while not stop.wait(0.5):
-            pass
-        return 0
-    finally:
-        print("stopping ...")
-        stack.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recsys.aws import TEMPLATE_PATH, load_template
-from recsys.errors import ConfigError
+from recsys.core.errors import ConfigError
+from recsys.local.provision import TEMPLATE_PATH, load_template
 
 
 class TemplateError(ConfigError):

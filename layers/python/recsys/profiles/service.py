@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from recsys.config import Settings
+from recsys.core.config import Settings
 from recsys.events.log import EventLog
 from recsys.events.models import LoggedEvent, ProfileUpdate
 from recsys.profiles.maths import DEFAULT_WEIGHTS, DecayedSum, ProfileEvent, build_profile

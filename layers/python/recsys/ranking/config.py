@@ -1,7 +1,7 @@
 """Ranking knobs: signal weights, candidate budgets and business rules, tuned offline.
 
 The defaults are the weights chosen on the Online Retail evaluation (docs/EVALUATION.md);
-:meth:`RankingConfig.from_settings` reads their overrides from :class:`recsys.config.Settings`.
+:meth:`RankingConfig.from_settings` reads their overrides from :class:`recsys.core.config.Settings`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from recsys.config import Settings
+from recsys.core.config import Settings
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from recsys.config import Settings
-from recsys.errors import NotFoundError
+from recsys.core.config import Settings
+from recsys.core.errors import NotFoundError
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.personal import rank_for_user
 from recsys.ranking.rules import matches, top_category

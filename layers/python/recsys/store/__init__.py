@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from recsys.config import Settings, get_settings
-from recsys.errors import ConfigError
+from recsys.core.config import Settings, get_settings
+from recsys.core.errors import ConfigError
 from recsys.store._common import ExamplesNotFoundError
 from recsys.store.base import (
     FLAG_FIELDS,
@@ -48,7 +48,7 @@ def open_store(settings: Settings) -> VectorStore:
         raise ConfigError(
             "vector_backend 'qdrant' needs RECSYS_QDRANT_URL (URL, ':memory:' or path)"
         )
-    from recsys.aws import qdrant_api_key
+    from recsys.core.aws import qdrant_api_key
     from recsys.store.qdrant import QdrantStore
 
     return QdrantStore(

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.errors import NotFoundError, StoreError, ValidationError
+from recsys.core.errors import NotFoundError, StoreError, ValidationError
 from recsys.store.base import FLAG_FIELDS, CollectionSpec, Filters, PointIn, Vector
 
 

@@ -31,7 +31,7 @@ from typing import Any, cast
 import numpy as np
 import qdrant_edge as qe
 
-from recsys.errors import NotFoundError, StoreError
+from recsys.core.errors import NotFoundError, StoreError
 from recsys.store._common import (
     ExamplesNotFoundError,
     average_query,

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.errors import NotFoundError, StoreError
+from recsys.core.errors import NotFoundError, StoreError
 from recsys.store._common import (
     ExamplesNotFoundError,
     check_examples,

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from recsys.config import Settings, get_settings
+from recsys.core.config import Settings, get_settings
 from recsys.events.intake import PayloadTooLargeError, ProfileQueue, ProfileSink, log_events
 from recsys.events.log import EventLog
 from recsys.profiles.service import erase_user

@@ -1,6 +1,6 @@
 """POST /products and DELETE /products/{product_id} — the catalog's HTTP side.
 
-POST validates and routes rows (see :mod:`recsys.pipeline.ingest`) and answers 202: embedding
+POST validates and routes rows (see :mod:`recsys.catalog.ingest`) and answers 202: embedding
 happens asynchronously behind the embed queue. Bad rows are listed, never fatal; a batch over
 ``max_post_products`` is refused whole with 413.
 """
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from recsys.pipeline.ingest import BatchTooLargeError, CatalogService, get_catalog_service
+from recsys.catalog.ingest import BatchTooLargeError, CatalogService, get_catalog_service
 
 __all__ = ["CatalogDep", "ProductsIn", "catalog_service", "router"]
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from recsys.cache import Cache, cache_key, make_cache
-from recsys.config import Settings, get_settings
+from recsys.core.config import Settings, get_settings
 from recsys.ranking.service import Recommender, Reply
 from recsys.ranking.types import Scored
 from recsys.store.base import Filters
@@ -82,7 +82,7 @@ class RecommendContext:
 
 def build_context(settings: Settings) -> RecommendContext:
     """Wire the production dependencies (store, aggregates in S3, encoder, cache)."""
-    from recsys.aggregates import load_aggregates
+    from recsys.aggregates.compute import load_aggregates
     from recsys.encoder import get_encoder
     from recsys.store import get_store
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 #: The checkout's root (the runner needs bench/ and docs/, which only a checkout has).
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
 def bench_scripts(root: Path = REPO_ROOT) -> list[Path]:

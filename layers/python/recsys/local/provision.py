@@ -1,4 +1,4 @@
-"""boto3 clients pointed at AWS, LocalStack or moto by one setting, and emulator provisioning.
+"""Emulator provisioning from template.yaml (local stack and tests only; never shipped).
 
 ``provision_from_template`` creates the queues, DLQs, tables and buckets that template.yaml
 declares, with the template's own properties, so emulated infrastructure cannot drift from
@@ -8,64 +8,19 @@ what deploys.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 import yaml
 
-from recsys.config import Settings
+from recsys.core.aws import client
+from recsys.core.config import Settings
 
+#: Physical names of the emulated resources: ``local-EmbedQueue`` etc.
+RESOURCE_PREFIX = "local"
 #: template.yaml at the root of a checkout.
-TEMPLATE_PATH = Path(__file__).resolve().parents[3] / "template.yaml"
-
-
-def client(service: str, settings: Settings) -> Any:
-    """A boto3 client for ``service`` honouring ``aws_endpoint_url`` and ``aws_region``."""
-    return _client(service, settings.aws_endpoint_url, settings.aws_region)
-
-
-#: boto3 sessions are not thread-safe; clients are created under this lock.
-_SESSION_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _session() -> boto3.session.Session:
-    # One session for every client: each new session reloads botocore's endpoint and service
-    # data, so a cold start building 2-3 clients saves ≈ 45 ms CPU per client after the first.
-    return boto3.session.Session()
-
-
-@lru_cache(maxsize=32)
-def _client(service: str, endpoint_url: str | None, region: str) -> Any:
-    # Clients are thread-safe and costly to build (≈ 50 ms): one per service and endpoint.
-    with _SESSION_LOCK:
-        return _session().client(  # type: ignore[call-overload]
-            service, endpoint_url=endpoint_url, region_name=region
-        )
-
-
-def qdrant_api_key(settings: Settings) -> str | None:
-    """The Qdrant API key: ``qdrant_api_key`` if set, else the Secrets Manager secret named by
-    ``qdrant_api_key_secret_arn`` (how the template passes it on Lambda), else None."""
-    if settings.qdrant_api_key:
-        return settings.qdrant_api_key
-    if not settings.qdrant_api_key_secret_arn:
-        return None
-    return _secret_string(
-        settings.qdrant_api_key_secret_arn, settings.aws_endpoint_url, settings.aws_region
-    )
-
-
-@lru_cache(maxsize=8)
-def _secret_string(arn: str, endpoint_url: str | None, region: str) -> str:
-    # Read once per container: a cold start pays one Secrets Manager call, warm calls none.
-    reply = _client("secretsmanager", endpoint_url, region).get_secret_value(SecretId=arn)
-    value: str = reply["SecretString"]
-    return value
+TEMPLATE_PATH = Path(__file__).resolve().parents[4] / "template.yaml"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -182,3 +137,18 @@ def provision_from_template(
                 s3.create_bucket(Bucket=name)
             out.buckets[logical_id] = name
     return out
+
+
+#: Settings variable of each resource the template declares, by logical id (as on Lambda).
+RESOURCE_ENV = {
+    "EmbedQueue": "RECSYS_EMBED_QUEUE_URL",
+    "ProfileQueue": "RECSYS_PROFILE_QUEUE_URL",
+    "EventsTable": "RECSYS_EVENTS_TABLE",
+    "CatalogBucket": "RECSYS_CATALOG_BUCKET",
+}
+
+
+def resource_env(prov: Provisioned) -> dict[str, str]:
+    """The ``RECSYS_*`` variables for the provisioned resources the template has."""
+    names = {**prov.queue_urls, **prov.tables, **prov.buckets}
+    return {var: names[lid] for lid, var in RESOURCE_ENV.items() if lid in names}

@@ -13,11 +13,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Where the repository keeps the shipped int8 model (used when running from a checkout).
-_REPO_MODEL_DIR = Path(__file__).resolve().parents[3] / "models_onnx" / "all-MiniLM-L6-v2-int8"
+_REPO_MODEL_DIR = Path(__file__).resolve().parents[4] / "models_onnx" / "all-MiniLM-L6-v2-int8"
 #: Where the Lambda layer puts it (layer contents are mounted under /opt).
 _LAYER_MODEL_DIR = Path("/opt/models_onnx/all-MiniLM-L6-v2-int8")
 #: The UCI Online Retail table in the project workspace's shared/data, beside the checkout.
-_WORKSPACE = Path(__file__).resolve().parents[4]
+_WORKSPACE = Path(__file__).resolve().parents[5]
 _ONLINE_RETAIL = _WORKSPACE / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 
 

@@ -10,20 +10,29 @@ writes the product back; DELETE it again, or deactivate with ``is_active: false`
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from recsys.catalog.text import product_text
 from recsys.store.base import PointIn, VectorStore, products_spec
-from recsys.text import product_text
 
 if TYPE_CHECKING:
-    from recsys.config import Settings
-    from recsys.pipeline.queue import EmbedItem
+    from recsys.catalog.messages import EmbedItem
+    from recsys.core.config import Settings
 
-__all__ = ["Embedder", "TextEncoderLike", "embed_products", "prepare_points", "write_points"]
+__all__ = [
+    "DirectEmbedQueue",
+    "Embedder",
+    "TextEncoderLike",
+    "embed_products",
+    "prepare_points",
+    "write_points",
+]
 
 
 class TextEncoderLike(Protocol):
@@ -117,3 +126,54 @@ class Embedder:
         from recsys.store import get_store
 
         return cls(encoder=get_encoder(settings), store=get_store(settings), settings=settings)
+
+
+class DirectEmbedQueue:
+    """Embeds in this process, no queue in between: ``embedder`` gets each chunk.
+
+    With ``background=True`` only the encoder runs on a worker thread (ONNX Runtime and the
+    tokenizer release the GIL); this thread keeps reading, validating and writing earlier
+    chunks meanwhile, at most ``max_pending`` chunks behind. :meth:`flush` writes what is left
+    and re-raises the first failure. Writes keep the order chunks were sent in.
+    """
+
+    def __init__(
+        self, embedder: Embedder, *, background: bool = False, max_pending: int = 2
+    ) -> None:
+        self._embedder = embedder
+        self._max_pending = max_pending
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="encode") if background else None
+        self._pending: deque[tuple[list[PointIn], Future[npt.NDArray[np.float32]]]] = deque()
+        #: Products embedded since creation.
+        self.embedded = 0
+
+    def send(self, items: Sequence[EmbedItem]) -> None:
+        """Embed ``items`` now, or start encoding them on the worker."""
+        if not items:
+            return
+        if self._pool is None:
+            self.embedded += self._embedder(items)
+            return
+        points, texts = self._embedder.prepare(items)
+        if not points:
+            return
+        while len(self._pending) >= self._max_pending:
+            self._write_oldest()
+        self._pending.append((points, self._pool.submit(self._embedder.encoder.encode, texts)))
+
+    def _write_oldest(self) -> None:
+        points, vectors = self._pending.popleft()
+        self.embedded += self._embedder.write(points, vectors.result())
+
+    def flush(self) -> None:
+        """Write every chunk still being encoded; re-raise the first failure."""
+        while self._pending:
+            self._write_oldest()
+
+    def close(self) -> None:
+        """Flush, then stop the worker."""
+        try:
+            self.flush()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)

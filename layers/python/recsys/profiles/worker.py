@@ -19,9 +19,6 @@ shop the two coincide, and a replay still gets a meaningful "trending".
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,8 +29,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
-from recsys.aggregates import Aggregates, compute_aggregates, save_aggregates
-from recsys.config import Settings
+from recsys.aggregates.compute import Aggregates, compute_aggregates, save_aggregates
+from recsys.core.config import Settings
 from recsys.events.intake import ProfileSink
 from recsys.events.log import EventLog
 from recsys.events.models import ProfileUpdate
@@ -94,7 +91,7 @@ class ProfileWorker:
         """The catalog mean to subtract, when ``profile_center_items`` is on and it is known."""
         if not self.settings.profile_center_items:
             return None
-        from recsys.aggregates import load_aggregates
+        from recsys.aggregates.compute import load_aggregates
 
         mean = load_aggregates(self.settings).item_mean
         return np.asarray(mean, dtype=np.float32) if mean else None
@@ -212,21 +209,3 @@ def nightly_refresh(
     report.seconds["prune"] = round(time.perf_counter() - t3, 2)
     logger.info("nightly refresh done", extra=report.as_dict())
     return report.as_dict()
-
-
-def cli_refresh(args: argparse.Namespace) -> int:
-    """``recsys refresh``: the nightly job now; profiles are rebuilt in-process."""
-    from tqdm import tqdm
-
-    from recsys.config import get_settings
-
-    worker = ProfileWorker.from_settings(get_settings())
-    with tqdm(total=4, desc="refresh", unit="step", file=sys.stderr) as bar:
-
-        def step(msg: str) -> None:
-            bar.set_postfix_str(msg)
-            bar.update(1)
-
-        report = worker.nightly(update_inline=lambda todo: worker.update(*todo), progress=step)
-    print(json.dumps(report))
-    return 0

@@ -39,3 +39,11 @@ class NotFoundError(RecsysError):
 
 class DependencyError(RecsysError):
     """A downstream dependency (queue, table, cache) failed."""
+
+
+class StackStartError(RecsysError):
+    """The local stack could not start (port taken, handler missing, API not answering)."""
+
+
+class DemoError(RecsysError):
+    """The demo data is missing or the stack refused it."""

@@ -1,34 +1,28 @@
-"""Catalog rows: schema, validation, payload building and streaming readers.
+"""Catalog rows: schema, validation and payload building.
 
 A row is validated into a :class:`Product` (its store payload and embedding text) or turned into
 a :class:`Rejection` naming the row, the field and the reason; a bad row never stops the good
-ones. Readers stream JSON Lines and CSV (optionally gzip-compressed) from files or S3 bodies one
-line at a time, so a catalog of any size is processed in constant memory.
+ones. The streaming readers that feed rows in are in :mod:`recsys.catalog.readers`.
 
 Payload conventions the store and the recommender rely on:
 
 - ``category`` is normalised to ``"A > B > C"`` and ``category_levels`` holds every prefix
-  (``["A", "A > B", "A > B > C"]``) so a filter on any level is one keyword match;
-- ``content_hash`` is the sha256 of :func:`recsys.text.product_text` — exactly the text that is
-  embedded — so a changed hash means "re-embed" and an equal one means "payload only";
+  (``["A", "A > B", "A > B > C"]``) so a filter on any level is one keyword match
+  (:mod:`recsys.catalog.categories`);
+- ``content_hash`` is the sha256 of :func:`recsys.catalog.text.product_text` — exactly the text
+  that is embedded — so a changed hash means "re-embed" and an equal one means "payload only";
 - times are UTC ISO 8601 strings ending in ``Z``; ``created_at`` is left out when the row has
   none, so an update keeps the stored value (the embed step sets it on first insert).
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import gzip
 import hashlib
-import io
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Annotated, Any, Literal, cast
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -40,33 +34,22 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
-from recsys.errors import ValidationError
-from recsys.text import EMBEDDED_FIELDS, product_text
+from recsys.catalog.categories import category_levels, normalise_category
+from recsys.catalog.text import EMBEDDED_FIELDS, product_text
 
 __all__ = [
     "KNOWN_FIELDS",
     "RESERVED_FIELDS",
-    "CatalogFormat",
     "NumberedRow",
     "Product",
     "ProductIn",
     "Rejection",
     "build_product",
-    "category_levels",
     "content_hash",
-    "detect_format",
     "iso_utc",
-    "iter_csv",
-    "iter_jsonl",
-    "iter_s3_body",
     "iter_validated",
-    "normalise_category",
-    "open_text",
-    "read_catalog",
     "validate_rows",
 ]
-
-CatalogFormat = Literal["jsonl", "csv"]
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", "off"})
@@ -119,19 +102,6 @@ def _parse_id(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
-
-
-def normalise_category(value: str) -> str:
-    """``"Home>Candles >  Holders"`` → ``"Home > Candles > Holders"`` (empty levels dropped)."""
-    return " > ".join(" ".join(p.split()) for p in value.split(">") if p.strip())
-
-
-def category_levels(category: str | None) -> list[str]:
-    """Every prefix of a category path: ``"A > B"`` → ``["A", "A > B"]``."""
-    if not category:
-        return []
-    parts = [p for p in normalise_category(category).split(" > ") if p]
-    return [" > ".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def iso_utc(value: datetime) -> str:
@@ -303,99 +273,3 @@ def validate_rows(
         else:
             valid.append(out)
     return valid, rejected
-
-
-# --- streaming readers ---------------------------------------------------------------------------
-
-
-def iter_jsonl(lines: Iterable[str]) -> Iterator[NumberedRow]:
-    """Rows of a JSON Lines stream, numbered by line (1-based); blank lines skipped."""
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, Rejection(row=number, field="row", reason=f"invalid JSON: {exc.msg}")
-            continue
-        if not isinstance(data, dict):
-            yield (
-                number,
-                Rejection(
-                    row=number,
-                    field="row",
-                    reason=f"expected a JSON object, got {type(data).__name__}",
-                ),
-            )
-            continue
-        yield number, data
-
-
-def iter_csv(lines: Iterable[str]) -> Iterator[NumberedRow]:
-    """Rows of a CSV stream with a header, numbered by line (header is line 1)."""
-    reader = csv.DictReader(lines)
-    for data in reader:
-        number = reader.line_num
-        overflow = data.pop(None, None)
-        if overflow:
-            yield (
-                number,
-                Rejection(
-                    row=number,
-                    field="row",
-                    reason=f"{len(overflow)} more value(s) than the header has columns",
-                    product_id=data.get("product_id") or None,
-                ),
-            )
-            continue
-        yield number, data
-
-
-def detect_format(name: str) -> CatalogFormat:
-    """``jsonl`` or ``csv`` from a file name (``.gz`` allowed), else a ValidationError."""
-    lower = name.lower().removesuffix(".gz")
-    if lower.endswith((".jsonl", ".ndjson", ".json")):
-        return "jsonl"
-    if lower.endswith(".csv"):
-        return "csv"
-    raise ValidationError(
-        f"cannot tell the format of {name!r}: expected .jsonl, .ndjson, .json or .csv "
-        "(optionally .gz)",
-        field="format",
-    )
-
-
-def _rows(text: Iterable[str], fmt: CatalogFormat) -> Iterator[NumberedRow]:
-    return iter_jsonl(text) if fmt == "jsonl" else iter_csv(text)
-
-
-def open_text(path: Path) -> IO[str]:
-    """A text stream over ``path``, gunzipped on the fly for ``.gz`` (caller closes it).
-
-    ``utf-8-sig``: spreadsheets often prepend a BOM, which would corrupt the first header name.
-    """
-    gz = path.suffix == ".gz"
-    raw = cast(IO[bytes], gzip.open(path, "rb")) if gz else path.open("rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-
-
-def read_catalog(path: Path, *, fmt: CatalogFormat | None = None) -> Iterator[NumberedRow]:
-    """Stream the rows of a catalog file (JSON Lines or CSV, gzip by ``.gz`` suffix)."""
-    fmt = fmt or detect_format(path.name)
-    with open_text(path) as text:
-        yield from _rows(text, fmt)
-
-
-def iter_s3_body(body: Any, *, key: str, fmt: CatalogFormat | None = None) -> Iterator[NumberedRow]:
-    """Stream rows from an S3 ``StreamingBody`` (``.gz`` keys are decompressed on the fly)."""
-    fmt = fmt or detect_format(key)
-    if key.lower().endswith(".gz"):
-        with (
-            gzip.GzipFile(fileobj=body, mode="rb") as gz,
-            io.TextIOWrapper(gz, encoding="utf-8-sig", newline="") as text,
-        ):
-            yield from _rows(text, fmt)
-        return
-    # iter_lines strips line ends; the CSV reader needs them back for quoted multi-line cells.
-    decoded = codecs.iterdecode(body.iter_lines(), "utf-8-sig")
-    yield from _rows((f"{line}\n" for line in decoded), fmt)

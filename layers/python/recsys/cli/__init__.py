@@ -1,4 +1,5 @@
-"""The ``recsys`` command line. Each sub-command lives in the module that owns the work."""
+"""The ``recsys`` command line: the top layer. Each sub-command is a module of this package (the
+evaluation's is ``recsys.evaluation.cli``); no other module of the package imports it."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from pathlib import Path
 
 #: sub-command → "module:function"; the function takes the parsed namespace, returns an exit code.
 COMMANDS: dict[str, str] = {
-    "up": "recsys.local.runtime:cli_up",
-    "ingest": "recsys.pipeline.ingest:cli_ingest",
-    "events": "recsys.events.intake:cli_events",
-    "refresh": "recsys.refresh:cli_refresh",
+    "up": "recsys.cli.up:cli_up",
+    "ingest": "recsys.cli.ingest:cli_ingest",
+    "events": "recsys.cli.events:cli_events",
+    "refresh": "recsys.cli.refresh:cli_refresh",
     "eval": "recsys.evaluation.cli:cli_eval",
-    "bench": "recsys.benchmarks:cli_bench",
+    "bench": "recsys.cli.bench:cli_bench",
 }
 
 

@@ -5,9 +5,9 @@ stored ``content_hash`` of its products is read in one ``retrieve``, products wh
 text is unchanged get a payload-only update (price, stock, flags…) and the others go to the
 embed queue. Nothing is held beyond one chunk, so a file of any size streams through.
 
-Entry points: :func:`ingest_rows` (the core), :class:`CatalogService` (what the ingest Lambda
-and the HTTP routes use: POST rows, DELETE a product, S3 uploads) and :func:`cli_ingest`
-(``recsys ingest FILE``).
+Entry points: :func:`ingest_rows` (the core) and :class:`CatalogService` (what the ingest Lambda
+and the HTTP routes use: POST rows, DELETE a product, S3 uploads); ``recsys ingest FILE`` is
+:mod:`recsys.cli.ingest`.
 
 DELETE removes the point from the store (the product is gone; recommendations cannot return
 it). To hide a product temporarily, POST it with ``is_active: false`` instead.
@@ -15,41 +15,30 @@ it). To hide a product temporarily, POST it with ``is_active: false`` instead.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from recsys.catalog import (
-    NumberedRow,
-    Product,
-    Rejection,
-    detect_format,
-    iter_s3_body,
-    iter_validated,
-    read_catalog,
-)
-from recsys.errors import NotFoundError, ValidationError
-from recsys.pipeline.queue import EmbedItem, EmbedQueue, SqsEmbedQueue
+from recsys.catalog.messages import EmbedItem, EmbedQueue
+from recsys.catalog.queue import SqsEmbedQueue
+from recsys.catalog.readers import detect_format, iter_s3_body
+from recsys.catalog.schema import NumberedRow, Product, Rejection, iter_validated
+from recsys.core.errors import NotFoundError, ValidationError
 from recsys.store.base import VectorStore, products_spec
 
 if TYPE_CHECKING:
-    from recsys.config import Settings
+    from recsys.core.config import Settings
 
 __all__ = [
     "BatchTooLargeError",
     "CatalogService",
     "IngestResult",
-    "cli_ingest",
     "delete_product",
     "get_catalog_service",
-    "ingest_file",
     "ingest_numbered",
     "ingest_rows",
     "is_s3_event",
@@ -235,7 +224,7 @@ class CatalogService:
     def _s3_client(self) -> Any:
         """The S3 client, made at the first upload: containers serving only HTTP never need it."""
         if self.s3 is None:
-            from recsys import aws
+            from recsys.core import aws
 
             self.s3 = aws.client("s3", self.settings)
         return self.s3
@@ -253,7 +242,7 @@ class CatalogService:
     @classmethod
     def from_settings(cls, settings: Settings) -> CatalogService:
         """The store and SQS queue configured by ``settings`` (the S3 client comes when needed)."""
-        from recsys import aws
+        from recsys.core import aws
         from recsys.store import get_store
 
         if not settings.embed_queue_url:
@@ -276,7 +265,7 @@ _lock = threading.Lock()
 def get_catalog_service(settings: Settings | None = None) -> CatalogService:
     """The process-wide service for ``settings`` (default ``get_settings()``), built once."""
     if settings is None:
-        from recsys.config import get_settings
+        from recsys.core.config import get_settings
 
         settings = get_settings()
     key = settings.model_dump_json()
@@ -285,106 +274,3 @@ def get_catalog_service(settings: Settings | None = None) -> CatalogService:
         if service is None:
             service = _services[key] = CatalogService.from_settings(settings)
     return service
-
-
-# --- command line -------------------------------------------------------------------------------
-
-
-def _numbered_source(path: Path, fmt: str) -> tuple[Iterable[NumberedRow], int | None]:
-    if fmt == "online-retail":
-        from recsys.datasets.online_retail import load_catalog
-
-        rows = load_catalog(path)
-        return enumerate(rows, start=1), len(rows)
-    return read_catalog(path, fmt=None if fmt == "auto" else fmt), None  # type: ignore[arg-type]
-
-
-def ingest_file(
-    path: Path,
-    *,
-    fmt: str = "auto",
-    store: VectorStore,
-    queue: EmbedQueue,
-    settings: Settings,
-    progress: bool = True,
-) -> IngestResult:
-    """Ingest a catalog file (``fmt``: auto | jsonl | csv | online-retail) with a progress bar."""
-    from tqdm import tqdm
-
-    rows, total = _numbered_source(path, fmt)
-    store.ensure_collection(products_spec(settings.products_collection, settings.vector_size))
-    with tqdm(
-        total=total, unit="rows", desc=f"ingest {path.name}", file=sys.stderr, disable=not progress
-    ) as bar:
-        return ingest_numbered(
-            rows, store=store, queue=queue, settings=settings, progress=bar.update
-        )
-
-
-def _write_rejects(path: Path, rejected: Sequence[Rejection]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for r in rejected:
-            fh.write(json.dumps(r.as_dict(position="row"), ensure_ascii=False) + "\n")
-
-
-def cli_ingest(args: argparse.Namespace) -> int:
-    """``recsys ingest FILE [--format auto|jsonl|csv|online-retail] [--rejects PATH]``.
-
-    Without ``RECSYS_EMBED_QUEUE_URL`` products are embedded in this process (the encoder on a
-    worker thread, overlapping reading, validation and writes) and the store is searchable
-    when the command returns; with it they are sent to the embed
-    queue for the embed function (or the local runtime) to pick up. Rejected rows go to
-    ``--rejects`` (default ``<data_dir>/rejects/<file>.rejects.jsonl``), one JSON object per row
-    with row, field and reason. The store is closed (flushed) at the end: this is a
-    whole-process command.
-    """
-    from recsys.config import get_settings
-    from recsys.pipeline.embed import Embedder
-    from recsys.pipeline.queue import DirectEmbedQueue
-    from recsys.store import get_store, reset_store
-
-    settings = get_settings()
-    path: Path = args.file
-    if not path.is_file():
-        print(f"recsys ingest: no such file: {path}", file=sys.stderr)
-        return 2
-    store = get_store(settings)
-    queue: SqsEmbedQueue | DirectEmbedQueue
-    if settings.embed_queue_url:
-        from recsys import aws
-
-        queue = SqsEmbedQueue(
-            aws.client("sqs", settings),
-            settings.embed_queue_url,
-            per_message=settings.embed_message_products,
-        )
-        where = f"queued on {settings.embed_queue_url}"
-    else:
-        # Encoder on a worker thread, everything else here: measured ≈ 6 % over the bare
-        # encoder against ≈ 24 % serial (bench/ingest.py, "ingest" in docs/BENCHMARKS.md).
-        queue = DirectEmbedQueue(Embedder.from_settings(settings), background=True)
-        where = f"embedded into {settings.data_dir}"
-    try:
-        result = ingest_file(path, fmt=args.format, store=store, queue=queue, settings=settings)
-        if result.accepted and isinstance(queue, DirectEmbedQueue):
-            # The store decides whether the load is big enough to build its ANN index now.
-            store.optimize()
-    except ValidationError as exc:
-        print(f"recsys ingest: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if isinstance(queue, DirectEmbedQueue):
-            queue.close()
-        reset_store()
-    print(
-        f"{path.name}: {result.accepted} accepted ({where}), {result.unchanged} unchanged, "
-        f"{len(result.rejected)} rejected"
-    )
-    if result.rejected:
-        rejects: Path = args.rejects or settings.data_dir / "rejects" / f"{path.name}.rejects.jsonl"
-        _write_rejects(rejects, result.rejected)
-        for r in result.rejected[:5]:
-            print(f"  row {r.row}: {r.field}: {r.reason}")
-        print(f"rejected rows with reasons: {rejects}")
-    return 0

@@ -1,7 +1,8 @@
 """Catalog-wide aggregates: time-decayed popularity, trending, co-purchase neighbours.
 
-They are recomputed nightly from the event log (``recsys.refresh``) and read by the recommender,
-which uses them for cold-start lists, "bought together" and the popularity term of its score.
+They are recomputed nightly from the event log (:mod:`recsys.jobs.nightly`) and read by the
+recommender, which uses them for cold-start lists, "bought together" and the popularity term of
+its score.
 
 ``compute_aggregates`` is pure: it works from an in-memory event list with no AWS, so offline
 evaluation computes exactly what production serves. ``save_aggregates`` / ``load_aggregates``
@@ -39,8 +40,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from recsys.config import Settings
-from recsys.errors import DependencyError
+from recsys.core.config import Settings
+from recsys.core.errors import DependencyError
 
 #: Weight of each event type in popularity and trending counts (negatives never lower them).
 POPULARITY_WEIGHTS: Mapping[str, float] = {
@@ -292,7 +293,7 @@ def save_aggregates(agg: Aggregates, *, settings: Settings) -> str:
 
     The process cache is replaced too, so the writer reads its own write at once.
     """
-    from recsys.aws import client
+    from recsys.core.aws import client
 
     body = gzip.compress(json.dumps(agg.to_json(), separators=(",", ":")).encode(), 6)
     try:
@@ -319,7 +320,7 @@ def load_aggregates(settings: Settings, *, max_age_s: float | None = None) -> Ag
     what they have. An unreachable bucket → the stale copy if one was loaded, else
     ``DependencyError``.
     """
-    from recsys.aws import client
+    from recsys.core.aws import client
 
     ttl = settings.aggregates_ttl_s if max_age_s is None else max_age_s
     key = (settings.aws_endpoint_url, settings.catalog_bucket)

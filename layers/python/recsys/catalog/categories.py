@@ -1,0 +1,44 @@
+"""Category paths: the one place ``"A > B > C"`` is parsed.
+
+A catalog row's category is normalised at ingest (:func:`normalise_category`) and stored with
+every prefix of its path (``category_levels``), so a filter on any level is one keyword match.
+Everything downstream — filters, aggregates, profiles, reasons — reads paths through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "SEPARATOR",
+    "category_levels",
+    "category_selectors",
+    "normalise_category",
+    "top_category",
+]
+
+#: Between two levels of a normalised path.
+SEPARATOR = " > "
+
+
+def normalise_category(value: str | None) -> str:
+    """``"Home>Candles >  Holders"`` → ``"Home > Candles > Holders"`` (empty levels dropped)."""
+    return SEPARATOR.join(" ".join(p.split()) for p in (value or "").split(">") if p.strip())
+
+
+def category_levels(category: str | None) -> list[str]:
+    """Every prefix of a category path: ``"A > B"`` → ``["A", "A > B"]``."""
+    parts = [p for p in normalise_category(category).split(SEPARATOR) if p]
+    return [SEPARATOR.join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def category_selectors(levels: Iterable[str]) -> list[str]:
+    """What selects a product with these levels: each prefix, then each bare level name
+    ("B" for "A > B"), as a storefront may not know the whole path."""
+    out = [str(level) for level in levels]
+    return out + [level.rsplit(SEPARATOR, 1)[-1] for level in out]
+
+
+def top_category(category: str | None) -> str:
+    """The first level of the path ("" when there is none)."""
+    return normalise_category(category).split(SEPARATOR, 1)[0]

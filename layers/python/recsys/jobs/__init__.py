@@ -1,0 +1,1 @@
+"""Scheduled jobs (the nightly refresh)."""
