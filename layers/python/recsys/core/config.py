@@ -145,6 +145,26 @@ class Settings(BaseSettings):
         description="Subtract the catalog's mean item vector before summing profiles (de-hubs).",
     )
 
+    # --- attribution, experiments, stats (docs/EXPERIMENTS.md) ----------------------------------
+    experiment: str | None = Field(
+        default=None,
+        description='A/B test: {"name": ..., "variants": {"a": {"share": 0.5}, "b": {...}}}.',
+    )
+    stats_table: str | None = Field(
+        default=None, description="DynamoDB table of served lists and counters (None: no stats)."
+    )
+    attribution_window_s: float = Field(
+        default=86_400.0, gt=0, description="A purchase this long after a click counts for it."
+    )
+    stats_list_retention_days: float = Field(
+        default=7.0, gt=0, description="How long a served list can still be named by events."
+    )
+    stats_retention_days: float = Field(default=400.0, gt=0, description="TTL of daily counters.")
+    stats_shards: int = Field(
+        default=8, ge=1, le=256, description="Items each daily set is split over (≤ 400 KB each)."
+    )
+    stats_max_days: int = Field(default=90, ge=1, le=400, description="Longest /stats window.")
+
     # --- local stack (recsys up) --------------------------------------------------------------
     local_refresh_interval_s: float = Field(
         default=86_400.0, ge=0, description="Nightly job period locally (0: only on demand)."

@@ -144,6 +144,7 @@ RESOURCE_ENV = {
     "EmbedQueue": "RECSYS_EMBED_QUEUE_URL",
     "ProfileQueue": "RECSYS_PROFILE_QUEUE_URL",
     "EventsTable": "RECSYS_EVENTS_TABLE",
+    "StatsTable": "RECSYS_STATS_TABLE",
     "CatalogBucket": "RECSYS_CATALOG_BUCKET",
 }
 
