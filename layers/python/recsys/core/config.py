@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Where the repository keeps the shipped int8 model (used when running from a checkout).
@@ -177,6 +177,42 @@ class Settings(BaseSettings):
     )
     demo_history_days: float = Field(
         default=7.0, gt=0, description="`--demo` replays this many last days of events."
+    )
+
+    # --- reliability and security (docs/RELIABILITY.md) ---------------------------------------
+    events_backend: Literal["sqlite", "dynamodb"] = Field(
+        default="sqlite",
+        description="sqlite: one durable file under data_dir (embedded); dynamodb: events_table.",
+    )
+    events_sqlite_path: Path | None = Field(
+        default=None,
+        description="The embedded event log; default <data_dir>/events/events.sqlite3.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, writes, erasure and admin routes need the header X-Api-Key.",
+    )
+    cors_allow_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins browsers may call the local API from, e.g. ["https://shop.example"].',
+    )
+    products_max_body_bytes: int = Field(
+        default=4_000_000, ge=1024, le=6_000_000, description="POST /products body cap (413)."
+    )
+    api_max_body_bytes: int = Field(
+        default=65_536, ge=1024, description="Body cap of every other route (413)."
+    )
+    product_max_row_bytes: int = Field(
+        default=100_000,
+        ge=1024,
+        le=240_000,
+        description="Largest catalog row as JSON: one must fit an embed message (256 KB).",
+    )
+    local_containers: int = Field(
+        default=4, ge=1, le=64, description="Concurrent invocations per function locally."
+    )
+    local_drain_s: float = Field(
+        default=5.0, ge=0, le=120, description="At Ctrl-C, wait this long for the queues."
     )
 
 

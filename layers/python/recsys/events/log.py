@@ -4,20 +4,22 @@ Items (table key pk/sk as template.yaml declares):
 - event:       pk "u#<user_id>" | "s#<session_id>", sk "<epoch ms, 13 digits>#<event_id>"
 - idempotency: pk "e#<event_id>", sk "e", with the owner and sk of the event it guards
 
-Idempotency (exactly once in the log per event_id):
-- Every call first reads the claims of its events (BatchGetItem, 100 keys a request); an event
-  whose claim exists is a duplicate — also when the retry carries another timestamp.
-- Events whose time the sender gave (the usual case, and every replay) have a log key that is
-  the same on every retry, so they are written with plain BatchWriteItem (25 items a request):
-  the events first, then their claims. A concurrent duplicate writes the identical item again —
-  the log still holds it once (only the two replies may both count it as accepted). A crash
-  between the two writes leaves an event without a claim; its retry rewrites the same item.
-- Events timed by the server ("now") would get a new key on every retry, so each claims its id
-  first with a conditional PutItem (``attribute_not_exists(pk)``) and only a winner is written.
-  A writer that dies between claim and event leaves a claim alone: the retry's failed claim
-  returns it (ReturnValuesOnConditionCheckFailure) and the event is put at the claimed key if
-  still missing — nothing lost, nothing doubled.
-The batch path costs ≈ 0.09 requests per event, the conditional one ≈ 1.04.
+Idempotency (exactly once in the log per event_id) and exact counts:
+- Every call first reads the claims of its events (BatchGetItem, 100 keys a request); a claim
+  names where its event lives (owner, sk), and those event items are read back the same way.
+  An event whose claim and item both exist is a duplicate — also when the retry carries
+  another timestamp. This makes replays of logged history cost ≈ 0.02 requests per event.
+- Every other event is claimed with a conditional PutItem (``attribute_not_exists(pk)``); a
+  lost race returns the winner's claim (ReturnValuesOnConditionCheckFailure).
+- The event item itself is then put, conditionally, at the key its claim names — by the
+  claim's winner, and by anyone who found a claim without its item (a writer that died between
+  its two writes, or one still writing). Exactly one such put succeeds, and only its request
+  counts the event as accepted; every other request counts it as a duplicate. So concurrent
+  writers of the same events (several Lambda containers, client retries) get replies whose
+  ``accepted`` add up to exactly what the log holds, and a half-written event is completed by
+  the first retry that sees it.
+A new event costs two conditional writes (≈ 2.02 requests; the pool runs them in parallel),
+the price of exact counts: BatchWriteItem cannot be conditional.
 
 Why not TransactWriteItems (event + claim atomically, 50 events per call): a transaction that
 hits one duplicate is cancelled whole and must be retried, and the emulator (moto 5.2.5)
@@ -89,6 +91,14 @@ def _claim_item(ev: LoggedEvent, expires_at: int) -> dict[str, Any]:
     }
 
 
+def _at_claim(ev: LoggedEvent, owner: str, event_sk: str) -> LoggedEvent:
+    """``ev`` placed where its claim says it lives (the first writer's owner and time)."""
+    if owner == ev.owner and event_sk == ev.sk:
+        return ev
+    at = int(event_sk.split("#", 1)[0]) / 1000.0
+    return LoggedEvent(**{**ev.__dict__, "owner": owner, "at": at})
+
+
 def _to_attr(value: Any) -> dict[str, Any]:
     if value is None:
         return {"NULL": True}
@@ -155,13 +165,29 @@ class EventLog:
             max_workers=threads or settings.events_write_threads, thread_name_prefix="eventlog"
         )
 
+    backend = "dynamodb"
+
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+    def ping(self) -> dict[str, Any]:
+        """Cheap readiness probe: one key read (a missing item is fine; an error is not)."""
+        try:
+            self.ddb.get_item(
+                TableName=self.table, Key={"pk": {"S": "e#probe"}, "sk": {"S": _IDEMPOTENCY_SK}}
+            )
+        except ClientError as exc:
+            raise DependencyError(f"event log {self.table} unreachable: {exc}") from exc
+        return {"backend": self.backend, "table": self.table}
 
     # --- writing ------------------------------------------------------------------------------
 
     def write(self, events: Sequence[LoggedEvent]) -> WriteResult:
-        """Log ``events`` durably and exactly once per event_id; returns what was new."""
+        """Log ``events`` durably and exactly once per event_id; returns what was new.
+
+        ``written`` holds the events this call logged, ``duplicates`` the rest — exact even
+        when other writers log the same events at the same time (see module doc).
+        """
         result = WriteResult()
         unique: dict[str, LoggedEvent] = {}
         for ev in events:
@@ -169,28 +195,35 @@ class EventLog:
                 result.duplicates.append(ev)
             else:
                 unique[ev.event_id] = ev
-        keyed = [ev for ev in unique.values() if ev.client_time]
-        claimed = self._existing_claims([ev.event_id for ev in keyed])
-        result.duplicates.extend(ev for ev in keyed if ev.event_id in claimed)
-        keyed = [ev for ev in keyed if ev.event_id not in claimed]
-        fresh = list(keyed)
+        if not unique:
+            return result
         expires_at = int(time.time()) + self.retention_s
-        # Server-timed events always take the conditional path, which also repairs.
-        server_timed = [ev for ev in unique.values() if not ev.client_time]
-        for ev, (is_new, repaired) in zip(
-            server_timed,
-            self._pool.map(lambda ev: self._claim(ev, expires_at), server_timed),
+        claims = self._existing_claims(list(unique))
+        fresh = [ev for ev in unique.values() if ev.event_id not in claims]
+        # Claim what nobody has claimed; a lost race hands back the winner's claim.
+        mine: list[LoggedEvent] = []
+        for ev, theirs in zip(
+            fresh, self._pool.map(lambda ev: self._claim(ev, expires_at), fresh), strict=True
+        ):
+            if theirs is None:
+                mine.append(ev)
+            else:
+                claims[ev.event_id] = theirs
+        # Claimed by someone else: a duplicate unless the event item is missing.
+        located = {eid: _at_claim(unique[eid], owner, sk) for eid, (owner, sk) in claims.items()}
+        present = self._existing_events(list(located.values()))
+        to_put = list(mine)
+        for ev in located.values():
+            if (ev.owner, ev.sk) in present:
+                result.duplicates.append(unique[ev.event_id])
+            else:
+                to_put.append(ev)
+        for ev, won in zip(
+            to_put,
+            self._pool.map(lambda ev: self._put_event(ev, expires_at), to_put),
             strict=True,
         ):
-            if is_new:
-                fresh.append(ev)
-            elif repaired is not None:
-                result.written.append(repaired)
-            else:
-                result.duplicates.append(ev)
-        self._put_all([_to_item(ev, expires_at=expires_at) for ev in fresh])
-        self._put_all([_claim_item(ev, expires_at) for ev in keyed])
-        result.written.extend(fresh)
+            (result.written if won else result.duplicates).append(ev)
         return result
 
     def _put_all(self, items: list[dict[str, Any]]) -> None:
@@ -198,32 +231,61 @@ class EventLog:
         chunks = [requests[i : i + 25] for i in range(0, len(requests), 25)]
         list(self._pool.map(self._batch_write, chunks))
 
-    def _existing_claims(self, event_ids: list[str]) -> set[str]:
-        def get(chunk: list[str]) -> set[str]:
+    def _batch_get(self, keys: list[dict[str, Any]], projection: str) -> list[dict[str, Any]]:
+        """Items at ``keys`` (≤ 100), retrying unprocessed keys."""
+        request: dict[str, Any] = {
+            self.table: {
+                "Keys": keys,
+                "ProjectionExpression": projection,
+                "ExpressionAttributeNames": {"#o": "owner"} if "#o" in projection else None,
+            }
+        }
+        if request[self.table]["ExpressionAttributeNames"] is None:
+            del request[self.table]["ExpressionAttributeNames"]
+        found: list[dict[str, Any]] = []
+        for attempt in range(8):
+            try:
+                resp = self.ddb.batch_get_item(RequestItems=request)
+            except ClientError as exc:
+                raise DependencyError(f"event log read failed: {exc}") from exc
+            found.extend(resp["Responses"].get(self.table, []))
+            request = resp.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            time.sleep(0.05 * 2**attempt)
+        raise DependencyError("event log read left unprocessed keys after retries")
+
+    def _existing_claims(self, event_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """event_id → (owner, sk) the claim names, for the ids already claimed."""
+
+        def get(chunk: list[str]) -> dict[str, tuple[str, str]]:
             keys = [{"pk": {"S": f"e#{e}"}, "sk": {"S": _IDEMPOTENCY_SK}} for e in chunk]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ProjectionExpression": "pk"}}
-            found: set[str] = set()
-            for attempt in range(8):
-                try:
-                    resp = self.ddb.batch_get_item(RequestItems=request)
-                except ClientError as exc:
-                    raise DependencyError(f"event log read failed: {exc}") from exc
-                found.update(it["pk"]["S"][2:] for it in resp["Responses"].get(self.table, []))
-                request = resp.get("UnprocessedKeys") or {}
-                if not request:
-                    return found
-                time.sleep(0.05 * 2**attempt)
-            raise DependencyError("event log read left unprocessed keys after retries")
+            items = self._batch_get(keys, "pk, #o, event_sk")
+            return {
+                it["pk"]["S"][2:]: (it["owner"]["S"], it["event_sk"]["S"])
+                for it in items
+                if "owner" in it and "event_sk" in it
+            }
 
         chunks = [event_ids[i : i + 100] for i in range(0, len(event_ids), 100)]
+        out: dict[str, tuple[str, str]] = {}
+        for part in self._pool.map(get, chunks):
+            out.update(part)
+        return out
+
+    def _existing_events(self, located: list[LoggedEvent]) -> set[tuple[str, str]]:
+        """The (owner, sk) keys among ``located`` whose event item exists."""
+
+        def get(chunk: list[LoggedEvent]) -> set[tuple[str, str]]:
+            keys = [{"pk": {"S": ev.owner}, "sk": {"S": ev.sk}} for ev in chunk]
+            return {(it["pk"]["S"], it["sk"]["S"]) for it in self._batch_get(keys, "pk, sk")}
+
+        chunks = [located[i : i + 100] for i in range(0, len(located), 100)]
         return set().union(*self._pool.map(get, chunks)) if chunks else set()
 
-    def _claim(self, ev: LoggedEvent, expires_at: int) -> tuple[bool, LoggedEvent | None]:
-        """Put the idempotency item if absent: (True, None) when the event is new.
-
-        For a known id, the event item the first writer recorded is put if it is missing
-        (that writer died between its two writes) and returned as ``repaired``.
-        """
+    def _claim(self, ev: LoggedEvent, expires_at: int) -> tuple[str, str] | None:
+        """Put the idempotency item if absent: None when this call claimed the id, else the
+        (owner, sk) that the existing claim names."""
         guard = _claim_item(ev, expires_at)
         try:
             self.ddb.put_item(
@@ -232,28 +294,31 @@ class EventLog:
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return True, None
+            return None
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise DependencyError(f"event log write failed: {exc}") from exc
             old: dict[str, Any] = exc.response.get("Item") or self.ddb.get_item(  # type: ignore[assignment]
                 TableName=self.table, Key={"pk": guard["pk"], "sk": guard["sk"]}
             ).get("Item", {})
-        owner = old.get("owner", {}).get("S", ev.owner)
-        event_sk = old.get("event_sk", {}).get("S", ev.sk)
-        at = int(event_sk.split("#", 1)[0]) / 1000.0
-        original = LoggedEvent(**{**ev.__dict__, "owner": owner, "at": at})
+        return (
+            old.get("owner", {}).get("S", ev.owner),
+            old.get("event_sk", {}).get("S", ev.sk),
+        )
+
+    def _put_event(self, ev: LoggedEvent, expires_at: int) -> bool:
+        """Put the event item if absent; True when this call wrote it."""
         try:
             self.ddb.put_item(
                 TableName=self.table,
-                Item=_to_item(original, expires_at=expires_at),
+                Item=_to_item(ev, expires_at=expires_at),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False, None
+                return False
             raise DependencyError(f"event log write failed: {exc}") from exc
-        return False, original
+        return True
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         pending: dict[str, Any] = {self.table: requests}
