@@ -1,0 +1,122 @@
+"""Lambda's concurrency model for the local gateway: a pool of "containers" per function.
+
+On AWS each concurrent request gets its own execution environment; one environment serves one
+request at a time, and a slow invocation of one function never delays another function. The
+local gateway serves every function's ASGI app from uvicorn's single event loop, where a route
+that works synchronously (the routes do: a Lambda container has nothing else to do meanwhile)
+holds the loop — one 500-event POST used to stall every read behind it for seconds.
+
+Here each function gets ``size`` containers: threads, each running its own event loop and
+serving one request at a time. uvicorn's loop only parses HTTP and hands requests over;
+``receive``/``send`` are relayed back to it. A request waits only when all containers of ITS
+function are busy (as Lambda throttles at a function's concurrency), so reads never queue
+behind writes. Handler code runs exactly as on Lambda: the same app, the same module objects
+(a container here shares the process's warm clients, like a warm Lambda container does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from concurrent.futures import Future
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _Container:
+    """One thread with its own event loop."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+        self.loop.close()
+
+    def submit(self, coro: Coroutine[Any, Any, None]) -> Future[None]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout_s)
+
+
+class ContainerPool:
+    """``size`` containers of one function; :meth:`serve` runs one request in an idle one."""
+
+    def __init__(self, function: str, size: int) -> None:
+        if size < 1:
+            raise ValueError("a function needs at least one container")
+        self.function = function
+        self.size = size
+        self._containers = [_Container(f"{function}-{i}") for i in range(size)]
+        self._idle: asyncio.Queue[_Container] | None = None
+        self._idle_loop: asyncio.AbstractEventLoop | None = None
+        self.busy = 0
+        self.served = 0
+        self.waited = 0  # requests that found every container busy
+
+    def _queue(self) -> asyncio.Queue[_Container]:
+        loop = asyncio.get_running_loop()
+        if self._idle is None or self._idle_loop is not loop:
+            self._idle = asyncio.Queue()
+            self._idle_loop = loop
+            for c in self._containers:
+                self._idle.put_nowait(c)
+        return self._idle
+
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run ``app`` for this request in an idle container (waiting for one if none is)."""
+        idle = self._queue()
+        if idle.empty():
+            self.waited += 1
+        container = await idle.get()
+        self.busy += 1
+        main = asyncio.get_running_loop()
+
+        async def on_main_receive() -> Message:
+            return await receive()
+
+        async def on_main_send(message: Message) -> None:
+            await send(message)
+
+        async def relay_receive() -> Message:
+            future = asyncio.run_coroutine_threadsafe(on_main_receive(), main)
+            return await asyncio.wrap_future(future)
+
+        async def relay_send(message: Message) -> None:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(on_main_send(message), main))
+
+        async def run() -> None:
+            await app(scope, relay_receive, relay_send)
+
+        try:
+            await asyncio.wrap_future(container.submit(run()))
+        finally:
+            self.busy -= 1
+            self.served += 1
+            idle.put_nowait(container)
+
+    def stats(self) -> dict[str, int]:
+        """Pool size and what it has done (for /_local/status)."""
+        return {
+            "containers": self.size,
+            "busy": self.busy,
+            "served": self.served,
+            "waited": self.waited,
+        }
+
+    def close(self) -> None:
+        """Stop every container's loop (requests in flight are abandoned)."""
+        for c in self._containers:
+            c.stop()
