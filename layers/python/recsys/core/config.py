@@ -165,6 +165,27 @@ class Settings(BaseSettings):
     )
     stats_max_days: int = Field(default=90, ge=1, le=400, description="Longest /stats window.")
 
+    # --- nightly aggregates and the event archive (docs/SCALE.md) ------------------------------
+    aggregates_engine: Literal["python", "duckdb", "athena"] = Field(
+        default="python",
+        description="python: read the log, compute in memory; duckdb/athena: SQL on the archive.",
+    )
+    archive_dir: Path | None = Field(
+        default=None, description="Local event archive (Parquet); default <data_dir>/archive."
+    )
+    archive_stream: str | None = Field(
+        default=None, description="Firehose stream the archive function writes to (AWS)."
+    )
+    athena_workgroup: str = "primary"
+    athena_database: str = Field(default="recsys", description="Glue database of the archive.")
+    athena_output: str | None = Field(
+        default=None, description="s3:// prefix for Athena results (else the workgroup's)."
+    )
+    athena_timeout_s: float = Field(default=600.0, gt=0)
+    duckdb_memory_limit: str | None = Field(
+        default=None, description='DuckDB memory cap for the aggregates, e.g. "2GB".'
+    )
+
     # --- local stack (recsys up) --------------------------------------------------------------
     local_refresh_interval_s: float = Field(
         default=86_400.0, ge=0, description="Nightly job period locally (0: only on demand)."
