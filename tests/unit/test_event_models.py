@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,41 @@ def test_one_profile_update_per_owner_with_merges() -> None:
     assert user.merge_from == ["s#s1"]
     assert user.oldest_sk is not None and user.oldest_sk.startswith("0000000010000#")
     assert ProfileUpdate.model_validate_json(user.model_dump_json()) == user
+
+
+def test_values_the_log_cannot_hold_are_rejected_one_by_one() -> None:
+    # GIVEN one good event between events DynamoDB could not store or route by id
+    base = {"user_id": "u1", "type": "view", "product_id": "p1"}
+    raw = [
+        {**base, "price": 1e200},
+        {**base, "price": 1e-200},
+        {**base, "context": {"": 1}},
+        {**base, "context": {"a": {"b": [{"": 2}]}}},
+        {**base, "context": {"n": 10**40 + 1}},
+        {**base, "context": _deep(40)},
+        {**base, "price": 3.5, "context": {"page": "home", "list": [1, 2.5, None]}},
+        {**base, "user_id": "a/b"},
+        {**base, "product_id": ".."},
+        {**base, "event_id": "x y"},
+    ]
+    # WHEN validated
+    good, rejects = validate_events(raw, now=1_000.0)
+    # THEN only the good one is kept, and each bad one says where and why
+    assert [ev.price for ev in good] == [3.5]
+    by_index = {r.index: r for r in rejects}
+    assert sorted(by_index) == [0, 1, 2, 3, 4, 5, 7, 8, 9]
+    assert by_index[0].field == "price" and "too large" in by_index[0].reason
+    assert by_index[1].field == "price" and "too small" in by_index[1].reason
+    assert by_index[2].field == "context" and "empty" in by_index[2].reason
+    assert by_index[3].field == "context.a.b[0]"
+    assert "significant digits" in by_index[4].reason
+    assert "deeper than 32" in by_index[5].reason
+    assert by_index[7].field == "user_id" and "A-Z a-z 0-9" in by_index[7].reason
+    assert by_index[8].field == "product_id" and by_index[9].field == "event_id"
+
+
+def _deep(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(levels):
+        value = {"k": value}
+    return value

@@ -19,6 +19,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from recsys.core.ids import ID_MAX_LENGTH, ID_PATTERN, ID_RULE
+from recsys.core.storable import DYNAMODB, Problem, check_value
+
 EventType = Literal[
     "view",
     "click",
@@ -33,7 +36,8 @@ EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 #: Event types that refer to one product and need ``product_id``.
 ITEM_TYPES = frozenset(EVENT_TYPES) - {"search"}
 
-_ID = Field(default=None, min_length=1, max_length=128)
+# Ids keep to one alphabet (recsys.core.ids) so every route can read and erase what was logged.
+_ID = Field(default=None, min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)
 #: Timestamps later than now + this are refused: a clock that far ahead is a client bug.
 MAX_FUTURE_S = 86400.0
 #: Epoch values above this are milliseconds (year 5138 in seconds), refused with a hint.
@@ -102,8 +106,36 @@ class EventIn(BaseModel):
     @field_validator("context")
     @classmethod
     def _context(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value, default=str)) > MAX_CONTEXT_BYTES:
+        if value is None:
+            return None
+        # The log is DynamoDB (or keeps its contract): refuse here what it cannot hold, so one
+        # odd event is rejected alone instead of failing its batch or every later read.
+        try:
+            check_value(value, DYNAMODB, path="context", depth=1)
+        except Problem as exc:
+            raise _FieldError(exc.path or "context", exc.reason) from None
+        if len(json.dumps(value, default=str)) > MAX_CONTEXT_BYTES:
             raise ValueError(f"context larger than {MAX_CONTEXT_BYTES} bytes as JSON")
+        return value
+
+    @field_validator("price")
+    @classmethod
+    def _price(cls, value: float | None) -> float | None:
+        if value is not None:
+            try:
+                check_value(value, DYNAMODB, path="price")
+            except Problem as exc:
+                raise ValueError(exc.reason) from None
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_value(value, DYNAMODB, path="query")
+            except Problem as exc:
+                raise ValueError(exc.reason) from None
         return value
 
     @model_validator(mode="after")
@@ -250,6 +282,8 @@ def _reject_from(index: int, exc: PydanticValidationError) -> Reject:
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
+    elif err["type"] == "string_pattern_mismatch":
+        msg = ID_RULE
     elif err["type"] == "literal_error" and loc == "type":
         msg = f"type must be one of {', '.join(EVENT_TYPES)}"
     return Reject(index, loc, msg)
