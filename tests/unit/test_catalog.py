@@ -266,3 +266,26 @@ def test_format_detection_by_name() -> None:
     assert detect_format("x.csv") == "csv"
     with pytest.raises(ValidationError, match=r"cannot tell the format of 'x\.parquet'"):
         detect_format("x.parquet")
+
+
+def test_rows_the_store_or_queue_cannot_hold_are_rejected_alone() -> None:
+    # GIVEN good rows around rows with an unsafe id, an empty key, a huge integer and a
+    # description too large for an embed message
+    rows = [
+        {"product_id": "ok-1", "title": "Mug"},
+        {"product_id": "a/b", "title": "Slash"},
+        {"product_id": "k", "title": "Key", "": "x"},
+        {"product_id": "n", "title": "Big int", "stock_units": 2**70},
+        {"product_id": "big", "title": "Huge", "description": "x" * 250_000},
+        {"product_id": "ok-2", "title": "Cup", "price": 1e200},
+    ]
+    # WHEN validated
+    valid, rejected = validate_rows(rows)
+    # THEN the good rows are kept and each bad one names its field and reason
+    assert [p.product_id for p in valid] == ["ok-1", "ok-2"]
+    by_row = {r.row: r for r in rejected}
+    assert sorted(by_row) == [1, 2, 3, 4]
+    assert by_row[1].field == "product_id" and "A-Z a-z 0-9" in by_row[1].reason
+    assert "key is empty" in by_row[2].reason
+    assert by_row[3].field == "stock_units" and "64-bit" in by_row[3].reason
+    assert by_row[4].field == "row" and "at most 100000" in by_row[4].reason

@@ -18,6 +18,7 @@ Payload conventions the store and the recommender rely on:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -36,9 +37,12 @@ from pydantic import ValidationError as PydanticValidationError
 
 from recsys.catalog.categories import category_levels, normalise_category
 from recsys.catalog.text import EMBEDDED_FIELDS, product_text
+from recsys.core.ids import ID_MAX_LENGTH, ID_PATTERN, ID_RULE
+from recsys.core.storable import QDRANT_PAYLOAD, Problem, check_value
 
 __all__ = [
     "KNOWN_FIELDS",
+    "MAX_ROW_BYTES",
     "RESERVED_FIELDS",
     "NumberedRow",
     "Product",
@@ -53,6 +57,10 @@ __all__ = [
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", "off"})
+
+#: Largest product (payload + embedding text, as JSON): it must fit one embed-queue message
+#: (SQS: 256 KB) with room to spare; the setting ``product_max_row_bytes`` can lower it.
+MAX_ROW_BYTES = 100_000
 
 #: Payload keys computed here; a row's column of the same name is ignored.
 RESERVED_FIELDS = frozenset({"category_levels", "content_hash", "updated_at"})
@@ -120,7 +128,11 @@ class ProductIn(BaseModel):
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
-    product_id: Annotated[str, BeforeValidator(_parse_id), Field(min_length=1, max_length=256)]
+    product_id: Annotated[
+        str,
+        BeforeValidator(_parse_id),
+        Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN),
+    ]
     title: str = Field(min_length=1, max_length=2000)
     description: str | None = None
     category: str | None = None
@@ -222,6 +234,8 @@ def _rejection(row: int, data: Mapping[str, Any], exc: PydanticValidationError) 
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required field is missing or empty"
+        elif err["type"] == "string_pattern_mismatch" and name == "product_id":
+            msg = ID_RULE
         problems.append((name, msg))
     pid = data.get("product_id")
     product_id = str(pid).strip() or None if pid is not None else None
@@ -241,10 +255,32 @@ def _rejection(row: int, data: Mapping[str, Any], exc: PydanticValidationError) 
 NumberedRow = tuple[int, Mapping[str, Any] | Rejection]
 
 
+def _storable(row: int, product: Product, max_row_bytes: int) -> Rejection | None:
+    """Why the store or the embed queue could not take ``product`` (None when they can)."""
+    try:
+        check_value(product.payload, QDRANT_PAYLOAD)
+    except Problem as exc:
+        return Rejection(row, exc.path or "row", exc.reason, product.product_id)
+    size = len(json.dumps([product.text, product.payload], default=str).encode("utf-8"))
+    if size > max_row_bytes:
+        return Rejection(
+            row,
+            "row",
+            f"product is {size} bytes as stored; at most {max_row_bytes} (shorten the "
+            "description or the extra columns)",
+            product.product_id,
+        )
+    return None
+
+
 def iter_validated(
-    rows: Iterable[NumberedRow], *, now: datetime | None = None
+    rows: Iterable[NumberedRow], *, now: datetime | None = None, max_row_bytes: int = MAX_ROW_BYTES
 ) -> Iterator[Product | Rejection]:
-    """Validate numbered rows lazily, yielding a Product or a Rejection for each, in order."""
+    """Validate numbered rows lazily, yielding a Product or a Rejection for each, in order.
+
+    Beyond the schema, a product must be one the store and the embed queue can hold (Qdrant
+    payload values, at most ``max_row_bytes``): otherwise it is rejected here, alone.
+    """
     stamp = now or datetime.now(UTC)
     for row, data in rows:
         if isinstance(data, Rejection):
@@ -258,16 +294,20 @@ def iter_validated(
         except PydanticValidationError as exc:
             yield _rejection(row, data, exc)
             continue
-        yield build_product(item, now=stamp)
+        product = build_product(item, now=stamp)
+        yield _storable(row, product, max_row_bytes) or product
 
 
 def validate_rows(
-    rows: Iterable[Mapping[str, Any]], *, now: datetime | None = None
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    now: datetime | None = None,
+    max_row_bytes: int = MAX_ROW_BYTES,
 ) -> tuple[list[Product], list[Rejection]]:
     """Validate a list of rows; rejections carry the row's 0-based index."""
     valid: list[Product] = []
     rejected: list[Rejection] = []
-    for out in iter_validated(enumerate(rows), now=now):
+    for out in iter_validated(enumerate(rows), now=now, max_row_bytes=max_row_bytes):
         if isinstance(out, Rejection):
             rejected.append(out)
         else:
