@@ -2,7 +2,8 @@
 PORT``.
 
 - It exits when its parent is gone, so a ``recsys up`` killed without cleanup (kill -9) leaves
-  no server behind.
+  no server behind; it ignores SIGINT, so Ctrl-C (sent to the whole process group) leaves it
+  to the stack to stop it after the stack has used it for its shutdown.
 - It serialises requests: moto's backends are not thread-safe (a DynamoDB Query racing the event
   log's parallel writes answered HTTP 500 for a large share of profile updates under load); only
   SQS long polls, which wait, run concurrently.
@@ -14,6 +15,7 @@ PORT``.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -68,6 +70,10 @@ def serialised(app: WsgiApp) -> WsgiApp:
 def main(argv: list[str] | None = None) -> int:
     """Serve moto on 127.0.0.1:PORT until the parent process goes away."""
     port = int((argv if argv is not None else sys.argv[1:])[0])
+    # Ctrl-C in a terminal signals the whole process group: the stack must outlive moto's
+    # part in it, not the other way round — it drains the queues through moto and then stops
+    # it (SIGTERM). A parent that dies without stopping it is noticed below.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     from moto.server import (  # type: ignore[attr-defined]
