@@ -171,23 +171,23 @@ class StatsStore:
         self, key: BucketKey, shard: int, counts: Counts, shown: bool = False
     ) -> None:
         day, strategy, variant = key
-        names: list[str] = []
+        adds: list[str] = []
         values: dict[str, Any] = {}
         for name in Counts.COUNTERS:
             v = getattr(counts, name)
             if v:
-                names.append(f"{name} :{name}")
+                adds.append(name)
                 values[f":{name}"] = _n(v)
         if counts.revenue:
-            names.append("revenue :revenue")
+            adds.append("revenue")
             values[":revenue"] = _n(counts.revenue)
         if counts.users:
-            names.append("users :users")
+            adds.append("users")
             values[":users"] = {"SS": sorted(counts.users)}
         if counts.shown:
-            names.append("shown :shown")
+            adds.append("shown")
             values[":shown"] = {"SS": sorted(counts.shown)}
-        if not names:
+        if not adds:
             return
         values[":exp"] = _n(int(time.time()) + self.day_ttl_s)
         kind = "p" if shown else "b"
@@ -195,7 +195,11 @@ class StatsStore:
             "update_item",
             TableName=self.table,
             Key={"pk": {"S": f"d#{day}"}, "sk": {"S": f"{kind}#{strategy}#{variant}#{shard}"}},
-            UpdateExpression="ADD " + ", ".join(names) + " SET expires_at = :exp",
+            # Names go through placeholders: "users" is a DynamoDB reserved word.
+            UpdateExpression="ADD "
+            + ", ".join(f"#{n} :{n}" for n in adds)
+            + " SET expires_at = :exp",
+            ExpressionAttributeNames={f"#{n}": n for n in adds},
             ExpressionAttributeValues=values,
         )
 
