@@ -154,7 +154,7 @@ def test_products_events_profiles_and_the_nightly_job_through_the_queues(
     assert _ids(after) != _ids(before)
 
     # WHEN the nightly job runs (EventBridge's part is played by the local admin route)
-    runs = http.post("/_local/refresh").json()["runs"]
+    runs = http.post("/_local/refresh", json={}).json()["runs"]
     # THEN update-profile got the Scheduled Event and finished without error
     assert [r["rule"] for r in runs] == ["UpdateProfileFunctionNightly"]
     schedule = _drained(http)["schedules"]["UpdateProfileFunctionNightly"]

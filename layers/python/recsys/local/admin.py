@@ -1,4 +1,10 @@
-"""The local stack's own routes (``/_local/...``) and the OpenAPI document of every route."""
+"""The local stack's own routes (``/_local/...``) and the OpenAPI document of every route.
+
+The admin routes are not part of the API: they are left out of the OpenAPI document (which
+describes exactly the template's routes) and, with ``RECSYS_API_KEY`` set, need the key like
+every write. POST /_local/refresh takes ``application/json`` (an empty ``{}`` will do), so a
+page on another origin cannot trigger it.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +26,19 @@ class AdminTarget(Protocol):
 def admin_app(stack: AdminTarget, mounts: list[Mount]) -> Any:
     """The admin routes over ``stack``, with an OpenAPI document merging every mount's."""
     from fastapi import FastAPI, Query
-    from fastapi.openapi.utils import get_openapi
+
+    from recsys.api.deps import ApiKeyDep
 
     admin = FastAPI(title="recsys (local stack)", version=__version__)
 
-    @admin.post("/_local/refresh", tags=["local"])
+    @admin.post(
+        "/_local/refresh", tags=["local"], include_in_schema=False, dependencies=[ApiKeyDep]
+    )
     def refresh() -> dict[str, Any]:
         """Run the nightly job now (local only; on AWS it is an EventBridge schedule)."""
         return {"runs": stack.refresh()}
 
-    @admin.get("/_local/status", tags=["local"])
+    @admin.get("/_local/status", tags=["local"], include_in_schema=False, dependencies=[ApiKeyDep])
     def status(wait_s: float = Query(default=0.0, ge=0, le=600)) -> dict[str, Any]:
         """Queues, pollers, functions; with wait_s, first wait until the queues are drained."""
         idle = stack.wait_idle(wait_s) if wait_s else stack.is_idle()
@@ -38,9 +47,6 @@ def admin_app(stack: AdminTarget, mounts: list[Mount]) -> Any:
     def openapi() -> dict[str, Any]:
         if admin.openapi_schema is None:
             doc = merged_openapi(mounts, title="recsys (local stack)", version=__version__)
-            own = get_openapi(title=admin.title, version=admin.version, routes=admin.routes)
-            doc["paths"].update(own.get("paths", {}))
-            doc["components"]["schemas"].update(own.get("components", {}).get("schemas", {}))
             admin.openapi_schema = doc
         return admin.openapi_schema
 

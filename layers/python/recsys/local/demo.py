@@ -174,7 +174,7 @@ def _load(
     if stop.is_set():
         return
     print("running the nightly job (POST /_local/refresh) ...")
-    reply = http.post("/_local/refresh")
+    reply = http.post("/_local/refresh", json={})
     print(f"  {reply.status_code}: {reply.text[:300]}")
     # Not drained: the job queues rebuilds of every profile it finds stale (with 2011 data,
     # all of them), and they take minutes; the profiles are already current from the replay.

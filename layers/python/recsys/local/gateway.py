@@ -2,9 +2,15 @@
 
 Each HTTP function's module-level FastAPI ``app`` (the one its Mangum handler wraps) receives
 exactly the routes the template gives it — a route a function's app has but the template does
-not declare answers 404 here, as it would behind API Gateway. Authorizers are not emulated:
-locally every route is open. ``/docs`` shows one OpenAPI document merged from the functions'
-apps; ``/_local/*`` are local-only admin routes (refresh now, queue status).
+not declare answers 404 here, as it would behind API Gateway. Authorizers are not emulated; the
+routes' own API-key dependency (``RECSYS_API_KEY``) guards writes, erasure and the admin routes
+instead. ``/docs`` shows one OpenAPI document merged from the functions' apps; ``/_local/*``
+are local-only admin routes (refresh now, queue status), left out of it.
+
+As on AWS: every function's requests run in its own pool of containers
+(:mod:`recsys.local.containers`, ``local_containers`` each), so one function's slow requests
+never hold another's; CORS is answered here, as API Gateway's ``CorsConfiguration`` does, from
+the explicit allow-list ``cors_allow_origins`` (empty: no cross-origin browser access).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from recsys.local.containers import ContainerPool
 from recsys.local.template import HttpRoute
 
 Scope = MutableMapping[str, Any]
@@ -60,18 +67,60 @@ def merged_openapi(mounts: list[Mount], *, title: str, version: str) -> dict[str
             if op is not None:
                 op = {**op, "tags": [*op.get("tags", []), mount.function]}
                 doc["paths"].setdefault(path, {})[mount.route.method.lower()] = op
-        doc["components"]["schemas"].update(spec.get("components", {}).get("schemas", {}))
+        components = spec.get("components", {})
+        doc["components"]["schemas"].update(components.get("schemas", {}))
+        if components.get("securitySchemes"):
+            doc["components"].setdefault("securitySchemes", {}).update(
+                components["securitySchemes"]
+            )
     return doc
 
 
 class Gateway:
-    """ASGI app: template routes go to their function's app, everything else to ``admin``."""
+    """ASGI app: template routes go to their function's app, everything else to ``admin``.
 
-    def __init__(self, mounts: list[Mount], admin: FastAPI) -> None:
+    ``containers`` (per function) and ``cors_origins`` default to the settings.
+    """
+
+    def __init__(
+        self,
+        mounts: list[Mount],
+        admin: FastAPI,
+        *,
+        containers: int | None = None,
+        cors_origins: list[str] | None = None,
+    ) -> None:
+        from starlette.middleware.cors import CORSMiddleware
+
+        from recsys.api.guards import BodyGuard
+        from recsys.core.config import get_settings
+
+        settings = get_settings()
         self.mounts = mounts
-        self.admin = admin
+        # The admin app is not a function's app (which guard themselves): guard it here.
+        self.admin = BodyGuard(admin, limit_for=lambda _path: settings.api_max_body_bytes)
+        size = containers if containers is not None else settings.local_containers
+        self.pools = {m.function: ContainerPool(m.function, size) for m in mounts}
+        origins = settings.cors_allow_origins if cors_origins is None else cors_origins
+        self._entry = CORSMiddleware(
+            self._dispatch,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["content-type", "x-api-key", "authorization"],
+            expose_headers=["x-request-id", "x-cache"],
+            max_age=600,
+        )
         #: HTTP requests routed to each function (its handler is not called: its app is).
         self.requests: dict[str, int] = {m.function: 0 for m in mounts}
+
+    def pool_stats(self) -> dict[str, dict[str, int]]:
+        """Containers of each function and what they did."""
+        return {name: pool.stats() for name, pool in self.pools.items()}
+
+    def close(self) -> None:
+        """Stop every function's containers."""
+        for pool in self.pools.values():
+            pool.close()
 
     def match(self, method: str, path: str) -> Mount | None:
         """The mount serving ``method path``, as API Gateway would choose it."""
@@ -81,10 +130,13 @@ class Gateway:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             mount = self.match(scope["method"], scope["path"])
             if mount is not None:
                 self.requests[mount.function] += 1
-                await mount.app(scope, receive, send)
+                await self.pools[mount.function].serve(mount.app, scope, receive, send)
                 return
         await self.admin(scope, receive, send)
