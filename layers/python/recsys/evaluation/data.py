@@ -19,6 +19,7 @@ from typing import Any
 from recsys.catalog.readers import read_catalog
 from recsys.catalog.schema import Product, Rejection, iter_validated
 from recsys.core.errors import ValidationError
+from recsys.datasets import instacart, ta_feng
 from recsys.datasets.online_retail import is_online_retail, load_catalog
 from recsys.datasets.retail_events import read_retail_events
 from recsys.profiles.maths import ProfileEvent
@@ -102,10 +103,30 @@ def _validated(rows: Iterable[tuple[int, Mapping[str, Any] | Rejection]]) -> dic
     return out
 
 
+def source_format(path: Path) -> str:
+    """ "ta-feng", "instacart", "online-retail" for those public tables, else "file"."""
+    if ta_feng.is_ta_feng(path):
+        return "ta-feng"
+    if path.suffix == ".zip":
+        return "file"
+    if instacart.is_instacart(path):
+        return "instacart"
+    try:
+        return "online-retail" if is_online_retail(path) else "file"
+    except UnicodeDecodeError:
+        return "file"
+
+
 def load_products(path: Path) -> dict[str, Product]:
-    """Catalog products from the Online Retail CSV or a catalog file (JSON Lines / CSV)."""
-    if is_online_retail(path):
+    """Catalog products from a public table (Online Retail, Ta-Feng, the Instacart sample) or
+    a catalog file (JSON Lines / CSV)."""
+    fmt = source_format(path)
+    if fmt == "online-retail":
         return _validated(enumerate(load_catalog(path)))
+    if fmt == "ta-feng":
+        return _validated(enumerate(ta_feng.load_catalog(path)))
+    if fmt == "instacart":
+        return _validated(enumerate(instacart.load_catalog(path)))
     return _validated(read_catalog(path))
 
 
@@ -144,8 +165,17 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def load_events(path: Path) -> Iterator[ProfileEvent]:
-    """Events from the Online Retail CSV or a JSON Lines file of events."""
-    raws = read_retail_events(path) if is_online_retail(path) else _jsonl(path)
+    """Events from a public table (as :func:`load_products`) or a JSON Lines file of events."""
+    fmt = source_format(path)
+    raws: Iterable[Mapping[str, Any]] = (
+        read_retail_events(path)
+        if fmt == "online-retail"
+        else ta_feng.read_events(path)
+        if fmt == "ta-feng"
+        else instacart.read_events(path)
+        if fmt == "instacart"
+        else _jsonl(path)
+    )
     for row, raw in enumerate(raws):
         ev = to_profile_event(raw, row=row)
         if ev is not None:
