@@ -7,7 +7,9 @@ without scanning or deleting anything; they simply expire.
 A cache must never take the API down: every Redis error (refused connection, timeout, a
 server going away mid-call) is swallowed and counted, the call behaves as a miss, and after a
 failure Redis is skipped for ``_RETRY_AFTER_S`` so an outage costs one timeout, not one per
-request.
+request. Each failure is counted in the ``CacheErrors`` metric (dimension ``cause``), and
+:meth:`Cache.state` — what ``/health`` shows — pings Redis, so a lost cache is visible as
+``down`` there instead of hiding behind replies that are merely slower.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from recsys.core.config import Settings
+from recsys.core.observability import metric
 
 _RETRY_AFTER_S = 5.0
 
@@ -71,6 +74,10 @@ class Cache:
         """Drop every entry this cache can reach (tests and benchmarks)."""
         raise NotImplementedError
 
+    def state(self) -> dict[str, Any]:
+        """``{"backend", "state": "ok" | "down", ...}`` for /health."""
+        return {"backend": self.backend, "state": "ok"}
+
 
 class MemoryCache(Cache):
     """Bounded LRU with expiry, per process (each Lambda container has its own)."""
@@ -105,6 +112,9 @@ class MemoryCache(Cache):
         with self._lock:
             self._data.clear()
 
+    def state(self) -> dict[str, Any]:
+        return {"backend": self.backend, "state": "ok", "entries": len(self._data)}
+
 
 class RedisCache(Cache):
     """Redis with short timeouts; failures are misses and pause Redis use briefly."""
@@ -121,22 +131,41 @@ class RedisCache(Cache):
         self.prefix = prefix
         self._down_until = 0.0
         self.failures = 0
+        self.last_error: str | None = None
 
     @property
     def available(self) -> bool:
         return time.monotonic() >= self._down_until
 
-    def _failed(self) -> None:
+    def _failed(self, exc: BaseException | None = None) -> None:
         self.failures += 1
         self._down_until = time.monotonic() + _RETRY_AFTER_S
+        cause = type(exc).__name__ if exc is not None else "unknown"
+        self.last_error = f"{cause}: {exc}"[:200] if exc is not None else cause
+        metric("CacheErrors", 1, backend="redis", cause=cause)
+
+    def state(self) -> dict[str, Any]:
+        """Pings Redis (within the cache timeout): ``down`` while it does not answer."""
+        try:
+            self._client.ping()
+        except self._errors as exc:
+            self._failed(exc)
+            return {
+                "backend": self.backend,
+                "state": "down",
+                "failures": self.failures,
+                "error": self.last_error,
+            }
+        self._down_until = 0.0
+        return {"backend": self.backend, "state": "ok", "failures": self.failures}
 
     def _get(self, key: str) -> bytes | None:
         if not self.available:
             return None
         try:
             value = self._client.get(key)
-        except self._errors:
-            self._failed()
+        except self._errors as exc:
+            self._failed(exc)
             return None
         return value if isinstance(value, bytes) else None
 
@@ -145,16 +174,16 @@ class RedisCache(Cache):
             return
         try:
             self._client.set(key, value, ex=ttl_s)
-        except self._errors:
-            self._failed()
+        except self._errors as exc:
+            self._failed(exc)
 
     def clear(self) -> None:
         try:
             keys = list(self._client.scan_iter(match=f"{self.prefix}:*", count=500))
             if keys:
                 self._client.delete(*keys)
-        except self._errors:
-            self._failed()
+        except self._errors as exc:
+            self._failed(exc)
 
 
 def make_cache(settings: Settings) -> Cache:
