@@ -56,16 +56,33 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("refresh", help="run the nightly job now")
 
     ev = sub.add_parser("eval", help="offline evaluation against baselines")
-    ev.add_argument("--catalog", type=Path, required=True)
-    ev.add_argument("--events", type=Path, required=True)
-    ev.add_argument("--split", required=True, help="ISO time: train before, test after")
-    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument(
+        "--dataset",
+        action="append",
+        default=None,
+        metavar="NAME[@SPLIT]",
+        help="online-retail, online-retail-sparse, online-retail-grocery, ta-feng, "
+        "ta-feng-sample, instacart, or all; repeat or comma-separate to run several",
+    )
+    ev.add_argument("--catalog", type=Path, default=None, help="a catalog file (with --events)")
+    ev.add_argument("--events", type=Path, default=None, help="an events file (with --catalog)")
+    ev.add_argument(
+        "--split", default=None, help="ISO time: train before, test after (default per dataset)"
+    )
     ev.add_argument(
         "--variant",
-        choices=["full", "sparse"],
+        choices=["full", "sparse", "grocery"],
         default="full",
-        help="sparse: category-only product texts and a thinned history",
+        help="for --catalog/--events: sparse = category-only texts and a thinned history; "
+        "grocery = the most-bought products only, customer-day baskets, category-only texts",
     )
+    ev.add_argument("--models", action="append", default=None, help="rows to run (default all)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
+    ev.add_argument(
+        "--dataset-cache", type=Path, default=None, help="downloads (default <data-dir>/datasets)"
+    )
+    ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     sub.add_parser("bench", help="run the benchmark suite, writing docs/BENCHMARKS.md")
     return parser

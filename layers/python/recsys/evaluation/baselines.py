@@ -1,7 +1,9 @@
 """Baselines measured in the same run as the system: popularity, item-kNN, ALS, content-only.
 
-Each is fitted on the training events only and scores every catalog item for a user; the
-harness takes the top k after removing what the protocol excludes.
+Each is fitted on the training events only. They score users in blocks (one matrix product per
+block of users instead of one per user) and :class:`BlockScorer` turns a block of scores into
+top-k lists after removing what the protocol excludes; ties (e.g. users without history, whose
+scores are all zero) are broken by popularity.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from scipy import sparse
 from recsys.profiles.maths import ProfileEvent
 
 FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+#: Users scored per matrix product: a block of 512 users × 24k items is ≈ 100 MB of float64.
+BLOCK = 512
+#: Item-kNN keeps its similarity matrix dense up to this many items (≈ 256 MB of float32).
+DENSE_ITEMS = 8000
 
 
 @dataclass
@@ -49,6 +56,23 @@ class Interactions:
             return np.zeros(self.matrix.shape[1], dtype=np.float32)
         return np.asarray(self.matrix[u].toarray()[0], dtype=np.float32)
 
+    def mask(self, owned: Mapping[str, set[str]], users: Sequence[str]) -> npt.NDArray[np.bool_]:
+        """users × items booleans: True where the item is in ``owned[user]``."""
+        out = np.zeros((len(users), len(self.items)), dtype=bool)
+        for r, user in enumerate(users):
+            cols = [self.items[p] for p in owned.get(user, ()) if p in self.items]
+            out[r, cols] = True
+        return out
+
+
+def _rows_of(index: Mapping[str, int], users: Sequence[str]) -> tuple[IntArray, IntArray]:
+    """Positions (in ``users``) of the users ``index`` knows, and their rows in ``index``."""
+    pos = [(i, index[u]) for i, u in enumerate(users) if u in index]
+    return (
+        np.array([p for p, _ in pos], dtype=np.int64),
+        np.array([r for _, r in pos], dtype=np.int64),
+    )
+
 
 class Popularity:
     """Distinct training buyers per item."""
@@ -60,6 +84,9 @@ class Popularity:
     def score(self, user: str) -> FloatArray:
         return self.scores
 
+    def score_block(self, users: Sequence[str]) -> npt.NDArray[np.floating]:
+        return np.broadcast_to(self.scores, (len(users), len(self.scores)))
+
 
 class ItemKNN:
     """Item-based kNN on co-purchase: item–item cosine over identified customers' baskets.
@@ -70,6 +97,10 @@ class ItemKNN:
     for an item sums its similarity to what they bought, weighted by log(1 + orders); an item's
     similarity to itself is 1, so under the *all* protocol the customer's own purchases compete
     (the repeat signal any item-kNN has unless told otherwise); under *new* they are excluded.
+
+    The similarity matrix stays sparse for large catalogs (above :data:`DENSE_ITEMS` items, or
+    when ``dense=False``): only pairs bought together are stored, and a block of users is
+    scored with one sparse product.
     """
 
     def __init__(
@@ -79,6 +110,7 @@ class ItemKNN:
         *,
         neighbours: int | None = None,
         include_self: bool = True,
+        dense: bool | None = None,
     ) -> None:
         baskets: dict[str, set[int]] = {}
         for ev in events:
@@ -87,34 +119,82 @@ class ItemKNN:
                 continue
             key = ev.order_id or f"{ev.owner}#{int(ev.at // 86400)}"
             baskets.setdefault(key, set()).add(col)
-        rows_idx = [b for b, cols in enumerate(baskets.values()) for _ in cols]
-        cols_idx = [c for cols in baskets.values() for c in cols]
+        n_items = len(inter.items)
+        rows_idx = np.fromiter(
+            (b for b, cols in enumerate(baskets.values()) for _ in cols), dtype=np.int64
+        )
+        cols_idx = np.fromiter((c for cols in baskets.values() for c in cols), dtype=np.int64)
         basket_rows = sparse.csr_matrix(
             (np.ones(len(cols_idx), dtype=np.float32), (rows_idx, cols_idx)),
-            shape=(len(baskets), len(inter.items)),
+            shape=(len(baskets), n_items),
         )
-        co = (basket_rows.T @ basket_rows).toarray().astype(np.float32)
-        norms = np.sqrt(np.diag(co)) + 1e-9
-        sim = co / norms[:, None] / norms[None, :]
-        np.fill_diagonal(sim, 0.0)
-        if neighbours is not None and neighbours < sim.shape[0]:
-            cut = np.argpartition(-sim, neighbours, axis=1)[:, neighbours:]
-            np.put_along_axis(sim, cut, 0.0, axis=1)
-        if include_self:
-            np.fill_diagonal(sim, 1.0)
-        self.sim: FloatArray = sim
+        co = (basket_rows.T @ basket_rows).tocsr().astype(np.float32)
+        self.dense = n_items <= DENSE_ITEMS if dense is None else dense
+        if self.dense:
+            self.sim: FloatArray | sparse.csr_matrix = _dense_cosine(
+                co.toarray(), neighbours=neighbours, include_self=include_self
+            )
+        else:
+            self.sim = _sparse_cosine(co, neighbours=neighbours, include_self=include_self)
         customers = [u for u in inter.users if u.startswith("u#")] or list(inter.users)
         rows = inter.matrix[[inter.users[u] for u in customers]].astype(np.float32).tocsr()
         rows.data = np.log1p(rows.data)
         self.users = {u: i for i, u in enumerate(customers)}
         self.rows = rows
+        self.n_items = n_items
 
     def score(self, user: str) -> FloatArray:
-        u = self.users.get(user)
-        if u is None:
-            return np.zeros(self.sim.shape[0], dtype=np.float32)
-        scores: FloatArray = np.asarray(self.rows[u] @ self.sim, dtype=np.float32).ravel()
-        return scores
+        return np.asarray(self.score_block([user])[0], dtype=np.float32)
+
+    def score_block(self, users: Sequence[str]) -> npt.NDArray[np.floating]:
+        out = np.zeros((len(users), self.n_items), dtype=np.float32)
+        pos, rows = _rows_of(self.users, users)
+        if len(rows):
+            block = self.rows[rows] @ self.sim
+            out[pos] = block.toarray() if sparse.issparse(block) else block
+        return out
+
+
+def _dense_cosine(co: FloatArray, *, neighbours: int | None, include_self: bool) -> FloatArray:
+    norms = np.sqrt(np.diag(co)) + 1e-9
+    sim: FloatArray = (co / norms[:, None] / norms[None, :]).astype(np.float32, copy=False)
+    np.fill_diagonal(sim, 0.0)
+    if neighbours is not None and neighbours < sim.shape[0]:
+        cut = np.argpartition(-sim, neighbours, axis=1)[:, neighbours:]
+        np.put_along_axis(sim, cut, 0.0, axis=1)
+    if include_self:
+        np.fill_diagonal(sim, 1.0)
+    return sim
+
+
+def _sparse_cosine(
+    co: sparse.csr_matrix, *, neighbours: int | None, include_self: bool
+) -> sparse.csr_matrix:
+    """The same cosine as :func:`_dense_cosine` over the stored (co-bought) pairs only."""
+    norms = (np.sqrt(co.diagonal()) + 1e-9).astype(np.float32)
+    coo = co.tocoo()
+    keep = coo.row != coo.col
+    rows, cols = coo.row[keep], coo.col[keep]
+    data = (coo.data[keep] / norms[rows] / norms[cols]).astype(np.float32)
+    sim = sparse.csr_matrix((data, (rows, cols)), shape=co.shape)
+    if neighbours is not None:
+        sim = _top_per_row(sim, neighbours)
+    if include_self:
+        sim = (sim + sparse.identity(co.shape[0], dtype=np.float32, format="csr")).tocsr()
+    return sim
+
+
+def _top_per_row(sim: sparse.csr_matrix, n: int) -> sparse.csr_matrix:
+    indptr, data = sim.indptr, sim.data
+    keep = np.zeros(len(data), dtype=bool)
+    for r in range(sim.shape[0]):
+        lo, hi = indptr[r], indptr[r + 1]
+        if hi - lo <= n:
+            keep[lo:hi] = True
+        else:
+            keep[lo + np.argpartition(-data[lo:hi], n)[:n]] = True
+    coo = sim.tocoo()
+    return sparse.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=sim.shape)
 
 
 class ALS:
@@ -148,11 +228,14 @@ class ALS:
         self.inter = inter
 
     def score(self, user: str) -> FloatArray:
-        u = self.inter.users.get(user)
-        if u is None:
-            return np.zeros(self.item_factors.shape[0], dtype=np.float32)
-        scores: FloatArray = self.item_factors @ self.user_factors[u]
-        return scores
+        return np.asarray(self.score_block([user])[0], dtype=np.float32)
+
+    def score_block(self, users: Sequence[str]) -> npt.NDArray[np.floating]:
+        out = np.zeros((len(users), self.item_factors.shape[0]), dtype=np.float32)
+        pos, rows = _rows_of(self.inter.users, users)
+        if len(rows):
+            out[pos] = self.user_factors[rows] @ self.item_factors.T
+        return out
 
 
 class Content:
@@ -163,10 +246,15 @@ class Content:
         self.profiles = profiles
 
     def score(self, user: str) -> FloatArray:
-        p = self.profiles.get(user)
-        if p is None:
-            return np.zeros(self.item_vectors.shape[0], dtype=np.float32)
-        return self.item_vectors @ p
+        return np.asarray(self.score_block([user])[0], dtype=np.float32)
+
+    def score_block(self, users: Sequence[str]) -> npt.NDArray[np.floating]:
+        out = np.zeros((len(users), self.item_vectors.shape[0]), dtype=np.float32)
+        pos = [i for i, u in enumerate(users) if u in self.profiles]
+        if pos:
+            queries = np.stack([self.profiles[users[i]] for i in pos]).astype(np.float32)
+            out[pos] = queries @ self.item_vectors.T
+        return out
 
 
 def top_k(
@@ -177,8 +265,31 @@ def top_k(
     tiebreak: FloatArray,
 ) -> list[int]:
     """Indices of the k best scores; ties (e.g. all zeros) broken by ``tiebreak`` (popularity)."""
+    block = top_k_block(
+        scores[None, :],
+        k=k,
+        exclude=None if exclude is None else exclude[None, :],
+        tiebreak=tiebreak,
+    )
+    return block[0]
+
+
+def top_k_block(
+    scores: npt.NDArray[np.floating],
+    *,
+    k: int,
+    exclude: npt.NDArray[np.bool_] | None,
+    tiebreak: FloatArray,
+) -> list[list[int]]:
+    """Per row, the indices of the k best scores (best first), excluded cells never chosen."""
     s = scores.astype(np.float64) + 1e-9 * tiebreak / (float(tiebreak.max()) + 1e-9)
     if exclude is not None:
-        s = np.where(exclude, -np.inf, s)
-    idx = np.argpartition(-s, k)[:k] if k < len(s) else np.arange(len(s))
-    return [int(i) for i in idx[np.argsort(-s[idx])] if np.isfinite(s[i])]
+        s[exclude] = -np.inf
+    n = s.shape[1]
+    idx = np.argpartition(-s, k, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(s), 1))
+    part = np.take_along_axis(s, idx, axis=1)
+    order = np.argsort(-part, axis=1)
+    idx = np.take_along_axis(idx, order, axis=1)
+    part = np.take_along_axis(part, order, axis=1)
+    finite = np.isfinite(part)
+    return [[int(i) for i in row[ok]] for row, ok in zip(idx, finite, strict=True)]

@@ -18,26 +18,36 @@ import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.catalog.schema import Product
 from recsys.core.config import Settings
-from recsys.evaluation.baselines import ALS, Content, Interactions, ItemKNN, Popularity, top_k
+from recsys.evaluation.baselines import (
+    ALS,
+    BLOCK,
+    Content,
+    FloatArray,
+    Interactions,
+    ItemKNN,
+    Popularity,
+    top_k_block,
+)
 from recsys.evaluation.data import EvalData
 from recsys.evaluation.embeddings import embed_texts
 from recsys.evaluation.memory import ArrayItems, ArrayUsers
 from recsys.evaluation.metrics import score_lists
+from recsys.evaluation.progress import Progress
 from recsys.profiles.maths import DEFAULT_WEIGHTS, ProfileEvent, build_profile
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.personal import rank_for_user
 from recsys.ranking.types import Purchase, UserState
 from recsys.store.base import Vector
 
-MODELS = ("recsys", "popularity", "item_knn", "als", "content")
 PROTOCOLS = ("all", "new")
 
 
@@ -54,6 +64,9 @@ class Prepared:
     history: dict[str, list[Purchase]]
     inter: Interactions
     timings: dict[str, float]
+    #: Fitted parts shared between models (e.g. the popularity scores every baseline's
+    #: tie-break uses), filled on first use.
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 def _history(train: Sequence[ProfileEvent]) -> dict[str, list[Purchase]]:
@@ -69,14 +82,17 @@ def prepare(
     *,
     settings: Settings,
     texts: Callable[[Product], str] | None = None,
+    progress: Progress | None = None,
 ) -> Prepared:
     """Embed the catalog, build profiles and aggregates and the interaction matrix."""
+    say = progress or Progress(enabled=False)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     ids = sorted(data.products)
     text_of = texts or (lambda p: p.text)
     vectors = embed_texts([text_of(data.products[p]) for p in ids], settings=settings)
     timings["embed_s"] = time.perf_counter() - t0
+    say(f"embedded {len(ids):,} product texts in {timings['embed_s']:.1f} s")
 
     t0 = time.perf_counter()
     payloads = {p: dict(data.products[p].payload) for p in ids}
@@ -108,6 +124,10 @@ def prepare(
     t0 = time.perf_counter()
     inter = Interactions.from_events(data.train, ids)
     timings["matrix_s"] = time.perf_counter() - t0
+    say(
+        f"fitted aggregates {timings['aggregates_s']:.1f} s, {len(profiles):,} profiles "
+        f"{timings['profiles_s']:.1f} s, interactions {timings['matrix_s']:.1f} s"
+    )
     return Prepared(
         data=data,
         ids=ids,
@@ -130,60 +150,158 @@ def _truth(prep: Prepared, protocol: str) -> dict[str, set[str]]:
     return out
 
 
+class Recommender(Protocol):
+    """A fitted model: top-k product ids per user.
+
+    ``exclude_bought`` is the *new* protocol: never return a product the user bought before
+    the split (``prep.data.bought_before``). Users the model knows nothing about still get a
+    list (e.g. bestsellers); a missing or short list simply scores fewer hits.
+    """
+
+    def recommend(
+        self, users: Sequence[str], *, k: int, exclude_bought: bool
+    ) -> Mapping[str, Sequence[str]]: ...
+
+
+@dataclass(frozen=True)
+class Model:
+    """One row of the evaluation: fitted on the training side only, then asked for lists.
+
+    ``fit(prep, config)`` sees :class:`Prepared` (catalog, training events, profiles,
+    aggregates, interaction matrix — nothing at or after the split) and the default
+    :class:`RankingConfig`; it returns a :class:`Recommender`.
+    """
+
+    name: str
+    label: str
+    fit: Callable[[Prepared, RankingConfig], Recommender]
+
+
+class Scorer(Protocol):
+    def score_block(self, users: Sequence[str]) -> npt.NDArray[np.floating]: ...
+
+
+class BlockRecommender:
+    """Top-k lists from a scorer that rates every catalog item for a block of users at once."""
+
+    def __init__(self, prep: Prepared, scorer: Scorer, *, tiebreak: FloatArray) -> None:
+        self.prep = prep
+        self.scorer = scorer
+        self.tiebreak = tiebreak
+
+    def recommend(
+        self, users: Sequence[str], *, k: int, exclude_bought: bool
+    ) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        ids = self.prep.ids
+        for start in range(0, len(users), BLOCK):
+            block = list(users[start : start + BLOCK])
+            scores = self.scorer.score_block(block)
+            exclude = (
+                self.prep.inter.mask(self.prep.data.bought_before, block)
+                if exclude_bought
+                else None
+            )
+            picked = top_k_block(scores, k=k, exclude=exclude, tiebreak=self.tiebreak)
+            for user, row in zip(block, picked, strict=True):
+                out[user] = [ids[i] for i in row]
+        return out
+
+
+class SystemRecommender:
+    """The system under test: :func:`recsys.ranking.personal.rank_for_user` per user over
+    in-memory sources, with ``config`` (``buy_again`` off under ``exclude_bought``)."""
+
+    def __init__(self, prep: Prepared, config: RankingConfig) -> None:
+        self.prep = prep
+        self.config = config
+        self.items = ArrayItems(prep.ids, prep.vectors, prep.payloads)
+        owners = sorted(prep.profiles)
+        recent = {
+            u: list(dict.fromkeys(p.product_id for p in prep.history.get(u, [])))[:20]
+            for u in owners
+        }
+        user_matrix = (
+            np.stack([prep.profiles[u] for u in owners]).astype(np.float32)
+            if owners
+            else np.zeros((0, prep.vectors.shape[1]), dtype=np.float32)
+        )
+        self.users = ArrayUsers(owners, user_matrix, recent)
+
+    def recommend(
+        self, users: Sequence[str], *, k: int, exclude_bought: bool
+    ) -> dict[str, list[str]]:
+        cfg = replace(self.config, buy_again=False) if exclude_bought else self.config
+        out: dict[str, list[str]] = {}
+        for user in users:
+            state = UserState(
+                user_id=user,
+                long=self.prep.profiles.get(user),
+                purchases=self.prep.history.get(user, []),
+            )
+            ranked = rank_for_user(
+                state,
+                now=self.prep.data.split,
+                limit=k,
+                items=self.items,
+                users=self.users,
+                aggregates=self.prep.aggregates,
+                config=cfg,
+            )
+            out[user] = [r.product_id for r in ranked]
+        return out
+
+
 def recsys_lists(
     prep: Prepared, users: Sequence[str], *, config: RankingConfig, k: int
 ) -> dict[str, list[str]]:
-    """The system's top-k per user, through the production ranking function."""
-    items = ArrayItems(prep.ids, prep.vectors, prep.payloads)
-    owners = sorted(prep.profiles)
-    recent = {
-        u: list(dict.fromkeys(p.product_id for p in prep.history.get(u, [])))[:20] for u in owners
-    }
-    user_matrix = (
-        np.stack([prep.profiles[u] for u in owners]).astype(np.float32)
-        if owners
-        else np.zeros((0, prep.vectors.shape[1]), dtype=np.float32)
+    """The system's top-k per user, through the production ranking function (``config`` as
+    given: pass ``buy_again=False`` for the *new* protocol)."""
+    return SystemRecommender(prep, config).recommend(users, k=k, exclude_bought=False)
+
+
+def _popularity(prep: Prepared) -> Popularity:
+    pop = prep.cache.get("popularity")
+    if not isinstance(pop, Popularity):
+        pop = prep.cache["popularity"] = Popularity(prep.inter)
+    return pop
+
+
+FitFn = Callable[[Prepared, RankingConfig], Recommender]
+
+
+def _baseline(make: Callable[[Prepared], Scorer]) -> FitFn:
+    def fit(prep: Prepared, config: RankingConfig) -> Recommender:
+        return BlockRecommender(prep, make(prep), tiebreak=_popularity(prep).scores)
+
+    return fit
+
+
+#: Every model the harness knows, in table order. Add a row with :func:`register`.
+REGISTRY: dict[str, Model] = {}
+
+
+def register(model: Model) -> Model:
+    """Add (or replace) a model of the harness; ``evaluate(models=[..., model.name])``."""
+    REGISTRY[model.name] = model
+    return model
+
+
+register(Model("recsys", "recsys", SystemRecommender))
+register(Model("popularity", "popularity", _baseline(_popularity)))
+register(
+    Model(
+        "item_knn",
+        "item-kNN co-purchase",
+        _baseline(lambda prep: ItemKNN(prep.inter, prep.data.train)),
     )
-    user_source = ArrayUsers(owners, user_matrix, recent)
-    out: dict[str, list[str]] = {}
-    for user in users:
-        state = UserState(
-            user_id=user,
-            long=prep.profiles.get(user),
-            purchases=prep.history.get(user, []),
-        )
-        ranked = rank_for_user(
-            state,
-            now=prep.data.split,
-            limit=k,
-            items=items,
-            users=user_source,
-            aggregates=prep.aggregates,
-            config=config,
-        )
-        out[user] = [r.product_id for r in ranked]
-    return out
-
-
-def _baseline_lists(
-    prep: Prepared,
-    model: Any,
-    truth: Mapping[str, set[str]],
-    *,
-    protocol: str,
-    tiebreak: np.ndarray[Any, np.dtype[np.float32]],
-    k: int,
-) -> dict[str, list[str]]:
-    index = prep.inter.items
-    out: dict[str, list[str]] = {}
-    for user in truth:
-        exclude = None
-        if protocol == "new":
-            exclude = np.zeros(len(prep.ids), dtype=bool)
-            exclude[[index[p] for p in prep.data.bought_before.get(user, ()) if p in index]] = True
-        picked = top_k(model.score(user), k=k, exclude=exclude, tiebreak=tiebreak)
-        out[user] = [prep.ids[i] for i in picked]
-    return out
+)
+register(Model("als", "ALS (implicit)", _baseline(lambda prep: ALS(prep.inter))))
+register(
+    Model("content", "content-only", _baseline(lambda prep: Content(prep.vectors, prep.profiles)))
+)
+#: The default rows of ``recsys eval``.
+MODELS: tuple[str, ...] = tuple(REGISTRY)
 
 
 def evaluate(
@@ -191,39 +309,33 @@ def evaluate(
     *,
     config: RankingConfig,
     k: int = 10,
-    models: Sequence[str] = MODELS,
+    models: Sequence[str | Model] = MODELS,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """{"protocols": {protocol: {model: metrics}}, "timings": {...}} for one prepared split."""
+    """{"protocols": {protocol: {model: metrics}}, "timings": {...}} for one prepared split.
+
+    ``models`` are names of :data:`REGISTRY` or :class:`Model` objects; each is fitted once
+    and asked for both protocols' lists.
+    """
+    say = progress or Progress(enabled=False)
     timings = dict(prep.timings)
-    fitted: dict[str, Any] = {}
-    pop = Popularity(prep.inter)
-    builders: dict[str, Callable[[], Any]] = {
-        "popularity": lambda: pop,
-        "item_knn": lambda: ItemKNN(prep.inter, prep.data.train),
-        "als": lambda: ALS(prep.inter),
-        "content": lambda: Content(prep.vectors, prep.profiles),
-    }
-    for name in models:
-        if name in builders:
+    specs = [m if isinstance(m, Model) else REGISTRY[m] for m in models]
+    truths = {protocol: _truth(prep, protocol) for protocol in PROTOCOLS}
+    result: dict[str, Any] = {protocol: {} for protocol in PROTOCOLS}
+    for spec in specs:
+        t0 = time.perf_counter()
+        fitted = spec.fit(prep, config)
+        timings[f"fit_{spec.name}_s"] = fit_s = time.perf_counter() - t0
+        spent = [f"fit {fit_s:.1f} s"]
+        for protocol in PROTOCOLS:
+            truth = truths[protocol]
             t0 = time.perf_counter()
-            fitted[name] = builders[name]()
-            timings[f"fit_{name}_s"] = time.perf_counter() - t0
-    result: dict[str, Any] = {}
-    for protocol in PROTOCOLS:
-        truth = _truth(prep, protocol)
-        per_model: dict[str, Any] = {}
-        for name in models:
-            t0 = time.perf_counter()
-            if name == "recsys":
-                cfg = config if protocol == "all" else replace(config, buy_again=False)
-                lists = recsys_lists(prep, sorted(truth), config=cfg, k=k)
-            else:
-                lists = _baseline_lists(
-                    prep, fitted[name], truth, protocol=protocol, tiebreak=pop.scores, k=k
-                )
-            timings[f"{protocol}_{name}_s"] = time.perf_counter() - t0
-            per_model[name] = score_lists(lists, truth, k=k, catalog_size=len(prep.ids)).as_dict(k)
-        result[protocol] = per_model
+            lists = fitted.recommend(sorted(truth), k=k, exclude_bought=protocol == "new")
+            timings[f"{protocol}_{spec.name}_s"] = took = time.perf_counter() - t0
+            spent.append(f"{protocol} {len(truth):,} users {took:.1f} s")
+            scores = score_lists(lists, truth, k=k, catalog_size=len(prep.ids))
+            result[protocol][spec.name] = scores.as_dict(k)
+        say(f"{spec.label}: " + ", ".join(spent))
     return {"protocols": result, "timings": {n: round(v, 2) for n, v in timings.items()}}
 
 
