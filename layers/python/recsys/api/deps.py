@@ -1,5 +1,9 @@
 """Dependencies shared by the routers.
 
+``ServicesDep`` / ``RecommenderDep``: the app's :class:`~recsys.services.Services` (built once
+per process by the handler file and kept in ``app.state.services`` by ``build_app``) and the
+read API's recommender on it. Async, so FastAPI never hops to a worker thread for them.
+
 Everything a route uses comes from the app's :class:`~recsys.services.Services`
 (``app.state.services``, set by :func:`recsys.api.app.build_app`) through the aliases here:
 ``ServicesDep``, ``SettingsDep``, ``RecommenderDep``. They are ``async``: a sync dependency
