@@ -103,8 +103,9 @@ def bench_moto_floor(settings: Any, n: int = 600) -> dict[str, float]:
 def bench_intake(settings: Any, products: list[str], n: int) -> dict[str, Any]:
     """log_events in batches of 500 (the API's maximum): logged events per second."""
     from recsys.core.aws import client
-    from recsys.events.intake import ProfileQueue, log_events
+    from recsys.events.intake import log_events
     from recsys.events.log import EventLog
+    from recsys.events.queue import ProfileQueue
 
     sqs = client("sqs", settings)
     results: dict[str, Any] = {}
@@ -166,8 +167,9 @@ class _NullAws:
 
 def bench_own_cpu(settings: Any, products: list[str], n: int) -> dict[str, float]:
     """``log_events`` with AWS answered instantly: validation, item building, message shaping."""
-    from recsys.events.intake import ProfileQueue, log_events
+    from recsys.events.intake import log_events
     from recsys.events.log import EventLog
+    from recsys.events.queue import ProfileQueue
 
     log, queue = EventLog(settings, threads=4), ProfileQueue(settings)
     log.ddb, queue.sqs = _NullAws(), _NullAws()
@@ -197,7 +199,6 @@ def bench_http_intake(settings: Any, products: list[str], n: int) -> dict[str, f
 
     module = import_file(ROOT / "functions" / "log_event" / "app.py", "bench_log_event")
     sample = json.loads((ROOT / "shared" / "events" / "apigw_post_events.json").read_text())
-    from recsys.api.routes import events as events_routes
     from recsys.core.aws import client
 
     sqs = client("sqs", settings)
@@ -208,8 +209,7 @@ def bench_http_intake(settings: Any, products: list[str], n: int) -> dict[str, f
         t = time.perf_counter()
         accepted += json.loads(module.handler(event, None)["body"])["accepted"]
         secs += time.perf_counter() - t
-        for cached in events_routes._queues.values():
-            cached.url = _fresh_queue(sqs)
+        module.app.state.services.profile_queue.url = _fresh_queue(sqs)
     return {"accepted": accepted, "events_per_s": accepted / secs}
 
 
@@ -217,8 +217,9 @@ def bench_latency(settings: Any, prov: Any, products: list[str], samples: int) -
     """POST one event, then a poller (long-polling like the SQS event source) runs the
     update-profile handler; latency = until that user's profile is written."""
     from recsys.core.aws import client
-    from recsys.events.intake import ProfileQueue, log_events
+    from recsys.events.intake import log_events
     from recsys.events.log import EventLog
+    from recsys.events.queue import ProfileQueue
     from recsys.local.invoke import import_file
     from recsys.local.poller import sqs_event
     from recsys.profiles.worker import ProfileWorker
@@ -299,14 +300,15 @@ def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
     profiles) on a fresh stack, then the nightly aggregates; and what a few customers look like."""
     from collections import Counter
 
-    from recsys.aggregates.compute import compute_aggregates, save_aggregates
+    from recsys.aggregates.compute import compute_aggregates
+    from recsys.aggregates.store import AggregatesStore
     from recsys.catalog.text import product_text
     from recsys.cli.events import cli_events
     from recsys.core.config import get_settings
     from recsys.datasets.online_retail import load_catalog
     from recsys.datasets.retail_events import read_retail_events
     from recsys.encoder import get_encoder
-    from recsys.store import PointIn, get_store
+    from recsys.store import PointIn, open_store_ready
 
     server, settings, _ = _start_stack(data_dir)
     try:
@@ -325,7 +327,7 @@ def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
         catalog = load_catalog(RETAIL)
         t = time.perf_counter()
         vectors = get_encoder(settings).encode([product_text(p) for p in catalog])
-        store = get_store(settings)
+        store = open_store_ready(settings)
         store.upsert(
             settings.products_collection,
             [
@@ -354,7 +356,7 @@ def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
             now=max(e.at for e in good),
             catalog_categories={p["product_id"]: p["category"] for p in catalog},
         )
-        save_aggregates(agg, settings=settings)
+        AggregatesStore(settings).save(agg)
         refresh_s = time.perf_counter() - t
         titles = {p["product_id"]: p["title"] for p in catalog}
         bought: dict[str, Counter[str]] = {c: Counter() for c in customers}
@@ -413,13 +415,13 @@ def main() -> None:
 
     from recsys.catalog.text import product_text
     from recsys.encoder import get_encoder
-    from recsys.store import PointIn, get_store
+    from recsys.store import PointIn, open_store_ready
 
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         server, settings, prov = _start_stack(Path(tmp))
         try:
             catalog = _products(args.products)
-            store = get_store(settings)
+            store = open_store_ready(settings)
             vectors = get_encoder(settings).encode([product_text(p) for p in catalog])
             store.upsert(
                 settings.products_collection,

@@ -33,11 +33,13 @@ import numpy as np
 from bench._report import machine_line, write_section
 from bench.search import make_catalog
 from recsys.aggregates.compute import Aggregates
-from recsys.api import build_app
+from recsys.api.app import build_app
 from recsys.api.routes import recommend
 from recsys.cache import MemoryCache
 from recsys.core.config import Settings
+from recsys.ranking.cached import CachedRecommender
 from recsys.ranking.service import Recommender
+from recsys.services import Services
 from recsys.store import ensure_collections, open_store
 from recsys.store.base import PointIn, VectorStore
 
@@ -123,7 +125,7 @@ def _time_lookup(ctx: Any, user: str, count: int) -> dict[str, float]:
     took = []
     for _ in range(count):
         t0 = time.perf_counter()
-        record = ctx.recommender.profile(user, [])
+        record = ctx.ranker.profile(user, [])
         version = record.payload.get("profile_version", 0) if record else "none"
         key = cache_key(
             ctx.settings.cache_prefix,
@@ -163,9 +165,8 @@ def run_size(n: int, *, requests: int, optimize: bool) -> dict[str, Any]:
         opt_s = None
         aggs = _aggregates(cat, users, rng)
         rec = Recommender(settings=settings, store=store, aggregates=lambda: aggs)
-        ctx = recommend.RecommendContext(settings=settings, recommender=rec, cache=MemoryCache())
-        app = build_app(recommend.router)
-        recommend.set_context(ctx)  # not dependency_overrides: those cost ≈ 1 ms a request
+        ctx = CachedRecommender(rec, cache=MemoryCache(), settings=settings)
+        app = build_app(recommend.router, services=Services(settings, recommender=ctx))
         handler = Mangum(app, lifespan="off")
         picks = random.Random(5)
 
@@ -215,7 +216,6 @@ def run_size(n: int, *, requests: int, optimize: bool) -> dict[str, Any]:
         rows["cache hit, without HTTP framing (profile read + cache get)"] = _time_lookup(
             ctx, hit[0]["rawPath"].split("/")[2], requests
         )
-        recommend.set_context(None)
         store.close()
     return {"n": n, "load_s": load_s, "optimize_s": opt_s, "rows": rows}
 

@@ -6,22 +6,17 @@ listed in ``batchItemFailures`` and SQS redelivers it (then moves it to the DLQ)
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch import process_partial_response as process
 
 from recsys.catalog.embed import Embedder
 from recsys.catalog.messages import EmbedRecord
-from recsys.core.config import get_settings
+from recsys.services import Services
 
-# A batch where every record failed is reported like any other (all ids listed) rather than
-# raised, so SQS redelivers exactly the failed messages either way.
-processor = BatchProcessor(
-    event_type=EventType.SQS, model=EmbedRecord, raise_on_entire_batch_failure=False
-)
-embedder = Embedder.from_settings(get_settings())
+services = Services()
+# A batch where every record failed is reported like any other (all ids listed), not raised.
+processor = BatchProcessor(EventType.SQS, model=EmbedRecord, raise_on_entire_batch_failure=False)
+embedder = Embedder.from_services(services)
 
 
 def record_handler(record: EmbedRecord) -> None:
@@ -31,6 +26,4 @@ def record_handler(record: EmbedRecord) -> None:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point."""
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return process(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -9,17 +9,19 @@ from typing import Any
 
 from mangum import Mangum
 
-from recsys.api import build_app
+from recsys.api.app import build_app
 from recsys.api.routes import products
-from recsys.catalog.ingest import get_catalog_service, is_s3_event
+from recsys.catalog.ingest import is_s3_event
+from recsys.services import Services
 
-service = get_catalog_service()
-app = build_app(products.router, title="recsys-ingest")
+services = Services()
+catalog = services.catalog
+app = build_app(products.router, services=services, title="recsys-ingest")
 http_handler = Mangum(app, lifespan="off")
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point."""
     if is_s3_event(event):
-        return service.handle_s3_event(event)
+        return catalog.handle_s3_event(event)
     return http_handler(event, context)

@@ -7,10 +7,11 @@ from typing import Any
 
 from mangum import Mangum
 
-from recsys.api import build_app
+from recsys.api.app import build_app
 from recsys.api.routes import events
+from recsys.services import Services
 
-app = build_app(events.router, title="recsys-log-event")
+app = build_app(events.router, services=Services(), title="recsys-log-event")
 http_handler = Mangum(app, lifespan="off")
 
 

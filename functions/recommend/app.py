@@ -1,7 +1,7 @@
 """Recommend Lambda: the read API (recommendations, similar, bought together, cart, trending,
 search, health) behind API Gateway.
 
-The store, encoder, aggregates loader and cache are wired at import (cold start), so a warm
+The recommender, aggregates loader and cache are wired at import (cold start), so a warm
 invocation only ranks; Mangum runs with lifespan off because it would run it per invocation.
 """
 
@@ -9,11 +9,13 @@ from typing import Any
 
 from mangum import Mangum
 
-from recsys.api import build_app
+from recsys.api.app import build_app
 from recsys.api.routes import recommend
+from recsys.services import Services
 
-recommend.load_context()
-app = build_app(recommend.router, title="recsys-recommend")
+services = Services()
+services.recommender  # noqa: B018 - wire it at cold start, not on the first request
+app = build_app(recommend.router, services=services, title="recsys-recommend")
 http_handler = Mangum(app, lifespan="off")
 
 

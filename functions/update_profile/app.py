@@ -6,20 +6,15 @@ redelivers it and, after maxReceiveCount, moves it to the DLQ.
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch import process_partial_response as process
 
-from recsys.core.config import get_settings
 from recsys.profiles.worker import ProfileRecord, ProfileWorker, is_scheduled_event
+from recsys.services import Services
 
 # A batch whose every record failed is reported like any other, not raised as one error.
-processor = BatchProcessor(
-    event_type=EventType.SQS, model=ProfileRecord, raise_on_entire_batch_failure=False
-)
-worker = ProfileWorker.from_settings(get_settings())
+processor = BatchProcessor(EventType.SQS, model=ProfileRecord, raise_on_entire_batch_failure=False)
+worker = ProfileWorker(Services())
 
 
 def record_handler(record: ProfileRecord) -> None:
@@ -31,6 +26,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point."""
     if is_scheduled_event(event):
         return worker.nightly()
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return process(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recsys.aggregates.compute import load_aggregates
+from recsys.aggregates.store import AggregatesStore
 from recsys.core.aws import client
 from recsys.core.config import Settings, get_settings
 from recsys.encoder import get_encoder
 from recsys.local.invoke import import_file
 from recsys.local.poller import sqs_event
 from recsys.local.provision import Provisioned
-from recsys.store import PointIn, get_store, reset_store
+from recsys.store import PointIn, open_store_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -107,7 +107,7 @@ def stack(
     client("sqs", settings).set_queue_attributes(
         QueueUrl=prov.queue_urls["ProfileQueue"], Attributes={"VisibilityTimeout": "1"}
     )
-    store = get_store(get_settings())
+    store = open_store_ready(get_settings())
     vectors = get_encoder(settings).encode([title for title, _ in PRODUCTS.values()])
     store.upsert(
         settings.products_collection,
@@ -128,7 +128,6 @@ def stack(
         ],
     )
     yield get_settings(), prov
-    reset_store()
 
 
 def post_events_event(
@@ -213,7 +212,7 @@ def test_events_flow_into_a_profile_through_the_queue(
     assert [m["Body"] for m in dead] == ["{not json"]
 
     # AND the user's profile is in the users collection, each event counted once
-    store = get_store(settings)
+    store = open_store_ready(settings)
     (user,) = store.retrieve(settings.users_collection, ["12347"], with_vectors=True)
     assert user.payload["kind"] == "user"
     assert user.payload["counts"] == {"view": 1, "add_to_cart": 1, "purchase": 2}
@@ -257,7 +256,7 @@ def test_events_flow_into_a_profile_through_the_queue(
     report = update_profile.handler(load_event("eventbridge_scheduled"), None)
     # THEN aggregates were recomputed from the log and saved; the user's rebuild was queued
     assert report["events"] == 6
-    agg = load_aggregates(settings, max_age_s=0)
+    agg = AggregatesStore(settings).load(max_age_s=0)
     # as of the newest event (the data's 2011 clock), 21731 (cart 2 + purchase 3) on top
     assert agg.computed_at == t0 + 300
     assert agg.popular(limit=1) == [("21731", 1.0)]

@@ -29,7 +29,7 @@ from recsys.encoder import get_encoder
 from recsys.local.invoke import import_file
 from recsys.local.poller import sqs_event
 from recsys.local.provision import Provisioned
-from recsys.store import VectorStore, get_store, reset_store
+from recsys.store import VectorStore
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,8 @@ class Stack:
 
     @property
     def store(self) -> VectorStore:
-        return get_store(self.settings)
+        store: VectorStore = self.embed.services.store
+        return store
 
     def receive(self, *, wait_s: int = 1) -> list[dict[str, Any]]:
         got: list[dict[str, Any]] = self.sqs.receive_message(
@@ -152,7 +153,6 @@ def stack(
             s3=client("s3", settings),
         )
     finally:
-        reset_store()
         get_settings.cache_clear()
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from recsys.aggregates.compute import load_aggregates
+from recsys.aggregates.store import AggregatesStore
 from recsys.cli import main
 from recsys.core.config import Settings, get_settings
 from recsys.encoder import get_encoder
 from recsys.local.provision import Provisioned
-from recsys.store import PointIn, get_store, reset_store
+from recsys.store import PointIn, open_store_ready
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def env(
         "22423": "REGENCY CAKESTAND 3 TIER",
     }
     vecs = get_encoder(current).encode(list(titles.values()))
-    get_store(current).upsert(
+    open_store_ready(current).upsert(
         current.products_collection,
         [
             PointIn(k, {"text": v}, {"product_id": k, "title": t, "category": "Home"})
@@ -56,7 +56,6 @@ def env(
         ],
     )
     yield current
-    reset_store()
 
 
 def test_replay_online_retail_then_refresh(
@@ -75,13 +74,13 @@ def test_replay_online_retail_then_refresh(
     # THEN six events logged once, three profiles (two customers, one anonymous invoice)
     assert (first["accepted"], first["rejected"], first["profiles"]) == (6, 0, 3)
     assert (second["accepted"], second["duplicates"]) == (0, 6)
-    store = get_store(env)
+    store = open_store_ready(env)
     (p,) = store.retrieve(env.users_collection, ["17850"])
     assert p.payload["counts"] == {"purchase": 4}
     assert store.retrieve(env.users_collection, ["session:inv-536368"])
     # AND the refresh saw them all; lantern and heart were bought together twice
     assert refresh["events"] == 6
-    agg = load_aggregates(env, max_age_s=0)
+    agg = AggregatesStore(env).load(max_age_s=0)
     assert [p for p, _ in agg.bought_with("71053", limit=3)] == ["85123A"]
 
 

@@ -15,7 +15,7 @@ from recsys.cli import main
 from recsys.core.config import Settings, get_settings
 from recsys.core.errors import EncoderError
 from recsys.encoder import get_encoder
-from recsys.store import get_store, open_store, reset_store
+from recsys.store import open_store, open_store_ready
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,6 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # main() exports --data-dir to the environment; monkeypatch restores it afterwards.
     monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path / "data"))
     yield tmp_path / "data"
-    reset_store()
     get_settings.cache_clear()
 
 
@@ -57,12 +56,11 @@ def test_csv_ingest_embeds_good_rows_and_writes_rejects(
         (4, "in_stock", "c3"),
     ]
     # AND the good rows are searchable in the embedded store once the command returns
-    store = get_store(Settings(data_dir=data_dir))
+    store = open_store_ready(Settings(data_dir=data_dir))
     assert store.count("products") == 2
     (vector,) = get_encoder().encode(["a candle that smells nice"])
     assert store.search("products", vector, using="text", limit=1)[0].key == "c1"
     # WHEN the same file is ingested again
-    reset_store()
     assert main(["--data-dir", str(data_dir), "ingest", str(path)]) == 0
     # THEN nothing is re-embedded and the rejects go to the default place
     out = capsys.readouterr().out
@@ -88,7 +86,7 @@ def test_online_retail_format_loads_the_table_as_a_catalog(
     )
     # THEN its two products are stored, postage is not
     assert "retail.csv: 2 accepted" in capsys.readouterr().out
-    store = get_store(Settings(data_dir=data_dir))
+    store = open_store_ready(Settings(data_dir=data_dir))
     assert sorted(r.key for r in store.retrieve("products", ["85123A", "71053", "POST"])) == [
         "71053",
         "85123A",

@@ -11,10 +11,10 @@ import jsonschema
 import pytest
 
 from recsys.catalog.embed import Embedder
-from recsys.catalog.ingest import BatchTooLargeError, CatalogService, ingest_rows
+from recsys.catalog.ingest import CatalogService, ingest_rows
 from recsys.catalog.messages import EmbedItem, EmbedMessage
 from recsys.core.config import Settings
-from recsys.core.errors import NotFoundError
+from recsys.core.errors import BatchTooLargeError, NotFoundError
 from recsys.encoder import get_encoder
 from recsys.store import VectorStore, open_store, products_spec
 

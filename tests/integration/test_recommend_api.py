@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recsys.aggregates.compute import Aggregates, compute_aggregates
-from recsys.api import build_app
+from recsys.api.app import build_app
 from recsys.api.routes import recommend
 from recsys.cache import MemoryCache, make_cache
 from recsys.catalog.schema import validate_rows
@@ -28,7 +28,9 @@ from recsys.datasets.online_retail import load_catalog
 from recsys.encoder import get_encoder
 from recsys.evaluation.data import load_events, parse_time
 from recsys.profiles.maths import DEFAULT_WEIGHTS, ProfileEvent, build_profile
+from recsys.ranking.cached import CachedRecommender
 from recsys.ranking.service import Recommender
+from recsys.services import Services
 from recsys.store import ensure_collections, open_store
 from recsys.store.base import PointIn, VectorStore
 
@@ -117,7 +119,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def make_client(
     world: World, *, store: Any = None, cache: Any = None, **overrides: Any
 ) -> TestClient:
-    settings = world.settings.model_copy(update=overrides)
+    prefix = "ranking_"
+    ranking = {k.removeprefix(prefix): v for k, v in overrides.items() if k.startswith(prefix)}
+    rest = {k: v for k, v in overrides.items() if not k.startswith("ranking_")}
+    if ranking:
+        rest["ranking"] = world.settings.ranking.model_copy(update=ranking)
+    settings = world.settings.model_copy(update=rest)
     rec = Recommender(
         settings=settings,
         store=store or world.store,
@@ -125,11 +132,12 @@ def make_client(
         encoder=lambda: get_encoder(settings),
         clock=lambda: SPLIT,
     )
-    ctx = recommend.RecommendContext(
-        settings=settings, recommender=rec, cache=cache if cache is not None else MemoryCache()
+    cached = CachedRecommender(
+        rec, cache=cache if cache is not None else MemoryCache(), settings=settings
     )
-    app = build_app(recommend.router)
-    app.dependency_overrides[recommend.get_context] = lambda: ctx
+    app = build_app(
+        recommend.router, services=Services(settings, recommender=cached), title="recsys-test"
+    )
     return TestClient(app)
 
 
@@ -313,9 +321,8 @@ def test_aggregates_outage_still_answers_from_the_profile(world: World) -> None:
 
     settings = world.settings
     rec = Recommender(settings=settings, store=world.store, aggregates=broken, clock=lambda: SPLIT)
-    ctx = recommend.RecommendContext(settings=settings, recommender=rec, cache=MemoryCache())
-    app = build_app(recommend.router)
-    app.dependency_overrides[recommend.get_context] = lambda: ctx
+    cached = CachedRecommender(rec, cache=MemoryCache(), settings=settings)
+    app = build_app(recommend.router, services=Services(settings, recommender=cached))
     client = TestClient(app)
     # WHEN a known user asks
     body = client.get(f"/users/{some_user(world)}/recommendations").json()

@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
-from recsys.api.routes import recommend
 from recsys.catalog.schema import validate_rows
 from recsys.core.config import Settings
 from recsys.encoder import get_encoder
 from recsys.local.invoke import import_file
 from recsys.local.provision import Provisioned
-from recsys.store import get_store
+from recsys.store import open_store_ready
 from recsys.store.base import PointIn
 
 pytestmark = pytest.mark.integration
@@ -67,17 +66,18 @@ def handler(
     get_settings.cache_clear()
     live = get_settings()
     vecs = get_encoder(live).encode([p.text for p in products])
-    get_store(live).upsert(
+    store = open_store_ready(live)
+    store.upsert(
         live.products_collection,
         [
             PointIn(p.product_id, {"text": v}, p.payload)
             for p, v in zip(products, vecs, strict=True)
         ],
     )
-    monkeypatch.setattr(recommend, "_context", None)
     module = load_handler()
     yield module
-    get_store.cache_clear()
+    module.services.close()
+    store.close()
 
 
 @pytest.mark.parametrize("name", GET_EVENTS)

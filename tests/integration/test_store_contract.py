@@ -18,12 +18,12 @@ import pytest
 
 from recsys.core.config import Settings
 from recsys.core.errors import NotFoundError, StoreError, ValidationError
+from recsys.services import Services
 from recsys.store import (
     ExamplesNotFoundError,
     Filters,
     PointIn,
     VectorStore,
-    get_store,
     products_spec,
     users_spec,
 )
@@ -618,30 +618,31 @@ def test_backends_agree_on_recommendations(both_backends: tuple[Any, Any]) -> No
     assert len({h.key for h in a} & {h.key for h in b}) >= 4
 
 
-# --- the process-wide store -------------------------------------------------------------------
+# --- the store a process holds -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("overrides", [{}, {"vector_backend": "qdrant", "qdrant_url": ":memory:"}])
-def test_get_store_opens_once_with_both_collections(
+def test_services_open_the_store_once_with_both_collections(
     make_settings: Callable[..., Settings], overrides: dict[str, Any]
 ) -> None:
-    # GIVEN settings for a backend
+    # GIVEN the composition root for a backend
     settings = make_settings(vector_size=DIM, **overrides)
+    services = Services(settings)
 
     # WHEN the store is asked for twice
     try:
-        first = get_store(settings)
-        second = get_store(settings)
+        first = services.store
+        second = services.store
 
         # THEN it is one store, with both collections ready
         assert first is second
         assert first.count(settings.products_collection) == 0
         assert first.count(settings.users_collection) == 0
     finally:
-        get_store.cache_clear()
-    # and after clearing, a fresh store opens over the same files
-    third = get_store(settings)
+        services.close()
+    # and once closed, new services open a fresh store over the same files
+    again = Services(settings)
     try:
-        assert third is not first
+        assert again.store is not first
     finally:
-        get_store.cache_clear()
+        again.close()

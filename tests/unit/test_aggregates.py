@@ -9,9 +9,8 @@ import pytest
 from recsys.aggregates.compute import (
     Aggregates,
     compute_aggregates,
-    load_aggregates,
-    save_aggregates,
 )
+from recsys.aggregates.store import AggregatesStore
 from recsys.core.config import Settings
 from recsys.profiles.maths import ProfileEvent
 
@@ -145,11 +144,12 @@ def test_json_round_trip_keeps_everything() -> None:
 def test_save_then_load_through_s3(aws_stack: tuple[Settings, object]) -> None:
     # GIVEN aggregates saved to the catalog bucket on the moto server
     settings, _ = aws_stack
-    assert load_aggregates(settings).computed_at is None  # nothing saved yet → empty
+    kept = AggregatesStore(settings)
+    assert kept.load().computed_at is None  # nothing saved yet → empty
     agg = compute_aggregates([purchase("a", "o1")], now=NOW, catalog_categories={})
-    save_aggregates(agg, settings=settings)
+    kept.save(agg)
     # WHEN a fresh process-level read (cache bypassed) loads them
-    loaded = load_aggregates(settings, max_age_s=0)
+    loaded = AggregatesStore(settings).load(max_age_s=0)
     # THEN
     assert loaded.computed_at == NOW
     assert loaded.popular(limit=3) == [("a", 1.0)]

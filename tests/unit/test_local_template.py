@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from recsys.local.template import TemplateError, read_template
+from recsys.core.errors import TemplateError
+from recsys.local.template import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "handlers" / "template.yaml"

@@ -1,4 +1,5 @@
-"""Build a FastAPI app from routers: each Lambda mounts its own, the local stack mounts all."""
+"""Build a FastAPI app from routers over one :class:`~recsys.services.Services`: each Lambda
+mounts its own routers, the local stack mounts every function's app."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from fastapi.responses import JSONResponse
 
 from recsys import __version__
 from recsys.core.errors import NotFoundError, ValidationError
+from recsys.services import Services
 
 
-def build_app(*routers: APIRouter, title: str = "recsys") -> FastAPI:
-    """A FastAPI app serving ``routers`` with the package's error mapping."""
+def build_app(*routers: APIRouter, services: Services, title: str = "recsys") -> FastAPI:
+    """A FastAPI app serving ``routers`` with the package's error mapping; routes read
+    ``services`` from ``app.state`` (:mod:`recsys.api.deps`)."""
     app = FastAPI(title=title, version=__version__)
+    app.state.services = services
     for router in routers:
         app.include_router(router)
 

@@ -13,34 +13,27 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from recsys.catalog.text import product_text
+from recsys.core.types import Encoder
 from recsys.store.base import PointIn, VectorStore, products_spec
 
 if TYPE_CHECKING:
     from recsys.catalog.messages import EmbedItem
     from recsys.core.config import Settings
+    from recsys.services import Services
 
 __all__ = [
     "DirectEmbedQueue",
     "Embedder",
-    "TextEncoderLike",
     "embed_products",
     "prepare_points",
     "write_points",
 ]
-
-
-class TextEncoderLike(Protocol):
-    """What embedding needs of an encoder (``recsys.encoder.TextEncoder`` fits)."""
-
-    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """``(len(texts), dim)`` unit-length float32 rows."""
-        ...
 
 
 def prepare_points(
@@ -85,7 +78,7 @@ def write_points(
 def embed_products(
     products: Sequence[EmbedItem],
     *,
-    encoder: TextEncoderLike,
+    encoder: Encoder,
     store: VectorStore,
     collection: str = "products",
 ) -> int:
@@ -99,7 +92,7 @@ def embed_products(
 class Embedder:
     """An encoder and a store bound together, the products collection ensured once."""
 
-    def __init__(self, *, encoder: TextEncoderLike, store: VectorStore, settings: Settings) -> None:
+    def __init__(self, *, encoder: Encoder, store: VectorStore, settings: Settings) -> None:
         self.encoder = encoder
         self.store = store
         self.collection = settings.products_collection
@@ -120,12 +113,13 @@ class Embedder:
         return write_points(points, vectors, store=self.store, collection=self.collection)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Embedder:
-        """The process-wide encoder and store for ``settings``."""
+    def from_services(cls, services: Services) -> Embedder:
+        """Over ``services``' store, with the encoder's model loaded now (every embed needs it)."""
         from recsys.encoder import get_encoder
-        from recsys.store import get_store
 
-        return cls(encoder=get_encoder(settings), store=get_store(settings), settings=settings)
+        return cls(
+            encoder=get_encoder(services.settings), store=services.store, settings=services.settings
+        )
 
 
 class DirectEmbedQueue:

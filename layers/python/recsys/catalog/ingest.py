@@ -16,7 +16,6 @@ it). To hide a product temporarily, POST it with ``is_active: false`` instead.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -24,21 +23,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from recsys.catalog.messages import EmbedItem, EmbedQueue
-from recsys.catalog.queue import SqsEmbedQueue
 from recsys.catalog.readers import detect_format, iter_s3_body
 from recsys.catalog.schema import NumberedRow, Product, Rejection, iter_validated
-from recsys.core.errors import NotFoundError, ValidationError
+from recsys.core.errors import BatchTooLargeError, NotFoundError
 from recsys.store.base import VectorStore, products_spec
 
 if TYPE_CHECKING:
     from recsys.core.config import Settings
 
 __all__ = [
-    "BatchTooLargeError",
     "CatalogService",
     "IngestResult",
     "delete_product",
-    "get_catalog_service",
     "ingest_numbered",
     "ingest_rows",
     "is_s3_event",
@@ -151,15 +147,6 @@ def delete_product(product_id: str, *, store: VectorStore, settings: Settings) -
     store.delete(collection, [product_id])
 
 
-class BatchTooLargeError(ValidationError):
-    """A request carried more rows than one call accepts."""
-
-    def __init__(self, message: str, *, limit: int, size: int) -> None:
-        super().__init__(message, field="products")
-        self.limit = limit
-        self.size = size
-
-
 # --- the service the ingest Lambda and the HTTP routes share ------------------------------------
 
 
@@ -238,39 +225,3 @@ class CatalogService:
             key = unquote_plus(s3["object"]["key"])
             files.append(self.ingest_s3_object(s3["bucket"]["name"], key))
         return {"files": files}
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CatalogService:
-        """The store and SQS queue configured by ``settings`` (the S3 client comes when needed)."""
-        from recsys.core import aws
-        from recsys.store import get_store
-
-        if not settings.embed_queue_url:
-            raise ValidationError(
-                "RECSYS_EMBED_QUEUE_URL is not set: the ingest service needs the embed queue",
-                field="embed_queue_url",
-            )
-        queue = SqsEmbedQueue(
-            aws.client("sqs", settings),
-            settings.embed_queue_url,
-            per_message=settings.embed_message_products,
-        )
-        return cls(store=get_store(settings), queue=queue, settings=settings)
-
-
-_services: dict[str, CatalogService] = {}
-_lock = threading.Lock()
-
-
-def get_catalog_service(settings: Settings | None = None) -> CatalogService:
-    """The process-wide service for ``settings`` (default ``get_settings()``), built once."""
-    if settings is None:
-        from recsys.core.config import get_settings
-
-        settings = get_settings()
-    key = settings.model_dump_json()
-    with _lock:
-        service = _services.get(key)
-        if service is None:
-            service = _services[key] = CatalogService.from_settings(settings)
-    return service

@@ -14,7 +14,6 @@ from typing import IO, Any
 
 from recsys.core.errors import RecsysError
 from recsys.events.intake import IntakeResult, log_events, profile_updates
-from recsys.events.log import EventLog
 from recsys.events.models import LoggedEvent, ProfileUpdate, Reject, Unparsable
 
 
@@ -78,16 +77,16 @@ def cli_events(args: argparse.Namespace) -> int:
     """
     from tqdm import tqdm
 
-    from recsys.core.config import get_settings
     from recsys.encoder import get_encoder
     from recsys.events.models import _parse_timestamp
     from recsys.profiles.service import catalog_mean, update_profiles
-    from recsys.store import get_store
+    from recsys.services import Services
 
-    settings = get_settings()
+    services = Services()
+    settings = services.settings
     since = _parse_timestamp(args.since) if args.since else None
     until = _parse_timestamp(args.until) if args.until else None
-    log = EventLog(settings)
+    log = services.event_log
     totals = IntakeResult()
     owners: dict[str, ProfileUpdate] = {}
     history: dict[str, list[LoggedEvent]] = {}
@@ -132,7 +131,7 @@ def cli_events(args: argparse.Namespace) -> int:
             if batch:
                 flush()
         logged_s = time.perf_counter() - started
-        store, encoder = get_store(settings), get_encoder(settings)
+        store, encoder = services.store, get_encoder(settings)
         center = catalog_mean(store, settings) if settings.profile_center_items else None
         updates = [u.model_copy(update={"rebuild": True}) for u in owners.values()]
         with tqdm(total=len(updates), desc="profiles", unit="profile", file=sys.stderr) as bar:
@@ -151,7 +150,7 @@ def cli_events(args: argparse.Namespace) -> int:
     finally:
         if rejects_out:
             rejects_out.close()
-        log.close()
+        services.close()
     print(
         json.dumps(
             {

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from recsys.catalog.ingest import IngestResult, ingest_numbered
 from recsys.catalog.messages import EmbedQueue
-from recsys.catalog.queue import SqsEmbedQueue
 from recsys.catalog.readers import read_catalog
 from recsys.catalog.schema import NumberedRow, Rejection
 from recsys.core.config import Settings
@@ -68,29 +67,22 @@ def cli_ingest(args: argparse.Namespace) -> int:
     whole-process command.
     """
     from recsys.catalog.embed import DirectEmbedQueue, Embedder
-    from recsys.core.config import get_settings
-    from recsys.store import get_store, reset_store
+    from recsys.services import Services
 
-    settings = get_settings()
+    services = Services()
+    settings = services.settings
     path: Path = args.file
     if not path.is_file():
         print(f"recsys ingest: no such file: {path}", file=sys.stderr)
         return 2
-    store = get_store(settings)
-    queue: SqsEmbedQueue | DirectEmbedQueue
+    store = services.store
+    queue: EmbedQueue
     if settings.embed_queue_url:
-        from recsys.core import aws
-
-        queue = SqsEmbedQueue(
-            aws.client("sqs", settings),
-            settings.embed_queue_url,
-            per_message=settings.embed_message_products,
-        )
+        queue = services.embed_queue
         where = f"queued on {settings.embed_queue_url}"
     else:
-        # Encoder on a worker thread, everything else here: measured ≈ 6 % over the bare
-        # encoder against ≈ 24 % serial (bench/ingest.py, "ingest" in docs/BENCHMARKS.md).
-        queue = DirectEmbedQueue(Embedder.from_settings(settings), background=True)
+        # Encoder on a worker thread, everything else here (docs/BENCHMARKS.md, "ingest").
+        queue = DirectEmbedQueue(Embedder.from_services(services), background=True)
         where = f"embedded into {settings.data_dir}"
     try:
         result = ingest_file(path, fmt=args.format, store=store, queue=queue, settings=settings)
@@ -103,7 +95,7 @@ def cli_ingest(args: argparse.Namespace) -> int:
     finally:
         if isinstance(queue, DirectEmbedQueue):
             queue.close()
-        reset_store()
+        services.close()
     print(
         f"{path.name}: {result.accepted} accepted ({where}), {result.unchanged} unchanged, "
         f"{len(result.rejected)} rejected"

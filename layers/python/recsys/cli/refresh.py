@@ -13,9 +13,9 @@ def cli_refresh(args: argparse.Namespace) -> int:
     """``recsys refresh``: the nightly job now; profiles are rebuilt in-process."""
     from tqdm import tqdm
 
-    from recsys.core.config import get_settings
+    from recsys.services import Services
 
-    worker = ProfileWorker.from_settings(get_settings())
+    worker = ProfileWorker(Services())
     with tqdm(total=4, desc="refresh", unit="step", file=sys.stderr) as bar:
 
         def step(msg: str) -> None:
@@ -23,5 +23,6 @@ def cli_refresh(args: argparse.Namespace) -> int:
             bar.update(1)
 
         report = worker.nightly(update_inline=lambda todo: worker.update(*todo), progress=step)
+    worker.services.close()
     print(json.dumps(report))
     return 0

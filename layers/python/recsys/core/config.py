@@ -5,12 +5,20 @@ No other module reads ``os.environ``: they take a :class:`Settings` (usually ``g
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 #: Where the repository keeps the shipped int8 model (used when running from a checkout).
 _REPO_MODEL_DIR = Path(__file__).resolve().parents[4] / "models_onnx" / "all-MiniLM-L6-v2-int8"
@@ -24,6 +32,70 @@ _ONLINE_RETAIL = _WORKSPACE / "shared" / "data" / "online_retail" / "online_reta
 def default_model_dir() -> Path:
     """The shipped int8 encoder: the checkout's copy, else the Lambda layer's."""
     return _REPO_MODEL_DIR if _REPO_MODEL_DIR.is_dir() else _LAYER_MODEL_DIR
+
+
+#: Prefix of the ranking settings' names (``ranking_w_content`` …, ``RECSYS_RANKING_…``).
+RANKING_PREFIX = "ranking_"
+
+
+class RankingSettings(BaseModel):
+    """The ranking settings a store may change, each by its name without ``ranking_``
+    (``RECSYS_RANKING_W_CONTENT`` is ``w_content`` here). Their defaults live here only;
+    :meth:`recsys.ranking.config.RankingConfig.from_settings` builds the ranking from them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    w_content: float = Field(default=0.5, ge=0)
+    w_collaborative: float = Field(default=0.7, ge=0)
+    w_similar_users: float = Field(default=0.5, ge=0)
+    w_popularity: float = Field(default=0.4, ge=0)
+    w_trending: float = Field(default=0.05, ge=0)
+    w_freshness: float = Field(default=0.0, ge=0)
+    w_repeat: float = Field(default=3.0, ge=0)
+    buy_again: bool = Field(
+        default=True, description="Offer past purchases again; false excludes them."
+    )
+    exclude_seen: bool = Field(
+        default=False, description="Leave out recently viewed or carted products."
+    )
+    max_per_category: int = Field(default=0, ge=0, description="0: no cap per category.")
+    diversity: float = Field(default=0.0, ge=0, le=1, description="Default MMR weight.")
+
+
+def lift_ranking(values: dict[str, Any]) -> dict[str, Any]:
+    """``ranking_<name>`` keys moved into ``values["ranking"]`` (an unknown name fails there)."""
+    flat = {k: v for k, v in values.items() if k.lower().startswith(RANKING_PREFIX)}
+    if not flat:
+        return values
+    out = {k: v for k, v in values.items() if k not in flat}
+    nested = out.get("ranking") or {}
+    if isinstance(nested, BaseModel):
+        nested = nested.model_dump(exclude_unset=True)
+    out["ranking"] = {
+        **nested,
+        **{k.lower().removeprefix(RANKING_PREFIX): v for k, v in flat.items()},
+    }
+    return out
+
+
+def ranking_setting_names() -> list[str]:
+    """The ranking settings by their names without ``RECSYS_`` (``ranking_w_content`` …)."""
+    return sorted(f"{RANKING_PREFIX}{name}" for name in RankingSettings.model_fields)
+
+
+class _FlatRankingEnv(EnvSettingsSource):
+    """``RECSYS_RANKING_<NAME>`` variables, which the nested ``ranking`` field would not see."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = f"{self.env_prefix}{RANKING_PREFIX}".lower()
+        return {
+            key[len(self.env_prefix) :]: value
+            for key, value in self.env_vars.items()
+            if key.lower().startswith(prefix) and value is not None
+        }
 
 
 class Settings(BaseSettings):
@@ -105,22 +177,11 @@ class Settings(BaseSettings):
         default=0.05, gt=0, description="Redis socket timeout; slower means 'no cache'."
     )
 
-    # --- ranking (weights tuned offline: docs/EVALUATION.md) -----------------------------------
-    ranking_w_content: float = Field(default=0.5, ge=0)
-    ranking_w_collaborative: float = Field(default=0.7, ge=0)
-    ranking_w_similar_users: float = Field(default=0.5, ge=0)
-    ranking_w_popularity: float = Field(default=0.4, ge=0)
-    ranking_w_trending: float = Field(default=0.05, ge=0)
-    ranking_w_freshness: float = Field(default=0.0, ge=0)
-    ranking_w_repeat: float = Field(default=3.0, ge=0)
-    ranking_buy_again: bool = Field(
-        default=True, description="Offer past purchases again; false excludes them."
+    # --- ranking (tuned offline: docs/EVALUATION.md) ------------------------------------------
+    ranking: RankingSettings = Field(
+        default_factory=lambda: RankingSettings(),
+        description="RECSYS_RANKING_<NAME> each (e.g. RECSYS_RANKING_W_CONTENT); unknown: error.",
     )
-    ranking_exclude_seen: bool = Field(
-        default=False, description="Leave out recently viewed or carted products."
-    )
-    ranking_max_per_category: int = Field(default=0, ge=0, description="0: no cap per category.")
-    ranking_diversity: float = Field(default=0.0, ge=0, le=1, description="Default MMR weight.")
 
     # --- events and profiles -------------------------------------------------------------------
     events_retention_days: int = Field(default=400, ge=1, description="TTL of logged events.")
@@ -235,6 +296,42 @@ class Settings(BaseSettings):
     local_drain_s: float = Field(
         default=5.0, ge=0, le=120, description="At Ctrl-C, wait this long for the queues."
     )
+
+    def with_ranking(self, overrides: Mapping[str, Any]) -> Settings:
+        """A copy with ranking settings changed by name (``{"ranking_w_content": 0.6}``),
+        validated as the environment would be; an unknown name or a bad value: ConfigError."""
+        from recsys.core.errors import ConfigError
+
+        update: dict[str, Any] = {}
+        for name, value in overrides.items():
+            key = name.lower()
+            if not key.startswith(RANKING_PREFIX):
+                raise ConfigError(f"{name!r} is not a ranking setting (ranking_<name>)")
+            update[key.removeprefix(RANKING_PREFIX)] = value
+        try:
+            ranking = RankingSettings.model_validate({**self.ranking.model_dump(), **update})
+        except PydanticValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = ".".join(str(x) for x in err["loc"])
+            raise ConfigError(f"ranking setting {RANKING_PREFIX}{loc}: {err['msg']}") from None
+        return self.model_copy(update={"ranking": ranking})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_ranking(cls, data: Any) -> Any:
+        return lift_ranking(data) if isinstance(data, dict) else data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        flat = _FlatRankingEnv(settings_cls)
+        return init_settings, env_settings, flat, dotenv_settings, file_secret_settings
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,8 @@ handlers can shape replies (HTTP status, rejected rows) without parsing messages
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class RecsysError(Exception):
     """Base of every error this package raises on purpose."""
@@ -47,3 +49,37 @@ class StackStartError(RecsysError):
 
 class DemoError(RecsysError):
     """The demo data is missing or the stack refused it."""
+
+
+class PayloadTooLargeError(RecsysError):
+    """A request carries more events or bytes than one call may."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class BatchTooLargeError(ValidationError):
+    """A request carried more rows than one call accepts."""
+
+    def __init__(self, message: str, *, limit: int, size: int) -> None:
+        super().__init__(message, field="products")
+        self.limit = limit
+        self.size = size
+
+
+class ExamplesNotFoundError(NotFoundError):
+    """None of a recommendation's positive examples exist in the collection."""
+
+    def __init__(self, collection: str, keys: Sequence[str]) -> None:
+        super().__init__(f"none of the positive examples exist in {collection!r}: {list(keys)}")
+        self.collection = collection
+        self.keys = list(keys)
+
+
+class TemplateError(ConfigError):
+    """template.yaml declares something the local stack cannot run (names the resource)."""
+
+    def __init__(self, message: str, *, resource: str | None = None) -> None:
+        super().__init__(f"{resource}: {message}" if resource else message)
+        self.resource = resource

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from botocore.exceptions import ClientError
-
-from recsys.core.aws import client
 from recsys.core.config import Settings
-from recsys.core.errors import DependencyError, RecsysError
+from recsys.core.errors import PayloadTooLargeError
 from recsys.events.log import EventLog
 from recsys.events.models import (
     LoggedEvent,
@@ -24,48 +21,7 @@ from recsys.events.models import (
     Reject,
     validate_events,
 )
-
-
-class PayloadTooLargeError(RecsysError):
-    """A request carries more events or bytes than one call may."""
-
-    def __init__(self, message: str, *, limit: int) -> None:
-        super().__init__(message)
-        self.limit = limit
-
-
-class ProfileSink(Protocol):
-    """Where profile-update requests go: the SQS queue, or in-process for local replays."""
-
-    def send(self, updates: Sequence[ProfileUpdate]) -> None: ...
-
-
-class ProfileQueue:
-    """The profile queue (``settings.profile_queue_url``), sent to in batches of 10."""
-
-    def __init__(self, settings: Settings) -> None:
-        if not settings.profile_queue_url:
-            raise DependencyError("profile_queue_url is not configured")
-        self.url = settings.profile_queue_url
-        self.sqs = client("sqs", settings)
-
-    def send(self, updates: Sequence[ProfileUpdate]) -> None:
-        for i in range(0, len(updates), 10):
-            entries = [
-                {"Id": str(j), "MessageBody": u.model_dump_json(exclude_defaults=True)}
-                for j, u in enumerate(updates[i : i + 10])
-            ]
-            for _attempt in range(3):
-                try:
-                    resp = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
-                except ClientError as exc:
-                    raise DependencyError(f"profile queue send failed: {exc}") from exc
-                failed = {f["Id"] for f in resp.get("Failed", [])}
-                entries = [e for e in entries if e["Id"] in failed]
-                if not entries:
-                    break
-            else:
-                raise DependencyError(f"profile queue refused {len(entries)} messages")
+from recsys.events.queue import ProfileSink
 
 
 @dataclass

@@ -7,6 +7,7 @@ what deploys. Imported only by the CLI and the tests; the Lambda layer does not 
 
 from __future__ import annotations
 
+from recsys.core.errors import TemplateError
 from recsys.local.template import (
     FunctionSpec,
     HttpRoute,
@@ -14,7 +15,6 @@ from recsys.local.template import (
     S3Source,
     ScheduleSource,
     SqsSource,
-    TemplateError,
     read_template,
 )
 

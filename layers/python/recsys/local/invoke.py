@@ -13,7 +13,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from recsys.local.template import FunctionSpec, TemplateError
+from recsys.core.errors import TemplateError
+from recsys.local.template import FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from recsys.core.aws import client
 from recsys.core.config import Settings, get_settings
-from recsys.core.errors import StackStartError
+from recsys.core.errors import StackStartError, TemplateError
 from recsys.local.admin import admin_app
 from recsys.local.gateway import Gateway, Mount
 from recsys.local.invoke import LocalFunction
@@ -44,7 +44,7 @@ from recsys.local.provision import (
     resource_env,
 )
 from recsys.local.snapshot import load_bucket, load_table, save_bucket, save_table
-from recsys.local.template import LocalTemplate, TemplateError, read_template
+from recsys.local.template import LocalTemplate, read_template
 from recsys.local.triggers import S3Watcher, Scheduler
 
 log = logging.getLogger(__name__)
@@ -400,13 +400,22 @@ class LocalRuntime:
             log.exception("saving the emulated AWS state failed")
 
     def _close_store(self) -> None:
-        # Flushes the embedded Qdrant shards (WAL) so the next start opens them cleanly.
-        try:
-            from recsys.store import get_store
-
-            get_store.cache_clear()
-        except Exception:
-            log.exception("closing the vector store failed")
+        # Each handler module holds its own Services (module-level, as on Lambda); closing them
+        # flushes the embedded Qdrant shards (WAL) so the next start opens them cleanly.
+        seen: set[int] = set()
+        for fn in self.functions.values():
+            module = fn.module
+            app = getattr(module, "app", None)
+            worker = getattr(module, "worker", None)
+            for holder in (module, getattr(app, "state", None), worker):
+                services = getattr(holder, "services", None)
+                if services is None or id(services) in seen or not hasattr(services, "close"):
+                    continue
+                seen.add(id(services))
+                try:
+                    services.close()
+                except Exception:
+                    log.exception("closing a function's services failed")
 
     def __enter__(self) -> LocalRuntime:
         self.start()

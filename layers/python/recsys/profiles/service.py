@@ -39,11 +39,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from recsys.core.config import Settings
+from recsys.core.types import Encoder
 from recsys.events.log import EventLog
 from recsys.events.models import LoggedEvent, ProfileUpdate
 from recsys.profiles.maths import DEFAULT_WEIGHTS, DecayedSum, ProfileEvent, build_profile
@@ -54,12 +55,6 @@ SEEN_TYPES = frozenset({"view", "click", "add_to_cart", "wishlist", "purchase"})
 TOP_CATEGORIES = 5
 KEEP_CATEGORY_SCORES = 20
 KEEP_PURCHASE_PRICES = 50
-
-
-class Encoder(Protocol):
-    """What the profiles need of the text encoder."""
-
-    def encode(self, texts: Sequence[str]) -> Any: ...
 
 
 def profile_key(owner: str) -> str:

@@ -1,28 +1,35 @@
 """Ranking knobs: signal weights, candidate budgets and business rules, tuned offline.
 
-The defaults are the weights chosen on the Online Retail evaluation (docs/EVALUATION.md);
-:meth:`RankingConfig.from_settings` reads their overrides from :class:`recsys.core.config.Settings`.
+The settable ones (weights and rules) have their defaults in one place,
+:class:`recsys.core.config.RankingSettings` (chosen on the Online Retail evaluation,
+docs/EVALUATION.md). :meth:`RankingConfig.from_settings` builds the config from a
+:class:`~recsys.core.config.Settings`, :meth:`RankingConfig.from_overrides` from settings named
+as in the environment without ``RECSYS_`` (``{"ranking_w_content": 0.6}``, what an experiment
+variant or the tuner gives); an unknown name is a :class:`~recsys.core.errors.ConfigError`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from recsys.core.config import Settings
+from recsys.core.config import RankingSettings, Settings
+
+_DEFAULTS = RankingSettings()
 
 
 @dataclass(frozen=True)
 class Weights:
     """Weight of each signal in the hybrid score; each signal is first scaled to [0, 1]."""
 
-    content: float = 0.5
-    collaborative: float = 0.7
-    similar_users: float = 0.5
-    popularity: float = 0.4
-    trending: float = 0.05
-    freshness: float = 0.0
-    repeat: float = 3.0
+    content: float = _DEFAULTS.w_content
+    collaborative: float = _DEFAULTS.w_collaborative
+    similar_users: float = _DEFAULTS.w_similar_users
+    popularity: float = _DEFAULTS.w_popularity
+    trending: float = _DEFAULTS.w_trending
+    freshness: float = _DEFAULTS.w_freshness
+    repeat: float = _DEFAULTS.w_repeat
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,9 @@ class RankingConfig:
 
     weights: Weights = field(default_factory=Weights)
     #: Offer items the user already bought ("buy again"); off means exclude them.
-    buy_again: bool = True
+    buy_again: bool = _DEFAULTS.buy_again
     #: Leave out products viewed or carted recently (``UserState.recent``).
-    exclude_seen: bool = False
+    exclude_seen: bool = _DEFAULTS.exclude_seen
     #: Repeat-purchase recency decay, days (re-stocking customers re-buy items from months ago).
     repeat_tau_days: float = 365.0
     #: How many recent distinct purchases seed co-purchase candidates, and their decay. Every
@@ -54,23 +61,45 @@ class RankingConfig:
     max_candidates: int = 100
     freshness_tau_days: float = 90.0
     #: At most this many items of one top-level category in a list (0: no cap).
-    max_per_category: int = 0
+    max_per_category: int = _DEFAULTS.max_per_category
     #: Default MMR trade-off when the request does not say (0: relevance only).
-    diversity: float = 0.0
+    diversity: float = _DEFAULTS.diversity
+
+    @classmethod
+    def from_ranking_settings(cls, ranking: RankingSettings) -> RankingConfig:
+        """The config for validated ranking settings (every other knob at its default)."""
+        weights = Weights(
+            content=ranking.w_content,
+            collaborative=ranking.w_collaborative,
+            similar_users=ranking.w_similar_users,
+            popularity=ranking.w_popularity,
+            trending=ranking.w_trending,
+            freshness=ranking.w_freshness,
+            repeat=ranking.w_repeat,
+        )
+        return cls(
+            weights=weights,
+            buy_again=ranking.buy_again,
+            exclude_seen=ranking.exclude_seen,
+            max_per_category=ranking.max_per_category,
+            diversity=ranking.diversity,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RankingConfig:
-        """The defaults, overridden by ``settings.ranking_*`` fields where present."""
-        weights = Weights(
-            **{
-                f.name: getattr(settings, f"ranking_w_{f.name}")
-                for f in fields(Weights)
-                if hasattr(settings, f"ranking_w_{f.name}")
-            }
-        )
-        extra: dict[str, Any] = {
-            f.name: getattr(settings, f"ranking_{f.name}")
-            for f in fields(cls)
-            if f.name != "weights" and hasattr(settings, f"ranking_{f.name}")
-        }
-        return replace(cls(weights=weights), **extra)
+        """The config ``settings.ranking`` asks for."""
+        return cls.from_ranking_settings(settings.ranking)
+
+    @classmethod
+    def from_overrides(
+        cls, overrides: Mapping[str, Any], *, base: Settings | None = None
+    ) -> RankingConfig:
+        """``base``'s ranking (default: the defaults) with ``overrides`` by setting name —
+        ``ranking_w_content`` or ``RANKING_W_CONTENT`` — validated like the environment;
+        unknown names or bad values raise ConfigError."""
+        settings = base if base is not None else Settings.model_construct(ranking=_DEFAULTS)
+        return cls.from_settings(settings.with_ranking(overrides))
+
+    def replace(self, **changes: Any) -> RankingConfig:
+        """A copy with ``changes`` (dataclass field names)."""
+        return replace(self, **changes)

@@ -12,12 +12,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from recsys.core.config import Settings
 from recsys.core.errors import NotFoundError
+from recsys.core.types import Encoder
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.personal import rank_for_user
 from recsys.ranking.rules import matches, top_category
@@ -29,12 +30,6 @@ log = logging.getLogger(__name__)
 
 #: A short-term vector older than this many short time constants says nothing about intent.
 SHORT_HORIZON_TAUS = 6.0
-
-
-class Encoder(Protocol):
-    """What search needs of the text encoder."""
-
-    def encode(self, texts: Sequence[str]) -> Any: ...
 
 
 class _NoAggregates:
@@ -228,13 +223,19 @@ class Recommender:
         limit: int,
         filters: Filters | None = None,
         diversity: float | None = None,
-        record: Record | None = None,
+        profile: tuple[Record | None, list[str]] | None = None,
     ) -> Reply:
-        """Personalised list; unknown users and failures fall back to trending / popular."""
-        problems: list[str] = []
-        now = self.clock()
-        if record is None:
+        """Personalised list; unknown users and failures fall back to trending / popular.
+
+        ``profile``: the stored profile and the problems met reading it, when the caller read
+        it already (:class:`~recsys.ranking.cached.CachedRecommender` keys its cache on it).
+        """
+        if profile is None:
+            problems: list[str] = []
             record = self.profile(user_id, problems)
+        else:
+            record, problems = profile[0], list(profile[1])
+        now = self.clock()
         state = self.user_state(record, now=now)
         if state.is_known:
             try:

@@ -1,17 +1,14 @@
 """Vector store: one interface, backends chosen by settings (see ``open_store``).
 
-``get_store()`` is the process-wide store the handlers, the local runtime and the CLI share;
-it opens the backend once and makes sure the products and users collections exist. Tests
-reset it with ``get_store.cache_clear()`` (or ``reset_store()``), which also closes it.
+A process holds one store, in its :class:`recsys.services.Services` (``services.store``,
+opened by :func:`open_store_ready`); stores over the same qdrant-edge directory share its open
+shards, so a test, a handler and the local stack can each open their own.
 """
 
 from __future__ import annotations
 
-import threading
-
-from recsys.core.config import Settings, get_settings
-from recsys.core.errors import ConfigError
-from recsys.store._common import ExamplesNotFoundError
+from recsys.core.config import Settings
+from recsys.core.errors import ConfigError, ExamplesNotFoundError
 from recsys.store.base import (
     FLAG_FIELDS,
     CollectionSpec,
@@ -67,45 +64,16 @@ def ensure_collections(store: VectorStore, settings: Settings) -> None:
     store.ensure_collection(users_spec(settings.users_collection, settings.vector_size))
 
 
-class _StoreCache:
-    """Process-wide stores, one per distinct settings, each opened once."""
-
-    def __init__(self) -> None:
-        self._stores: dict[str, VectorStore] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, settings: Settings | None = None) -> VectorStore:
-        """The store for ``settings`` (default ``get_settings()``), collections ensured."""
-        wanted = settings or get_settings()
-        key = wanted.model_dump_json()
-        with self._lock:
-            store = self._stores.get(key)
-            if store is None:
-                store = open_store(wanted)
-                try:
-                    ensure_collections(store, wanted)
-                except BaseException:
-                    store.close()
-                    raise
-                self._stores[key] = store
-            return store
-
-    def cache_clear(self) -> None:
-        """Close every cached store; the next call opens afresh (tests, shutdown)."""
-        with self._lock:
-            stores, self._stores = list(self._stores.values()), {}
-        for store in stores:
-            store.close()
-
-
-#: ``get_store(settings=None)``: the shared store of the process (see ``_StoreCache``).
-#: Stores over the same edge directory share its shards, so distinct settings are safe.
-get_store = _StoreCache()
-
-
-def reset_store() -> None:
-    """Close the cached stores so the next ``get_store()`` opens fresh ones."""
-    get_store.cache_clear()
+def open_store_ready(settings: Settings) -> VectorStore:
+    """A new store for ``settings`` with the products and users collections ensured (closed
+    again if that fails). :class:`recsys.services.Services` holds the one a process uses."""
+    store = open_store(settings)
+    try:
+        ensure_collections(store, settings)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 __all__ = [
@@ -117,10 +85,9 @@ __all__ = [
     "Record",
     "VectorStore",
     "ensure_collections",
-    "get_store",
     "open_store",
+    "open_store_ready",
     "point_id",
     "products_spec",
-    "reset_store",
     "users_spec",
 ]

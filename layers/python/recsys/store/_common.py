@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.core.errors import NotFoundError, StoreError, ValidationError
+from recsys.core.errors import StoreError, ValidationError
 from recsys.store.base import FLAG_FIELDS, CollectionSpec, Filters, PointIn, Vector
 
 
@@ -123,15 +123,6 @@ def unknown_collection(name: str, known: Iterable[str]) -> StoreError:
         f"collection {name!r} is not open in this store; call ensure_collection() first "
         f"(open: {sorted(known)})"
     )
-
-
-class ExamplesNotFoundError(NotFoundError):
-    """None of a recommendation's positive examples exist in the collection."""
-
-    def __init__(self, collection: str, keys: Sequence[str]) -> None:
-        super().__init__(f"none of the positive examples exist in {collection!r}: {list(keys)}")
-        self.collection = collection
-        self.keys = list(keys)
 
 
 def check_filters(filters: Filters) -> None:

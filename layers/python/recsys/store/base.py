@@ -14,10 +14,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+from recsys.core.types import Vector
 
-Vector = npt.NDArray[np.float32]
+__all__ = [
+    "FLAG_FIELDS",
+    "CollectionSpec",
+    "Filters",
+    "PointIn",
+    "Record",
+    "Vector",
+    "VectorStore",
+    "point_id",
+    "products_spec",
+    "users_spec",
+]
 
 #: Namespace for deterministic point ids: uuid5(NAMESPACE, f"{collection}:{key}").
 POINT_NAMESPACE = uuid.UUID("6f1c2e0a-8d1b-4b7e-9a53-5f0b1c9e7d42")

@@ -31,9 +31,8 @@ from typing import Any, cast
 import numpy as np
 import qdrant_edge as qe
 
-from recsys.core.errors import NotFoundError, StoreError
+from recsys.core.errors import ExamplesNotFoundError, NotFoundError, StoreError
 from recsys.store._common import (
-    ExamplesNotFoundError,
     average_query,
     check_examples,
     check_filters,

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from recsys.core.errors import NotFoundError, StoreError
+from recsys.core.errors import ExamplesNotFoundError, NotFoundError, StoreError
 from recsys.store._common import (
-    ExamplesNotFoundError,
     check_examples,
     check_filters,
     check_limit,

@@ -8,90 +8,18 @@ a body that is not ``{"events": [...]}`` or has no valid event at all is 422.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
-from recsys.core.config import Settings, get_settings
-from recsys.events.intake import PayloadTooLargeError, ProfileQueue, ProfileSink, log_events
-from recsys.events.log import EventLog
+from recsys.api.deps import ServicesDep
+from recsys.api.schemas import ErasedOut, EventsIn, EventsOut
+from recsys.core.errors import PayloadTooLargeError
+from recsys.events.intake import log_events
 from recsys.profiles.service import erase_user
-from recsys.store import VectorStore, get_store
 
-__all__ = ["EventsOut", "router"]
-
-
-_logs: dict[str, EventLog] = {}
-_queues: dict[str, ProfileQueue] = {}
-
-
-def _event_log(settings: Settings) -> EventLog:
-    key = settings.model_dump_json()
-    if key not in _logs:
-        _logs[key] = EventLog(settings)
-    return _logs[key]
-
-
-def _queue(settings: Settings) -> ProfileQueue:
-    key = settings.model_dump_json()
-    if key not in _queues:
-        _queues[key] = ProfileQueue(settings)
-    return _queues[key]
-
-
-def settings_dep() -> Settings:
-    """The process settings (tests override this dependency)."""
-    return get_settings()
-
-
-SettingsDep = Annotated[Settings, Depends(settings_dep)]
-
-
-def event_log(settings: SettingsDep) -> EventLog:
-    """The process-wide event log."""
-    return _event_log(settings)
-
-
-def profile_queue(settings: SettingsDep) -> ProfileSink:
-    """The profile queue."""
-    return _queue(settings)
-
-
-def store_dep(settings: SettingsDep) -> VectorStore:
-    """The process-wide vector store."""
-    return get_store(settings)
-
-
-LogDep = Annotated[EventLog, Depends(event_log)]
-QueueDep = Annotated[ProfileSink, Depends(profile_queue)]
-StoreDep = Annotated[VectorStore, Depends(store_dep)]
-
-
-class RejectedEvent(BaseModel):
-    """An event that was not accepted."""
-
-    index: int
-    field: str | None
-    reason: str
-
-
-class EventsOut(BaseModel):
-    """Reply of POST /events."""
-
-    accepted: int = Field(description="Newly logged.")
-    duplicates: int = Field(description="Already logged (same event_id): ignored.")
-    rejected: list[RejectedEvent]
-
-
-class ErasedOut(BaseModel):
-    """Reply of DELETE /users/{user_id}."""
-
-    user_id: str
-    events_deleted: int
-    profile_deleted: bool
-
+__all__ = ["router"]
 
 router = APIRouter(tags=["events"])
 
@@ -106,17 +34,20 @@ def _problem(code: int, reason: str, **extra: Any) -> JSONResponse:
     response_model=EventsOut,
     responses={413: {"description": "Too many events or bytes"}, 422: {"description": "Bad body"}},
 )
-async def post_events(request: Request, log: LogDep, queue: QueueDep, settings: SettingsDep) -> Any:
+async def post_events(request: Request, services: ServicesDep) -> Any:
     """Log events durably, then queue one profile update per affected user or session."""
+    settings = services.settings
     body = await request.body()
     if len(body) > settings.events_max_body_bytes:
         return _problem(413, "body too large", limit=settings.events_max_body_bytes)
     try:
-        parsed = EventsBody.model_validate_json(body)
+        parsed = EventsIn.model_validate_json(body)
     except ValueError as exc:
         return _problem(422, f'body must be {{"events": [...]}}: {exc}'.splitlines()[0])
     try:
-        result = log_events(parsed.events, log=log, queue=queue, settings=settings)
+        result = log_events(
+            parsed.events, log=services.event_log, queue=services.profile_queue, settings=settings
+        )
     except PayloadTooLargeError as exc:
         return _problem(413, str(exc), field="events", limit=exc.limit)
     reply = result.as_reply()
@@ -125,16 +56,12 @@ async def post_events(request: Request, log: LogDep, queue: QueueDep, settings: 
     return reply
 
 
-class EventsBody(BaseModel):
-    """Body of POST /events: each event is validated on its own, so each stays a free value."""
-
-    events: list[Any]
-
-
 @router.delete("/users/{user_id}", response_model=ErasedOut)
-def delete_user(user_id: str, log: LogDep, store: StoreDep, settings: SettingsDep) -> Any:
+def delete_user(user_id: str, services: ServicesDep) -> Any:
     """Erase the user's events and profile (idempotent: erasing twice deletes nothing more)."""
-    done = erase_user(user_id, store=store, log=log, settings=settings)
+    done = erase_user(
+        user_id, store=services.store, log=services.event_log, settings=services.settings
+    )
     return {
         "user_id": user_id,
         "events_deleted": done["events_deleted"],

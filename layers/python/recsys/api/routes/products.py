@@ -7,55 +7,16 @@ happens asynchronously behind the embed queue. Bad rows are listed, never fatal;
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
-from recsys.catalog.ingest import BatchTooLargeError, CatalogService, get_catalog_service
+from recsys.api.deps import ServicesDep
+from recsys.api.schemas import DeletedOut, IngestOut, ProductsIn
+from recsys.core.errors import BatchTooLargeError
 
-__all__ = ["CatalogDep", "ProductsIn", "catalog_service", "router"]
-
-
-def catalog_service() -> CatalogService:
-    """The process-wide catalog service (tests override this dependency)."""
-    return get_catalog_service()
-
-
-CatalogDep = Annotated[CatalogService, Depends(catalog_service)]
-
-
-class ProductsIn(BaseModel):
-    """Body of POST /products: rows are validated one by one, so each stays a free object."""
-
-    # Items stay Any: a row that is not an object is rejected alone, not the whole request.
-    products: list[Any] = Field(description="Catalog rows (see the catalog_row schema).")
-
-
-class RejectedRow(BaseModel):
-    """A row that was not accepted."""
-
-    index: int
-    field: str
-    reason: str
-    product_id: str | None = None
-
-
-class IngestOut(BaseModel):
-    """Reply of POST /products."""
-
-    accepted: int = Field(description="Queued for (re-)embedding.")
-    unchanged: int = Field(description="Embedding text unchanged: payload updated in place.")
-    rejected: list[RejectedRow]
-
-
-class DeletedOut(BaseModel):
-    """Reply of DELETE /products/{product_id}."""
-
-    product_id: str
-    deleted: bool = True
-
+__all__ = ["router"]
 
 router = APIRouter(prefix="/products", tags=["products"])
 
@@ -66,10 +27,10 @@ router = APIRouter(prefix="/products", tags=["products"])
     response_model=IngestOut,
     responses={413: {"description": "More products than max_post_products in one request."}},
 )
-def post_products(body: ProductsIn, service: CatalogDep) -> Any:
+def post_products(body: ProductsIn, services: ServicesDep) -> Any:
     """Upsert products; changed ones are embedded asynchronously."""
     try:
-        result = service.ingest(body.products)
+        result = services.catalog.ingest(body.products)
     except BatchTooLargeError as exc:
         return JSONResponse(
             status_code=status.HTTP_413_CONTENT_TOO_LARGE,
@@ -79,7 +40,7 @@ def post_products(body: ProductsIn, service: CatalogDep) -> Any:
 
 
 @router.delete("/{product_id}", response_model=DeletedOut)
-def delete_product(product_id: str, service: CatalogDep) -> DeletedOut:
+def delete_product(product_id: str, services: ServicesDep) -> DeletedOut:
     """Remove a product from the store (404 when unknown)."""
-    service.delete(product_id)
+    services.catalog.delete(product_id)
     return DeletedOut(product_id=product_id)

@@ -1,0 +1,149 @@
+"""The nightly job: aggregates, stale and active profiles, pruning of expired events.
+
+Steps (``nightly_refresh``):
+1. read the event log (a parallel scan — the log is the source of truth; at larger scale a
+   DynamoDB export to S3 would feed the same pure ``compute_aggregates``);
+2. compute popularity, trending and co-purchase neighbours and save them to S3
+   (``aggregates/latest.json.gz``); write ``popularity`` and ``trending`` into the product
+   payloads that changed, so filters and scoring in the store can use them;
+3. fan out full rebuilds to the profile queue for profiles that were active lately (their
+   incremental updates are re-derived from the log, which also removes drift from concurrent
+   updates), that were not rebuilt for ``profile_rebuild_after_days``, or that are missing
+   although the log has events (a lost notification);
+4. delete events past their retention (DynamoDB's TTL does that in AWS; emulators keep them).
+
+Clock: the aggregates are computed as of the newest logged event when that is older than the
+wall clock (a replayed history such as Online Retail 2010-2011), otherwise as of now — in a live
+shop the two coincide, and a replay still gets a meaningful "trending".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from recsys.aggregates.compute import Aggregates, compute_aggregates
+from recsys.aggregates.store import AggregatesStore
+from recsys.core.config import Settings
+from recsys.events.log import EventLog
+from recsys.events.models import ProfileUpdate
+from recsys.events.queue import ProfileSink
+from recsys.profiles.service import UpdateStats, catalog_mean, to_profile_event
+from recsys.store.base import VectorStore
+
+__all__ = ["RefreshReport", "nightly_refresh"]
+
+logger = Logger(service="recsys")
+
+
+@dataclass
+class RefreshReport:
+    """What the nightly job did, for logs and the CLI."""
+
+    events: int = 0
+    as_of: float = 0.0
+    products_scored: int = 0
+    payloads_written: int = 0
+    trending: int = 0
+    co_purchase_items: int = 0
+    profiles_queued: int = 0
+    profiles_updated: int = 0
+    events_pruned: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _product_payload_updates(
+    store: VectorStore, agg: Aggregates, collection: str
+) -> list[tuple[str, dict[str, float]]]:
+    """The popularity/trending payload changes to write (unchanged products are skipped)."""
+    changes: list[tuple[str, dict[str, float]]] = []
+    for rec in store.scroll(collection, batch_size=512):
+        want = {
+            "popularity": round(agg.popularity(rec.key), 6),
+            "trending": round(agg.trending_scores.get(rec.key, 0.0), 6),
+        }
+        have = {k: rec.payload.get(k) for k in want}
+        if have != want:
+            changes.append((rec.key, want))
+    return changes
+
+
+def nightly_refresh(
+    *,
+    store: VectorStore,
+    log: EventLog,
+    settings: Settings,
+    queue: ProfileSink | None,
+    aggregates: AggregatesStore,
+    now: float | None = None,
+    update_inline: Callable[[list[ProfileUpdate]], UpdateStats] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The nightly job. Profiles go to ``queue``, or to ``update_inline`` when given (CLI)."""
+    report = RefreshReport()
+    say = progress or (lambda msg: logger.info(msg))
+    wall = time.time() if now is None else now
+    t0 = time.perf_counter()
+
+    say("reading the event log")
+    events = [to_profile_event(ev) for ev in log.scan()]
+    report.events = len(events)
+    newest = max((e.at for e in events), default=wall)
+    report.as_of = min(wall, newest) if newest < wall - 86400 else wall
+    t1 = time.perf_counter()
+    report.seconds["scan"] = round(t1 - t0, 2)
+
+    say(f"computing aggregates over {len(events)} events")
+    products = settings.products_collection
+    categories = {
+        r.key: str(r.payload.get("category") or "") for r in store.scroll(products, batch_size=512)
+    }
+    agg = compute_aggregates(events, now=report.as_of, catalog_categories=categories)
+    mean = catalog_mean(store, settings)
+    agg.item_mean = [round(float(x), 7) for x in mean] if mean is not None else None
+    aggregates.save(agg)
+    changes = _product_payload_updates(store, agg, products)
+    for key, payload in changes:
+        store.set_payload(products, key, payload)
+    report.products_scored = len(agg.popularity_scores)
+    report.payloads_written = len(changes)
+    report.trending = len(agg.trending_scores)
+    report.co_purchase_items = len(agg.neighbours)
+    t2 = time.perf_counter()
+    report.seconds["aggregates"] = round(t2 - t1, 2)
+
+    say("selecting profiles to rebuild")
+    active_since = report.as_of - settings.refresh_active_days * 86400.0
+    stale_before = wall - settings.profile_rebuild_after_days * 86400.0
+    owners_in_log = {e.owner for e in events if e.owner}
+    have: set[str] = set()
+    todo: list[ProfileUpdate] = []
+    for rec in store.scroll(settings.users_collection, batch_size=512):
+        owner = str(rec.payload.get("owner") or f"u#{rec.key}")
+        have.add(owner)
+        active = float(rec.payload.get("last_event_ts", 0.0)) >= active_since
+        stale = float(rec.payload.get("updated_ts", 0.0)) < stale_before
+        if active or stale:
+            todo.append(ProfileUpdate(key=owner, rebuild=True))
+    todo += [ProfileUpdate(key=o, rebuild=True) for o in sorted(owners_in_log - have)]
+    report.profiles_queued = len(todo)
+    if update_inline is not None:
+        for i in range(0, len(todo), 64):
+            report.profiles_updated += len(update_inline(todo[i : i + 64]).keys)
+    elif queue is not None:
+        queue.send(todo)
+    t3 = time.perf_counter()
+    report.seconds["profiles"] = round(t3 - t2, 2)
+
+    say("pruning expired events")
+    report.events_pruned = log.prune_expired(now=wall)
+    report.seconds["prune"] = round(time.perf_counter() - t3, 2)
+    logger.info("nightly refresh done", extra=report.as_dict())
+    return report.as_dict()

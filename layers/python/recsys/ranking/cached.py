@@ -1,0 +1,173 @@
+"""The read API's one call per route: a reply from the reply cache or the ranker, never an error
+for an outage.
+
+:class:`CachedRecommender` owns what every read route needs besides HTTP: the profile read that
+the cache key depends on (keys carry ``profile_version``, so an update makes old entries
+unreachable), the cache look-up and write (never for a degraded reply), and the payload fields
+copied into each item. Routes only turn a :class:`Served` into a response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from recsys.cache import Cache, cache_key
+from recsys.core.config import Settings
+from recsys.ranking.service import Recommender, Reply
+from recsys.ranking.types import Scored
+from recsys.store.base import Filters
+
+__all__ = ["ITEM_FIELDS", "CachedRecommender", "Served"]
+
+#: Payload fields copied into each item of a reply.
+ITEM_FIELDS = ("title", "category", "price", "currency", "brand", "in_stock", "image_url")
+
+
+@dataclass(frozen=True)
+class Served:
+    """A reply ready to send: its items as JSON objects and how it may be cached downstream."""
+
+    strategy: str
+    items: list[dict[str, Any]]
+    degraded: bool
+    #: "hit" or "miss" (the server-side cache).
+    cache_state: str
+    #: Seconds the reply may be cached (0: not at all).
+    max_age: int
+    #: Per-user (private) or shared (public) for downstream caches.
+    private: bool
+
+
+def item_json(s: Scored) -> dict[str, Any]:
+    """One item of a reply: id, score, reason and the shown payload fields."""
+    out: dict[str, Any] = {"product_id": s.product_id, "score": s.score, "reason": s.reason}
+    for name in ITEM_FIELDS:
+        value = s.payload.get(name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _params(filters: Filters, **extra: Any) -> dict[str, Any]:
+    return {
+        "categories": filters.categories,
+        "brands": filters.brands,
+        "price_min": filters.price_min,
+        "price_max": filters.price_max,
+        "in_stock": filters.in_stock,
+        **extra,
+    }
+
+
+class CachedRecommender:
+    """:class:`Recommender` behind the reply cache, one method per read route."""
+
+    def __init__(self, ranker: Recommender, *, cache: Cache, settings: Settings) -> None:
+        self.ranker = ranker
+        self.cache = cache
+        self.settings = settings
+
+    def _key(self, endpoint: str, subject: str, version: Any, params: dict[str, Any]) -> str:
+        return cache_key(
+            self.settings.cache_prefix, endpoint, subject=subject, version=version, params=params
+        )
+
+    def _serve(
+        self, *, key: str | None, ttl: int, private: bool, compute: Callable[[], Reply]
+    ) -> Served:
+        """From the cache, or computed, stored (unless degraded) and served."""
+        if key is not None and ttl > 0:
+            hit = self.cache.get(key)
+            if isinstance(hit, dict):
+                return Served(hit["strategy"], hit["items"], False, "hit", ttl, private)
+        reply = compute()
+        items = [item_json(s) for s in reply.items]
+        if key is not None and ttl > 0 and not reply.degraded:
+            self.cache.set(key, {"strategy": reply.strategy, "items": items}, ttl_s=ttl)
+        return Served(reply.strategy, items, reply.degraded, "miss", ttl, private)
+
+    def for_user(
+        self, user_id: str, *, limit: int, filters: Filters, diversity: float | None
+    ) -> Served:
+        """ "For you": keyed on the profile version; a failed profile read is never cached."""
+        problems: list[str] = []
+        record = self.ranker.profile(user_id, problems)
+        key = None
+        if not problems:
+            version = record.payload.get("profile_version", 0) if record else "none"
+            key = self._key(
+                "user", user_id, version, _params(filters, limit=limit, diversity=diversity)
+            )
+        return self._serve(
+            key=key,
+            ttl=self.settings.cache_ttl_recommend_s,
+            private=True,
+            compute=lambda: self.ranker.for_user(
+                user_id,
+                limit=limit,
+                filters=filters,
+                diversity=diversity,
+                profile=(record, problems),
+            ),
+        )
+
+    def similar(self, product_id: str, *, limit: int, filters: Filters) -> Served:
+        """Nearest products by embedding."""
+        return self._serve(
+            key=self._key("similar", product_id, None, _params(filters, limit=limit)),
+            ttl=self.settings.cache_ttl_similar_s,
+            private=False,
+            compute=lambda: self.ranker.similar(product_id, limit=limit, filters=filters),
+        )
+
+    def bought_together(self, product_id: str, *, limit: int) -> Served:
+        """Frequently bought together."""
+        return self._serve(
+            key=self._key("together", product_id, None, {"limit": limit}),
+            ttl=self.settings.cache_ttl_similar_s,
+            private=False,
+            compute=lambda: self.ranker.bought_together(product_id, limit=limit),
+        )
+
+    def cart(self, product_ids: Sequence[str], *, user_id: str | None, limit: int) -> Served:
+        """Complements of a cart (never cached: carts rarely repeat)."""
+        return self._serve(
+            key=None,
+            ttl=0,
+            private=True,
+            compute=lambda: self.ranker.cart(product_ids, user_id=user_id, limit=limit),
+        )
+
+    def trending(self, *, limit: int, category: str | None) -> Served:
+        """Trending (popular when few trend), optionally in one category."""
+        return self._serve(
+            key=self._key("trending", category or "*", None, {"limit": limit}),
+            ttl=self.settings.cache_ttl_trending_s,
+            private=False,
+            compute=lambda: self.ranker.trending(limit=limit, category=category),
+        )
+
+    def search(self, q: str, *, user_id: str | None, limit: int, filters: Filters) -> Served:
+        """Semantic search; cached only without a user (a user's taste leans the query)."""
+        key = None
+        if user_id is None:
+            params = _params(filters, q=q.strip().lower(), limit=limit)
+            key = self._key("search", "*", None, params)
+        return self._serve(
+            key=key,
+            ttl=self.settings.cache_ttl_search_s,
+            private=user_id is not None,
+            compute=lambda: self.ranker.search(q, user_id=user_id, limit=limit, filters=filters),
+        )
+
+    def health(self) -> dict[str, Any]:
+        """Liveness plus what each dependency says (a failing one does not fail the check)."""
+        status: dict[str, Any] = {"status": "ok", "cache": self.cache.backend}
+        try:
+            status["products"] = self.ranker.store().count(self.settings.products_collection)
+        except Exception as exc:
+            status["status"] = "degraded"
+            status["store_error"] = str(exc)[:200]
+        return status
