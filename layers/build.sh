@@ -71,9 +71,9 @@ echo "==> recsys package"
 # local stack, the offline evaluation and the datasets never run on Lambda and stay out; a new
 # top-level module or subpackage ships only once it is added here.
 SHIPPED=(
-  recsys/__init__.py recsys/py.typed recsys/encoder.py recsys/cache.py
+  recsys/__init__.py recsys/py.typed recsys/services.py recsys/encoder.py recsys/cache.py
   recsys/core recsys/store recsys/catalog recsys/events recsys/profiles recsys/aggregates
-  recsys/jobs recsys/ranking recsys/api
+  recsys/jobs recsys/ranking recsys/api recsys/feedback recsys/search
 )
 for entry in "${SHIPPED[@]}"; do
   [[ -e "layers/python/$entry" ]] || { echo "ERROR: layers/python/$entry missing" >&2; exit 1; }
