@@ -150,6 +150,7 @@ def _traffic(
         events.append({"type": "view", "user_id": user, "product_id": "P2", "timestamp": t + 7})
     for i, ev in enumerate(events):
         ev["event_id"] = f"ev-{i}"
+    fb.flush()  # the lists are logged before the storefront reports on them
     return events, lists
 
 
@@ -274,6 +275,7 @@ def test_a_sale_without_request_id_counts_for_the_clicked_list_only_inside_the_w
     fb.served(
         request_id=rid, endpoint="test", strategy="similar", variant="a", subject="u1", items=3
     )
+    fb.flush()
     click = {
         "type": "click",
         "session_id": "s1",

@@ -90,10 +90,10 @@ def test_each_variant_ranks_with_its_overrides_and_keeps_the_rest(
 ) -> None:
     base = make_settings(experiment=json.dumps(THREE_WAY), ranking_w_content=0.9)
     fb = Feedback.from_settings(base)
-    b, c = fb.settings_for("b"), fb.settings_for("c")
-    assert (b.ranking_diversity, b.ranking_w_content) == (0.5, 0.9)
-    assert (c.ranking_w_popularity, c.ranking_buy_again, c.ranking_diversity) == (1.5, False, 0.0)
-    assert fb.settings_for("a") == base.model_copy()
+    b, c = fb.settings_for("b").ranking, fb.settings_for("c").ranking
+    assert (b.diversity, b.w_content) == (0.5, 0.9)
+    assert (c.w_popularity, c.buy_again, c.diversity) == (1.5, False, 0.0)
+    assert fb.settings_for("a") is base
     assert fb.settings_for(DEFAULT_VARIANT) is base
     # caches are per variant: no two variants share a cache tag
     tags = {fb.cache_tag(v) for v in fb.variants}

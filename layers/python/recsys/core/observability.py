@@ -25,6 +25,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,7 +36,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-__all__ = ["Registry", "instrument", "logger", "metric", "registry", "timed"]
+__all__ = [
+    "Registry",
+    "add_flush_hook",
+    "flush",
+    "instrument",
+    "logger",
+    "metric",
+    "registry",
+    "timed",
+]
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "recsys"))
 
@@ -230,8 +240,28 @@ def timed(name: str, **dims: str) -> Iterator[None]:
         metric(name, (time.perf_counter() - start) * 1000.0, unit="Milliseconds", **dims)
 
 
+#: Called before the metrics are flushed at the end of an invocation (e.g. writes to finish).
+#: Weak references, so an object that registers its method can still be collected.
+_flush_hooks: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+
+def add_flush_hook(hook: Callable[[], None]) -> None:
+    """Run the bound method ``hook`` at the end of every invocation, before the metrics."""
+    _flush_hooks[:] = [h for h in _flush_hooks if h() is not None]
+    _flush_hooks.append(weakref.WeakMethod(hook))
+
+
 def flush() -> None:
-    """Write the pending metrics as EMF, one record per dimension set (no-op when disabled)."""
+    """Finish the invocation's pending work, then write its metrics as EMF, one record per
+    dimension set (no EMF output when metrics are disabled)."""
+    for ref in list(_flush_hooks):
+        hook = ref()
+        if hook is None:
+            continue
+        try:
+            hook()
+        except Exception:
+            logger.exception("flush hook failed")
     with _pending_lock:
         pending = dict(_pending)
         _pending.clear()

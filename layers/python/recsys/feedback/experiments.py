@@ -25,24 +25,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError as PydanticValidationError
-
-from recsys.core.config import Settings
+from recsys.core.config import Settings, ranking_setting_names
 from recsys.core.errors import ConfigError
 
 __all__ = ["DEFAULT_VARIANT", "Experiment", "Variant", "ranking_setting_names", "subject_of"]
 
 #: The variant of every list when no experiment runs (or the request names no subject).
 DEFAULT_VARIANT = "default"
-#: Settings a variant may override: the ranking ones.
-_PREFIX = "ranking_"
 #: Variant and experiment names: they appear in cache keys and stats keys.
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
-
-
-def ranking_setting_names() -> list[str]:
-    """The settings a variant may override (``ranking_*``)."""
-    return sorted(name for name in Settings.model_fields if name.startswith(_PREFIX))
 
 
 def subject_of(user_id: str | None, session_id: str | None = None) -> str | None:
@@ -181,12 +172,6 @@ def _apply(base: Settings, overrides: Mapping[str, Any], *, where: str) -> Setti
     if not overrides:
         return base
     try:
-        # Validated as the environment would be (types, ranges), then applied to a copy.
-        checked = Settings.__pydantic_validator__.validate_assignment
-        probe = base.model_copy()
-        for key, value in overrides.items():
-            checked(probe, key, value)
-    except PydanticValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        raise ConfigError(f"RECSYS_EXPERIMENT: {where}: {err['loc']}: {err['msg']}") from None
-    return probe
+        return base.with_ranking(overrides)  # validated as the environment would be
+    except ConfigError as exc:
+        raise ConfigError(f"RECSYS_EXPERIMENT: {where}: {exc}") from None

@@ -8,12 +8,14 @@ may fail a reply: a stats table that cannot be written is logged and counted
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, wait
 from typing import Any
 
 from recsys.core.config import Settings
-from recsys.core.observability import logger, metric
+from recsys.core.observability import add_flush_hook, logger, metric
 from recsys.events.models import LoggedEvent
 from recsys.feedback.attribution import Attribution, attribute
 from recsys.feedback.experiments import DEFAULT_VARIANT, Experiment, subject_of
@@ -43,6 +45,9 @@ class Feedback:
         self.experiment = experiment
         self.store = store
         self._variant_settings: dict[str, Settings] = {}
+        self._lock = threading.Lock()
+        self._pending: list[Future[None]] = []
+        add_flush_hook(self.flush)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Feedback:
@@ -101,21 +106,45 @@ class Feedback:
             metric("DegradedReplies", cause=cause)
         if self.store is None:
             return
+        served = ServedList(
+            request_id=request_id,
+            strategy=strategy,
+            variant=variant,
+            at=time.time(),
+            subject=subject,
+            cold=cold,
+            items=items,
+        )
         try:
-            self.store.record_list(
-                ServedList(
-                    request_id=request_id,
-                    strategy=strategy,
-                    variant=variant,
-                    at=time.time(),
-                    subject=subject,
-                    cold=cold,
-                    items=items,
-                )
-            )
+            pending = self.store.record_list(served)
         except Exception as exc:  # the shopper's list matters more than its statistics
-            metric("ListLogFailures")
-            logger.warning("served list not logged", extra={"error": str(exc)[:300]})
+            self._log_failed(exc)
+            return
+        # The reply does not wait for the two writes: the end of the invocation does
+        # (``flush``, called by the handler wrapper), so on Lambda nothing is left behind a
+        # frozen container, and locally the list goes out while they finish.
+        pending.add_done_callback(self._written)
+        with self._lock:
+            self._pending.append(pending)
+
+    def _written(self, fut: Future[None]) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            self._log_failed(exc)
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()]
+
+    @staticmethod
+    def _log_failed(exc: BaseException) -> None:
+        metric("ListLogFailures")
+        logger.warning("served list not logged", extra={"error": str(exc)[:300]})
+
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Wait for the served lists still being written (end of an invocation)."""
+        with self._lock:
+            pending = list(self._pending)
+        if pending:
+            wait(pending, timeout=timeout_s)
 
     # --- events -------------------------------------------------------------------------------
 

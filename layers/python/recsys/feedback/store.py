@@ -22,9 +22,10 @@ number of days and groups, not the number of events.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,28 @@ BucketKey = tuple[str, str, str]
 
 def _n(value: int | Decimal) -> dict[str, str]:
     return {"N": str(value)}
+
+
+class _Joined(Future[None]):
+    """Done when both writes of a served list are; their first error is its error."""
+
+    def __init__(self, *parts: Future[Any]) -> None:
+        super().__init__()
+        self._left = len(parts)
+        self._guard = threading.Lock()
+        for part in parts:
+            part.add_done_callback(self._one_done)
+
+    def _one_done(self, part: Future[Any]) -> None:
+        exc = part.exception()
+        with self._guard:
+            self._left -= 1
+            if self.done():
+                return
+            if exc is not None:
+                self.set_exception(exc)
+            elif self._left == 0:
+                self.set_result(None)
 
 
 class StatsStore:
@@ -64,8 +87,9 @@ class StatsStore:
 
     # --- served lists -------------------------------------------------------------------------
 
-    def record_list(self, served: ServedList) -> None:
-        """Log the list under its request id and count it (two writes, in parallel)."""
+    def record_list(self, served: ServedList) -> Future[None]:
+        """Log the list under its request id and count it; returns once both writes are sent
+        to the pool (``.result()`` waits for them and raises what they raised)."""
         now = int(time.time())
         item = {
             "pk": {"S": f"l#{served.request_id}"},
@@ -82,8 +106,8 @@ class StatsStore:
         key = (day_of(served.at), served.strategy, served.variant)
         shard = shard_of(served.subject or served.request_id, self.shards)
         put = self._pool.submit(self._call, "put_item", TableName=self.table, Item=item)
-        self._update_bucket(key, shard, counts)
-        put.result()
+        update = self._pool.submit(self._update_bucket, key, shard, counts)
+        return _Joined(put, update)
 
     def lookup_lists(self, request_ids: Iterable[str]) -> dict[str, ListInfo]:
         """The served lists these request ids name (unknown or expired ones are absent)."""
