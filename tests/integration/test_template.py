@@ -121,7 +121,11 @@ def test_the_nightly_rule_targets_update_profile(expanded: dict[str, Any]) -> No
 
 def test_queue_mappings_report_partial_failures_and_batch(expanded: dict[str, Any]) -> None:
     # GIVEN the event source mappings and the functions they feed
-    mappings = _of_type(expanded, "AWS::Lambda::EventSourceMapping")
+    mappings = {
+        k: m
+        for k, m in _of_type(expanded, "AWS::Lambda::EventSourceMapping").items()
+        if m["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "Arn"  # queues, not streams
+    }
     feeds = {
         m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: _function(
             m["Properties"]["FunctionName"]
@@ -186,12 +190,13 @@ def test_each_function_gets_only_what_it_touches(expanded: dict[str, Any]) -> No
     ]
     # AND recommend only reads the aggregates (and the key)
     assert actions["RecommendFunction"] == {"s3:GetObject"} | secret
-    # AND the S3 grants outside ingest are limited to the aggregates/ prefix
+    # AND the catalog-bucket grants outside ingest are limited to the aggregates/ prefix
     for fn in ("UpdateProfileFunction", "RecommendFunction"):
         s3_resources = [
             json.dumps(st["Resource"])
             for st in _statements(expanded[f"{fn}Role"])
             if any(str(a).startswith("s3:") for a in st["Action"])
+            and "recsys-catalog" in json.dumps(st["Resource"])
         ]
         assert s3_resources and all("/aggregates/*" in r for r in s3_resources), fn
     # AND the secret grant names the one secret
@@ -241,7 +246,7 @@ def test_functions_share_the_layer_runtime_and_settings(expanded: dict[str, Any]
     # GIVEN the five Lambda functions
     functions = _of_type(expanded, "AWS::Lambda::Function")
     (layer_id,) = _of_type(expanded, "AWS::Lambda::LayerVersion")
-    assert len(functions) == 5
+    assert len(functions) == 6
     for name, fn in functions.items():
         props = fn["Properties"]
         env = props["Environment"]["Variables"]
@@ -292,3 +297,120 @@ def test_emulated_resources_match_the_template(
     ttl = ddb.describe_time_to_live(TableName=prov.tables["EventsTable"])["TimeToLiveDescription"]
     assert ttl["AttributeName"] == table_props["TimeToLiveSpecification"]["AttributeName"]
     assert ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def _role_statements(expanded: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    statements = _statements(expanded[role])
+    for st in statements:
+        # Least privilege: no wildcard action or resource anywhere in the archive's roles.
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        assert all(a != "*" and not a.endswith(":*") for a in actions), (role, st)
+        assert (
+            st["Resource"] != "*" and "*" not in st["Resource"]
+            if isinstance(st["Resource"], list)
+            else st["Resource"] != "*"
+        ), (role, st)
+    return statements
+
+
+def test_the_event_archive_is_fed_by_the_table_stream(expanded: dict[str, Any]) -> None:
+    from recsys.events.archive import COLUMNS, PARTITION
+
+    # GIVEN the events table, its stream mapping, the delivery stream and the Glue table
+    table = expanded["EventsTable"]["Properties"]
+    (mapping,) = [
+        m["Properties"]
+        for m in _of_type(expanded, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
+    ]
+    # THEN the table streams new images to the archive function, claims filtered out, failures
+    # halved and retried, then parked in the archive DLQ
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert _function(mapping["FunctionName"]) == "ArchiveFunction"
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["BisectBatchOnFunctionError"] is True
+    (pattern,) = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(pattern["Pattern"]) == {
+        "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "u#"}, {"prefix": "s#"}]}}}
+    }
+    dlq = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+    assert dlq == {"Fn::GetAtt": ["ArchiveDLQ", "Arn"]}
+    # AND the function may only put records on the delivery stream (and park failures)
+    statements = _role_statements(expanded, "ArchiveFunctionRole")
+    assert _actions(expanded["ArchiveFunctionRole"]) == {
+        "firehose:PutRecordBatch",
+        "sqs:SendMessage",
+    }
+    resources = {json.dumps(st["Action"]): st["Resource"] for st in statements}
+    assert resources['["firehose:PutRecordBatch"]'] == {
+        "Fn::GetAtt": ["ArchiveDeliveryStream", "Arn"]
+    }
+    assert resources['"sqs:SendMessage"'] == {"Fn::GetAtt": ["ArchiveDLQ", "Arn"]}
+    # AND Firehose converts the JSON rows to Parquet with the Glue table's schema, by day
+    s3 = expanded["ArchiveDeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert s3["Prefix"].startswith("events/dt=!{timestamp:yyyy-MM-dd}/")
+    conversion = s3["DataFormatConversionConfiguration"]
+    assert conversion["Enabled"] is True
+    assert "ParquetSerDe" in conversion["OutputFormatConfiguration"]["Serializer"]
+    assert conversion["SchemaConfiguration"]["TableName"] == {"Ref": "ArchiveTable"}
+    # AND the Glue table has exactly the archive's columns, partitioned (projected) by day
+    glue = expanded["ArchiveTable"]["Properties"]["TableInput"]
+    columns = [(c["Name"], c["Type"]) for c in glue["StorageDescriptor"]["Columns"]]
+    assert columns == list(COLUMNS)
+    assert [(c["Name"], c["Type"]) for c in glue["PartitionKeys"]] == [PARTITION]
+    assert glue["Parameters"]["projection.enabled"] == "true"
+    # AND the delivery role writes only under events/ and errors/ and reads only that table
+    delivery = _role_statements(expanded, "ArchiveDeliveryRole")
+    writes = [st for st in delivery if "s3:PutObject" in st["Action"]]
+    assert [json.dumps(st["Resource"]) for st in writes] == [
+        json.dumps(
+            [
+                {"Fn::Sub": "${ArchiveBucket.Arn}/events/*"},
+                {"Fn::Sub": "${ArchiveBucket.Arn}/errors/*"},
+            ]
+        )
+    ]
+    glue_grants = {a for st in delivery for a in st["Action"] if a.startswith("glue:")}
+    assert glue_grants == {"glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"}
+    # AND the archive expires by the retention parameter
+    rules = expanded["ArchiveBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert {"Ref": "ArchiveRetentionDays"} in [r["ExpirationInDays"] for r in rules]
+
+
+def test_athena_runs_the_aggregates_in_its_own_workgroup(expanded: dict[str, Any]) -> None:
+    # GIVEN the workgroup and update-profile's role
+    group = expanded["AthenaWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+    role = expanded["UpdateProfileFunctionRole"]
+    conditional = [p["Fn::If"] for p in role["Properties"]["Policies"] if "Fn::If" in p]
+    # THEN results go to the results bucket, enforced, with a cap on bytes scanned
+    assert group["EnforceWorkGroupConfiguration"] is True
+    assert group["ResultConfiguration"]["OutputLocation"] == {
+        "Fn::Sub": "s3://${AthenaResultsBucket}/aggregates/"
+    }
+    assert group["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoff"}
+    # AND update-profile gets the Athena, Glue and S3 grants only with the athena engine
+    (athena,) = [c for c in conditional if c[0] == "UseAthena"]
+    assert athena[2] == {"Ref": "AWS::NoValue"}
+    statements = {st["Sid"]: st for st in athena[1]["PolicyDocument"]["Statement"]}
+    _role_statements(expanded, "UpdateProfileFunctionRole")
+    assert set(statements["AthenaAggregates"]["Action"]) == {
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:StopQueryExecution",
+    }
+    assert "workgroup/${AthenaWorkGroup}" in statements["AthenaAggregates"]["Resource"]["Fn::Sub"]
+    assert statements["ArchiveRead"]["Action"] == ["s3:GetObject"]
+    assert statements["ArchiveRead"]["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/events/*"}
+    assert statements["AthenaResults"]["Resource"] == {
+        "Fn::Sub": "${AthenaResultsBucket.Arn}/aggregates/*"
+    }
+    assert {a for st in statements.values() for a in st["Action"] if a.startswith("glue:")} == {
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:GetPartitions",
+    }
+    # AND the function is told the engine, workgroup and database by parameters
+    env = expanded["UpdateProfileFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["RECSYS_AGGREGATES_ENGINE"] == {"Ref": "AggregatesEngine"}
+    assert env["RECSYS_ATHENA_WORKGROUP"] == {"Ref": "AthenaWorkGroup"}
+    assert env["RECSYS_ATHENA_DATABASE"] == {"Ref": "ArchiveDatabaseName"}

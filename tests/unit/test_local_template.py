@@ -15,7 +15,7 @@ def test_every_function_of_the_real_template_points_at_its_handler_file() -> Non
     # GIVEN the project's template
     # WHEN the local runtime reads it
     tpl = read_template(ROOT / "template.yaml")
-    # THEN the five functions map to functions/<name>/app.py, handler `handler`
+    # THEN the six functions map to functions/<name>/app.py, handler `handler`
     files = {k: f.module_file.relative_to(ROOT).as_posix() for k, f in tpl.functions.items()}
     assert files == {
         "IngestFunction": "functions/ingest/app.py",
@@ -23,6 +23,7 @@ def test_every_function_of_the_real_template_points_at_its_handler_file() -> Non
         "LogEventFunction": "functions/log_event/app.py",
         "UpdateProfileFunction": "functions/update_profile/app.py",
         "RecommendFunction": "functions/recommend/app.py",
+        "ArchiveFunction": "functions/archive/app.py",
     }
     assert {f.function_name for f in tpl.functions.values()} == {"handler"}
 

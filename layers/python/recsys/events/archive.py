@@ -118,13 +118,14 @@ class FirehoseSink:
     """Puts archive rows (JSON lines) on the archive's Firehose stream, which writes Parquet."""
 
     def __init__(self, settings: Settings) -> None:
-        if not settings.archive_stream:
-            raise ConfigError("RECSYS_ARCHIVE_STREAM (the Firehose stream name) is not set")
+        # Built at import by the handler; the local stack loads it too but never invokes it.
         self.stream = settings.archive_stream
         self.firehose = client("firehose", settings)
 
     def put(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Deliver ``rows``; retries throttled records, raises ``DependencyError`` if any stay."""
+        if not self.stream:
+            raise ConfigError("RECSYS_ARCHIVE_STREAM (the Firehose stream name) is not set")
         batch: list[bytes] = []
         size = 0
         for row in rows:
