@@ -12,16 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recsys.core.errors import ConfigError
+from recsys.core.errors import TemplateError
 from recsys.local.provision import TEMPLATE_PATH, load_template
-
-
-class TemplateError(ConfigError):
-    """template.yaml declares something the local stack cannot run (names the resource)."""
-
-    def __init__(self, message: str, *, resource: str | None = None) -> None:
-        super().__init__(f"{resource}: {message}" if resource else message)
-        self.resource = resource
 
 
 @dataclass(frozen=True)
