@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from recsys.catalog.ingest import CatalogService
     from recsys.catalog.messages import EmbedQueue
     from recsys.core.types import Encoder
-    from recsys.events.log import EventLog
+    from recsys.events.backend import EventLogBackend
     from recsys.events.queue import ProfileSink
     from recsys.ranking.cached import CachedRecommender
     from recsys.store.base import VectorStore
@@ -45,7 +45,7 @@ class Services:
         settings: Settings | None = None,
         *,
         store: VectorStore | None = None,
-        event_log: EventLog | None = None,
+        event_log: EventLogBackend | None = None,
         embed_queue: EmbedQueue | None = None,
         profile_queue: ProfileSink | None = None,
         cache: Cache | None = None,
@@ -92,11 +92,11 @@ class Services:
         return self._get("store", lambda: open_store_ready(self.settings))
 
     @property
-    def event_log(self) -> EventLog:
-        """The durable event log."""
-        from recsys.events.log import EventLog
+    def event_log(self) -> EventLogBackend:
+        """The durable event log (``events_backend``: embedded SQLite, or DynamoDB)."""
+        from recsys.events.backend import open_event_log
 
-        return self._get("event_log", lambda: EventLog(self.settings))
+        return self._get("event_log", lambda: open_event_log(self.settings))
 
     @property
     def profile_queue(self) -> ProfileSink | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from recsys.core.config import Settings
 from recsys.core.errors import PayloadTooLargeError
-from recsys.events.log import EventLog
+from recsys.events.backend import EventLogBackend
 from recsys.events.models import (
     LoggedEvent,
     ProfileUpdate,
@@ -59,7 +59,7 @@ def profile_updates(events: Iterable[LoggedEvent]) -> list[ProfileUpdate]:
 def log_events(
     events: Sequence[Any],
     *,
-    log: EventLog,
+    log: EventLogBackend,
     queue: ProfileSink | None,
     settings: Settings,
     now: float | None = None,

@@ -29,7 +29,7 @@ from aws_lambda_powertools import Logger
 from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.aggregates.store import AggregatesStore
 from recsys.core.config import Settings
-from recsys.events.log import EventLog
+from recsys.events.backend import EventLogBackend
 from recsys.events.models import ProfileUpdate
 from recsys.events.queue import ProfileSink
 from recsys.profiles.service import UpdateStats, catalog_mean, to_profile_event
@@ -78,7 +78,7 @@ def _product_payload_updates(
 def nightly_refresh(
     *,
     store: VectorStore,
-    log: EventLog,
+    log: EventLogBackend,
     settings: Settings,
     queue: ProfileSink | None,
     aggregates: AggregatesStore,

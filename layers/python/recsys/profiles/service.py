@@ -45,7 +45,7 @@ import numpy as np
 
 from recsys.core.config import Settings
 from recsys.core.types import Encoder
-from recsys.events.log import EventLog
+from recsys.events.backend import EventLogBackend
 from recsys.events.models import LoggedEvent, ProfileUpdate
 from recsys.profiles.maths import DEFAULT_WEIGHTS, DecayedSum, ProfileEvent, build_profile
 from recsys.store.base import PointIn, Record, Vector, VectorStore
@@ -155,7 +155,7 @@ def update_profiles(
     user_keys: Iterable[ProfileUpdate | str],
     *,
     store: VectorStore,
-    log: EventLog,
+    log: EventLogBackend,
     encoder: Encoder,
     settings: Settings,
     history: Mapping[str, Sequence[LoggedEvent]] | None = None,
@@ -225,7 +225,7 @@ def update_profiles(
 def _read(
     upd: ProfileUpdate,
     stored: Record | None,
-    log: EventLog,
+    log: EventLogBackend,
     settings: Settings,
     history: Mapping[str, Sequence[LoggedEvent]] | None = None,
 ) -> _Work:
@@ -463,7 +463,7 @@ def catalog_mean(store: VectorStore, settings: Settings) -> Vector | None:
 
 
 def erase_user(
-    user_id: str, *, store: VectorStore, log: EventLog, settings: Settings
+    user_id: str, *, store: VectorStore, log: EventLogBackend, settings: Settings
 ) -> dict[str, int]:
     """Erase a user's events (and their idempotency items) and profile.
 
