@@ -10,9 +10,19 @@
 
 The handlers read their settings from the environment as on Lambda, so the runtime sets the
 same ``RECSYS_*`` variables the template would (endpoint, queue URLs, table, bucket, data dir)
-before loading them. moto is in-memory: the event table and the bucket are saved under
-``<data_dir>/local-aws/`` at shutdown and restored at the next start; Qdrant (embedded edge
-engine under ``<data_dir>/qdrant``) persists on its own.
+before loading them. Durable state lives in files of the data directory, written as it
+changes: the event log (``events_backend = "sqlite"``, the default: committed before each 202,
+so ``kill -9`` loses nothing accepted) and Qdrant (embedded edge engine under
+``<data_dir>/qdrant``, with its WAL). moto is in-memory: the bucket and the other tables
+(and the event table when ``events_backend = "dynamodb"``) are saved under
+``<data_dir>/local-aws/`` at shutdown and restored at the next start — each snapshot once: it is
+set aside when restored, so a shutdown whose save fails can never bring back an older state
+(erased data) at the start after.
+
+Ctrl-C (SIGINT to the whole process group — moto ignores it) stops the stack in order, saying
+what it does: HTTP first, then triggers, the queues drained for at most ``local_drain_s``
+(what is left is re-derived: the nightly job rebuilds profiles from the log), the snapshots,
+the stores, moto last.
 """
 
 from __future__ import annotations
@@ -155,18 +165,33 @@ class LocalRuntime:
         if self._moto is not None and self.persist:
             self._restore()
 
+    def _snapshot_tables(self) -> dict[str, str]:
+        """The emulated tables kept by snapshots (the event table only when it is the log)."""
+        tables = dict(self.provisioned.tables)
+        if self.settings.events_backend != "dynamodb":
+            tables.pop("EventsTable", None)
+        return tables
+
     def _restore(self) -> None:
         ddb, s3 = client("dynamodb", self.settings), client("s3", self.settings)
         items = objects = 0
-        for logical_id, table in self.provisioned.tables.items():
+        for logical_id, table in self._snapshot_tables().items():
             saved = self._aws_dir / f"{logical_id}.jsonl.gz"
-            if saved.is_file():
-                self.say(f"restoring {logical_id} from the last run ...")
+            if not saved.is_file():
+                continue
+            self.say(f"restoring {logical_id} from the last run ...")
             items += load_table(ddb, table, saved)
+            # Used once: if this run's save fails, the next start must not restore this older
+            # state (it may hold what was erased since).
+            saved.replace(saved.with_name(saved.name + ".restored"))
         for logical_id, bucket in self.provisioned.buckets.items():
             objects += load_bucket(s3, bucket, self._aws_dir / logical_id)
         if items or objects:
             self.say(f"restored {items} items and {objects} objects from {self._aws_dir}")
+        if self.settings.events_backend == "sqlite":
+            from recsys.events.sqlite import default_path
+
+            self.say(f"event log: {default_path(self.settings)} (SQLite, durable)")
 
     def _load_functions(self) -> None:
         missing = [
@@ -257,7 +282,13 @@ class LocalRuntime:
         mounts = self._mounts()
         gateway = self._gateway = Gateway(mounts, admin_app(self, mounts))
         config = uvicorn.Config(
-            gateway, host=self.host, port=self.port, log_level="warning", lifespan="on"
+            gateway,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            # Ctrl-C must not wait on idle keep-alive clients or slow requests for long.
+            timeout_graceful_shutdown=3,
         )
         self._server = uvicorn.Server(config)
         # Signals are the CLI's business (it owns the main thread), not uvicorn's.
@@ -360,38 +391,64 @@ class LocalRuntime:
         return [self._fire(s) for s in self.schedulers]
 
     # --- stop ----------------------------------------------------------------------------------
-    def stop(self, *, drain_s: float = 30.0) -> None:
-        """Stop HTTP, triggers and pollers (after draining the queues), save state, stop moto."""
+    def stop(self, *, drain_s: float | None = None) -> None:
+        """Stop HTTP, triggers and pollers (after draining the queues for at most ``drain_s``,
+        default ``local_drain_s``), save the snapshots, close the stores, stop moto."""
         if self._stopped:
             return
         self._stopped = True
-        if self._server is not None:
-            self._server.should_exit = True
-            if self._server_thread is not None:
-                self._server_thread.join(15.0)
-        for scheduler in self.schedulers:
-            scheduler.stop()
-        for watcher in self.watchers:
-            watcher.stop()
-        if self.pollers and drain_s > 0 and not self.wait_idle(drain_s):
-            self.say(f"queues not drained after {drain_s:.0f} s; pending messages are dropped")
+        t0 = time.monotonic()
+        if drain_s is None:
+            drain_s = self.settings.local_drain_s if hasattr(self, "settings") else 5.0
+        self._stop_http_and_triggers()
+        if self.pollers and drain_s > 0:
+            self.say(f"  draining the queues (at most {drain_s:g} s) ...")
+            if not self._drained(drain_s):
+                self.say(
+                    "  queues not drained: their messages are dropped (profiles catch up from "
+                    "the event log at the next nightly job)"
+                )
         for poller in self.pollers:
-            poller.stop()
+            poller.stop(timeout=5.0)
         if self._moto is not None and self.persist and hasattr(self, "provisioned"):
+            self.say("  saving the emulated bucket and tables ...")
             self._save()
+        self.say("  closing the stores ...")
         self._close_store()
         if self._moto is not None:
             self._moto.stop()
+        self.say(f"stopped in {time.monotonic() - t0:.1f} s")
         # Leave the process's environment as it was (a test may start another stack).
         os.environ.clear()
         os.environ.update(self._saved_env)
         get_settings.cache_clear()
 
+    def _stop_http_and_triggers(self) -> None:
+        if self._server is not None:
+            self.say("  stopping the HTTP server ...")
+            self._server.should_exit = True
+            if self._server_thread is not None:
+                self._server_thread.join(5.0)
+        if self._gateway is not None:
+            self._gateway.close()
+        for scheduler in self.schedulers:
+            scheduler.stop()
+        for watcher in self.watchers:
+            watcher.stop()
+
+    def _drained(self, timeout_s: float) -> bool:
+        """:meth:`wait_idle`, tolerating an emulator that is already gone."""
+        try:
+            return self.wait_idle(timeout_s)
+        except Exception as exc:
+            self.say(f"  queues not readable ({type(exc).__name__}); not waiting for them")
+            return False
+
     def _save(self) -> None:
         try:
             ddb, s3 = client("dynamodb", self.settings), client("s3", self.settings)
             items = objects = 0
-            for logical_id, table in self.provisioned.tables.items():
+            for logical_id, table in self._snapshot_tables().items():
                 items += save_table(ddb, table, self._aws_dir / f"{logical_id}.jsonl.gz")
             for logical_id, bucket in self.provisioned.buckets.items():
                 objects += save_bucket(s3, bucket, self._aws_dir / logical_id)
