@@ -92,8 +92,18 @@ def nightly_refresh(
     wall = time.time() if now is None else now
     t0 = time.perf_counter()
 
-    say("reading the event log")
-    events = [to_profile_event(ev) for ev in log.scan()]
+    # RECSYS_AGGREGATES_ENGINE: python reads the whole log into memory; duckdb snapshots the
+    # (local) log into the Parquet archive and runs the SQL; athena runs the SQL over the S3
+    # archive the table's stream feeds, and the job never reads the log (docs/SCALE.md).
+    engine = settings.aggregates_engine
+    say("querying the event archive" if engine == "athena" else "reading the event log")
+    logged = [] if engine == "athena" else list(log.scan())
+    events = [to_profile_event(ev) for ev in logged]
+    if engine == "duckdb":
+        from recsys.events.archive import local_archive_dir, write_snapshot
+
+        write_snapshot(logged, local_archive_dir(settings))
+    del logged
     report.events = len(events)
     newest = max((e.at for e in events), default=wall)
     report.as_of = min(wall, newest) if newest < wall - 86400 else wall
@@ -105,7 +115,19 @@ def nightly_refresh(
     categories = {
         r.key: str(r.payload.get("category") or "") for r in store.scroll(products, batch_size=512)
     }
-    agg = compute_aggregates(events, now=report.as_of, catalog_categories=categories)
+    owners_in_log = {e.owner for e in events if e.owner}
+    if engine == "python":
+        agg = compute_aggregates(events, now=report.as_of, catalog_categories=categories)
+    else:
+        from recsys.aggregates.sql import SqlParams, compute_with_sql
+
+        params = SqlParams(wall=wall, active_days=settings.refresh_active_days)
+        sql = compute_with_sql(settings, params, catalog_categories=categories)
+        agg, report.as_of, report.events = sql.aggregates, sql.now, sql.log_events
+        if engine == "athena":
+            # Without the log in memory, profiles missing although their owner was active
+            # lately are found by the query; older gaps are left to the profile queue.
+            owners_in_log = set(sql.active_owners)
     mean = catalog_mean(store, settings)
     agg.item_mean = [round(float(x), 7) for x in mean] if mean is not None else None
     aggregates.save(agg)
@@ -122,7 +144,6 @@ def nightly_refresh(
     say("selecting profiles to rebuild")
     active_since = report.as_of - settings.refresh_active_days * 86400.0
     stale_before = wall - settings.profile_rebuild_after_days * 86400.0
-    owners_in_log = {e.owner for e in events if e.owner}
     have: set[str] = set()
     todo: list[ProfileUpdate] = []
     for rec in store.scroll(settings.users_collection, batch_size=512):
@@ -143,7 +164,9 @@ def nightly_refresh(
     report.seconds["profiles"] = round(t3 - t2, 2)
 
     say("pruning expired events")
-    report.events_pruned = log.prune_expired(now=wall)
+    # With Athena the job runs on AWS, where the table's TTL deletes expired events; a scan of
+    # the whole table here would be the very ceiling the archive removes.
+    report.events_pruned = 0 if engine == "athena" else log.prune_expired(now=wall)
     report.seconds["prune"] = round(time.perf_counter() - t3, 2)
     logger.info("nightly refresh done", extra=report.as_dict())
     return report.as_dict()
