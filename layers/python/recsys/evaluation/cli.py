@@ -34,6 +34,39 @@ from recsys.ranking.config import RankingConfig
 VARIANTS = ("full", "sparse", "grocery")
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``recsys eval``."""
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        default=None,
+        metavar="NAME[@SPLIT]",
+        help="online-retail, online-retail-sparse, online-retail-grocery, ta-feng, "
+        "ta-feng-sample, instacart, or all; repeat or comma-separate to run several",
+    )
+    parser.add_argument("--catalog", type=Path, default=None, help="a catalog file (with --events)")
+    parser.add_argument("--events", type=Path, default=None, help="an events file (with --catalog)")
+    parser.add_argument(
+        "--split", default=None, help="ISO time: train before, test after (default per dataset)"
+    )
+    parser.add_argument(
+        "--variant",
+        choices=list(VARIANTS),
+        default="full",
+        help="for --catalog/--events: sparse = category-only texts and a thinned history; "
+        "grocery = the most-bought products only, customer-day baskets, category-only texts",
+    )
+    parser.add_argument(
+        "--models", action="append", default=None, help="rows to run, comma-separated (default all)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
+    parser.add_argument(
+        "--dataset-cache", type=Path, default=None, help="downloads (default <data-dir>/datasets)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
 def _summary(data: EvalData) -> str:
     return (
         f"{len(data.products):,} products, {len(data.train):,} training events, "

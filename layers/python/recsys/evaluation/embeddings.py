@@ -34,7 +34,12 @@ def embed_texts(texts: Sequence[str], *, settings: Settings) -> FloatMatrix:
             return cached
     from recsys.encoder import get_encoder
 
-    vectors = get_encoder(settings).encode(list(texts)).astype(np.float32)
+    # Category-only catalogs repeat a few thousand texts over tens of thousands of products:
+    # each distinct text is encoded once.
+    distinct = list(dict.fromkeys(texts))
+    row = {t: i for i, t in enumerate(distinct)}
+    encoded = get_encoder(settings).encode(distinct).astype(np.float32)
+    vectors = encoded[[row[t] for t in texts]] if len(texts) else encoded
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, vectors)
