@@ -77,6 +77,7 @@ def aws_stack(
             "profile_queue_url": prov.queue_urls["ProfileQueue"],
             "events_table": prov.tables["EventsTable"],
             "catalog_bucket": prov.buckets["CatalogBucket"],
+            "aggregates_backend": "s3",
         }
     )
     return settings, prov

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -153,3 +154,18 @@ def test_save_then_load_through_s3(aws_stack: tuple[Settings, object]) -> None:
     # THEN
     assert loaded.computed_at == NOW
     assert loaded.popular(limit=3) == [("a", 1.0)]
+
+
+def test_save_then_load_through_the_data_dir(make_settings: Callable[..., Settings]) -> None:
+    # GIVEN the embedded default: no AWS at all, the aggregates kept under the data dir
+    settings = make_settings(aggregates_backend="file")
+    kept = AggregatesStore(settings)
+    assert kept.load(max_age_s=0).computed_at is None  # nothing saved yet → empty
+    # WHEN aggregates are saved and read back by a fresh store (cache bypassed)
+    kept.save(compute_aggregates([purchase("a", "o1")], now=NOW, catalog_categories={}))
+    loaded = AggregatesStore(settings).load(max_age_s=0)
+    # THEN they come from the file, written whole (no temporary file left beside it)
+    assert loaded.computed_at == NOW
+    assert loaded.popular(limit=3) == [("a", 1.0)]
+    assert kept.where.endswith("aggregates/latest.json.gz")
+    assert [p.name for p in (settings.data_dir / "aggregates").iterdir()] == ["latest.json.gz"]

@@ -1,5 +1,7 @@
-"""Where the aggregates are kept: one gzip JSON object in the catalog bucket
-(``aggregates/latest.json.gz``), read through a per-process cache of ``aggregates_ttl_s``.
+"""Where the aggregates are kept: one gzip JSON object, ``aggregates/latest.json.gz``, in the
+catalog bucket (``aggregates_backend = "s3"``, what the template sets) or under the data dir
+(``"file"``, the embedded default, so the CLI works with no AWS at all); read through a
+per-process cache of ``aggregates_ttl_s``.
 
 The cache is process-wide on purpose, keyed by endpoint and bucket: the local stack runs the
 nightly job and the read API in one process, and the writer's save must be what the readers
@@ -35,7 +37,21 @@ class AggregatesStore:
     def __init__(self, settings: Settings, *, s3: Any = None) -> None:
         self.settings = settings
         self._s3 = s3
-        self._key = (settings.aws_endpoint_url, settings.catalog_bucket)
+        self._file = (
+            settings.data_dir / AGGREGATES_KEY if settings.aggregates_backend == "file" else None
+        )
+        self._key = (
+            (None, str(self._file))
+            if self._file is not None
+            else (settings.aws_endpoint_url, settings.catalog_bucket)
+        )
+
+    @property
+    def where(self) -> str:
+        """Where the aggregates live, for messages."""
+        if self._file is not None:
+            return str(self._file)
+        return f"s3://{self.settings.catalog_bucket}/{AGGREGATES_KEY}"
 
     def _client(self) -> Any:
         if self._s3 is None:
@@ -50,15 +66,21 @@ class AggregatesStore:
         body = gzip.compress(json.dumps(agg.to_json(), separators=(",", ":")).encode(), 6)
         bucket = self.settings.catalog_bucket
         try:
-            self._client().put_object(
-                Bucket=bucket,
-                Key=AGGREGATES_KEY,
-                Body=body,
-                ContentType="application/json",
-                ContentEncoding="gzip",
-            )
+            if self._file is not None:
+                self._file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self._file.with_suffix(".tmp")
+                tmp.write_bytes(body)
+                tmp.replace(self._file)  # atomic: a reader sees the old or the new object
+            else:
+                self._client().put_object(
+                    Bucket=bucket,
+                    Key=AGGREGATES_KEY,
+                    Body=body,
+                    ContentType="application/json",
+                    ContentEncoding="gzip",
+                )
         except Exception as exc:  # boto raises many types; callers need one
-            raise DependencyError(f"cannot write aggregates to s3://{bucket}: {exc}") from exc
+            raise DependencyError(f"cannot write aggregates to {self.where}: {exc}") from exc
         with _cache_lock:
             _cache[self._key] = (time.monotonic(), agg)
         return AGGREGATES_KEY
@@ -75,20 +97,33 @@ class AggregatesStore:
             hit = _cache.get(self._key)
         if hit is not None and time.monotonic() - hit[0] < ttl:
             return hit[1]
-        s3 = self._client()
-        bucket = self.settings.catalog_bucket
         try:
-            body = s3.get_object(Bucket=bucket, Key=AGGREGATES_KEY)["Body"].read()
-            agg = Aggregates.from_json(json.loads(gzip.decompress(body)))
-        except s3.exceptions.NoSuchKey:
-            agg = Aggregates()
-        except Exception as exc:  # network, permissions, missing bucket
+            body = self._read()
+            agg = (
+                Aggregates()
+                if body is None
+                else Aggregates.from_json(json.loads(gzip.decompress(body)))
+            )
+        except Exception as exc:  # network, permissions, missing bucket, a torn file
             if hit is not None:
                 return hit[1]
-            raise DependencyError(f"cannot read aggregates from s3://{bucket}: {exc}") from exc
+            raise DependencyError(f"cannot read aggregates from {self.where}: {exc}") from exc
         with _cache_lock:
             _cache[self._key] = (time.monotonic(), agg)
         return agg
+
+    def _read(self) -> bytes | None:
+        """The stored object's bytes, None when nothing was saved yet."""
+        if self._file is not None:
+            return self._file.read_bytes() if self._file.exists() else None
+        s3 = self._client()
+        try:
+            body: bytes = s3.get_object(Bucket=self.settings.catalog_bucket, Key=AGGREGATES_KEY)[
+                "Body"
+            ].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        return body
 
 
 def computed_at_iso(agg: Aggregates) -> str | None:

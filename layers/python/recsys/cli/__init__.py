@@ -1,108 +1,149 @@
-"""The ``recsys`` command line: the top layer. Each sub-command is a module of this package (the
-evaluation's is ``recsys.evaluation.cli``); no other module of the package imports it."""
+"""The ``recsys`` command line: the top layer. No other module of the package imports it.
+
+Each sub-command is one module exposing ``add_arguments(parser)`` and a run function that takes
+the parsed namespace and returns an exit code (the evaluation's lives in
+``recsys.evaluation.cli``). Global options are accepted before or after the sub-command.
+Mistakes a user makes (a missing file, a bad option value, an unreadable store) print one line
+naming the file, row or option and what to do; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
+import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-#: sub-command → "module:function"; the function takes the parsed namespace, returns an exit code.
-COMMANDS: dict[str, str] = {
-    "up": "recsys.cli.up:cli_up",
-    "ingest": "recsys.cli.ingest:cli_ingest",
-    "events": "recsys.cli.events:cli_events",
-    "refresh": "recsys.cli.refresh:cli_refresh",
-    "eval": "recsys.evaluation.cli:cli_eval",
-    "bench": "recsys.cli.bench:cli_bench",
+from recsys import __version__
+
+__all__ = ["COMMANDS", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One sub-command: its module, run function and one-line help."""
+
+    module: str
+    run: str
+    help: str
+
+
+COMMANDS: dict[str, Command] = {
+    "up": Command("recsys.cli.up", "cli_up", "run the local stack on embedded defaults"),
+    "ingest": Command(
+        "recsys.cli.ingest", "cli_ingest", "ingest a catalog file (JSON Lines or CSV)"
+    ),
+    "events": Command("recsys.cli.events", "cli_events", "load a file of events"),
+    "refresh": Command("recsys.cli.refresh", "cli_refresh", "run the nightly job now"),
+    "eval": Command("recsys.evaluation.cli", "cli_eval", "offline evaluation against baselines"),
+    "bench": Command(
+        "recsys.cli.bench", "cli_bench", "run the benchmark suite, writing docs/BENCHMARKS.md"
+    ),
+}
+#: Sub-commands whose modules are optional here (registered by other modules when present).
+OPTIONAL: dict[str, Command] = {
+    "tune": Command("recsys.cli.tune", "cli_tune", "fit the ranking to the store's own history"),
+    "stats": Command(
+        "recsys.cli.stats", "cli_stats", "attribution: lists, clicks, conversions, experiments"
+    ),
 }
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recsys", description=__doc__)
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options every sub-command takes. Below the top level they default to SUPPRESS, so
+    a value given before the sub-command is not overwritten by the sub-parser's default."""
+    default = None if top else argparse.SUPPRESS
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=None,
-        help="where embedded stores live (default .recsys-data)",
+        default=default,
+        help="where the embedded stores live (default .recsys-data, or RECSYS_DATA_DIR)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--api-url",
+        default=default,
+        metavar="URL",
+        help="send to a running stack (recsys up) at URL instead of the embedded stores "
+        "(or RECSYS_API_URL)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=default,
+        help="text (default): progress on the terminal, JSON logs to <data-dir>/recsys.log; "
+        "json: JSON log lines on stderr",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show tracebacks",
+    )
 
-    up = sub.add_parser("up", help="run the local stack on embedded defaults")
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=8000)
-    up.add_argument("--demo", action="store_true", help="load the Online Retail catalog and events")
-    up.add_argument(
-        "--full-history", action="store_true", help="with --demo: replay the whole year"
-    )
-    up.add_argument("--no-serve", action="store_true", help="set up and load, then exit")
 
-    ingest = sub.add_parser("ingest", help="ingest a catalog file (JSON Lines or CSV)")
-    ingest.add_argument("file", type=Path)
-    ingest.add_argument(
-        "--format", choices=["auto", "jsonl", "csv", "online-retail"], default="auto"
-    )
-    ingest.add_argument("--rejects", type=Path, default=None, help="write rejected rows here")
+def _module(cmd: Command) -> ModuleType | None:
+    try:
+        return importlib.import_module(cmd.module)
+    except ModuleNotFoundError as exc:
+        if exc.name == cmd.module:
+            return None
+        raise
 
-    events = sub.add_parser("events", help="load events from a JSON Lines file")
-    events.add_argument("file", type=Path)
-    events.add_argument("--format", choices=["auto", "jsonl", "online-retail"], default="auto")
-    events.add_argument("--since", default=None, help="only events at or after this ISO time")
-    events.add_argument("--until", default=None, help="only events before this ISO time")
-    events.add_argument("--rejects", type=Path, default=None, help="write rejected events here")
 
-    sub.add_parser("refresh", help="run the nightly job now")
+def _commands() -> dict[str, Command]:
+    available = dict(COMMANDS)
+    for name, cmd in OPTIONAL.items():
+        if importlib.util.find_spec(cmd.module) is not None:
+            available[name] = cmd
+    return available
 
-    ev = sub.add_parser("eval", help="offline evaluation against baselines")
-    ev.add_argument(
-        "--dataset",
-        action="append",
-        default=None,
-        metavar="NAME[@SPLIT]",
-        help="online-retail, online-retail-sparse, online-retail-grocery, ta-feng, "
-        "ta-feng-sample, instacart, or all; repeat or comma-separate to run several",
-    )
-    ev.add_argument("--catalog", type=Path, default=None, help="a catalog file (with --events)")
-    ev.add_argument("--events", type=Path, default=None, help="an events file (with --catalog)")
-    ev.add_argument(
-        "--split", default=None, help="ISO time: train before, test after (default per dataset)"
-    )
-    ev.add_argument(
-        "--variant",
-        choices=["full", "sparse", "grocery"],
-        default="full",
-        help="for --catalog/--events: sparse = category-only texts and a thinned history; "
-        "grocery = the most-bought products only, customer-day baskets, category-only texts",
-    )
-    ev.add_argument("--models", action="append", default=None, help="rows to run (default all)")
-    ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
-    ev.add_argument(
-        "--dataset-cache", type=Path, default=None, help="downloads (default <data-dir>/datasets)"
-    )
-    ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    sub.add_parser("bench", help="run the benchmark suite, writing docs/BENCHMARKS.md")
+def build_parser() -> argparse.ArgumentParser:
+    """The whole parser (each sub-command's module adds its own arguments)."""
+    parser = argparse.ArgumentParser(prog="recsys", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"recsys {__version__}")
+    _global_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, cmd in _commands().items():
+        p = sub.add_parser(name, help=cmd.help, description=cmd.help)
+        _global_options(p, top=False)
+        module = _module(cmd)
+        add = getattr(module, "add_arguments", None)
+        if add is not None:
+            add(p)
     return parser
 
 
-def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
-    module, func = target.split(":")
-    fn: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
+def _run_function(cmd: Command) -> Callable[[argparse.Namespace], int]:
+    fn: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(cmd.module), cmd.run)
     return fn
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``recsys`` console script."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``recsys`` console script and ``python -m recsys``."""
+    args = build_parser().parse_args(argv)
+    # The CLI is the one place that turns flags into the settings environment.
     if args.data_dir is not None:
-        import os
-
-        # The CLI is the one place allowed to translate a flag into the settings environment.
         os.environ["RECSYS_DATA_DIR"] = str(args.data_dir)
-    return _resolve(COMMANDS[args.command])(args)
+    if args.api_url is None:
+        args.api_url = os.environ.get("RECSYS_API_URL") or None
+    from recsys.cli._console import configure_logging, fail
+
+    configure_logging(args)
+    try:
+        return _run_function(_commands()[args.command])(args)
+    except KeyboardInterrupt:
+        print(f"recsys {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        return fail(args.command, exc)
 
 
 if __name__ == "__main__":

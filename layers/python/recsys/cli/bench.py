@@ -22,6 +22,13 @@ def bench_scripts(root: Path = REPO_ROOT) -> list[Path]:
     return sorted(p for p in (root / "bench").glob("*.py") if not p.name.startswith("_"))
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``recsys bench`` options."""
+    parser.add_argument(
+        "--only", action="append", default=None, metavar="NAME", help="run only bench/NAME.py"
+    )
+
+
 def cli_bench(args: argparse.Namespace) -> int:
     """Run each bench script as ``python -m bench.<name>`` from the checkout's root."""
     scripts = bench_scripts()

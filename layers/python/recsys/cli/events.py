@@ -66,26 +66,117 @@ def _in_window(raw: Any, since: float | None, until: float | None) -> bool:
     return (since is None or ts >= since) and (until is None or ts < until)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``recsys events`` options."""
+    parser.add_argument("file", type=Path, help="JSON Lines events, or the Online Retail table")
+    parser.add_argument("--format", choices=["auto", "jsonl", "online-retail"], default="auto")
+    parser.add_argument(
+        "--since", default=None, type=_time_option, help="only events at or after this ISO time"
+    )
+    parser.add_argument(
+        "--until", default=None, type=_time_option, help="only events before this ISO time"
+    )
+    parser.add_argument("--rejects", type=Path, default=None, help="write rejected events here")
+
+
+def _time_option(text: str) -> float:
+    """``--since`` / ``--until``: an ISO time or epoch seconds, checked when parsing options."""
+    from recsys.events.models import _parse_timestamp
+
+    try:
+        return _parse_timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (give an ISO time like 2011-11-01 or 2011-11-01T08:00:00Z, "
+            "or epoch seconds)"
+        ) from None
+
+
+def _windowed(args: argparse.Namespace) -> Iterator[tuple[int, Any]]:
+    path: Path = args.file
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such file", str(path))
+    try:
+        for row, raw in read_event_file(path, fmt=args.format):
+            if _in_window(raw, args.since, args.until):
+                yield row, raw
+    except UnicodeDecodeError as exc:
+        raise RecsysError(
+            f"{path}: not UTF-8 text (byte offset {exc.start}): save it as UTF-8"
+        ) from exc
+    except KeyError as exc:
+        raise RecsysError(
+            f"{path}: not the Online Retail table (no column {exc}); a file of events is "
+            "JSON Lines (--format jsonl)"
+        ) from exc
+
+
+def _send_to_stack(args: argparse.Namespace) -> int:
+    """POST the file to a running stack's ``/events`` in batches under its body cap."""
+    from tqdm import tqdm
+
+    from recsys.cli._console import http_json
+
+    url = args.api_url.rstrip("/") + "/events"
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    batch: list[Any] = []
+    rows: list[int] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        reply = http_json("POST", url, {"events": batch})
+        totals["accepted"] += reply["accepted"]
+        totals["duplicates"] += reply["duplicates"]
+        for rej in reply["rejected"]:
+            totals["rejected"] += 1
+            if totals["rejected"] <= 5:
+                print(f"  row {rows[rej['index']]}: {rej['field']}: {rej['reason']}")
+        bar.update(len(batch))
+        batch.clear()
+        rows.clear()
+        size = 0
+
+    with tqdm(desc="events", unit="ev", file=sys.stderr) as bar:
+        for row, raw in _windowed(args):
+            item = len(json.dumps(raw, default=str)) + 2
+            if batch and (len(batch) >= _STACK_BATCH or size + item > _STACK_BODY_BYTES):
+                flush()
+            batch.append(raw)
+            rows.append(row)
+            size += item
+        if batch:
+            flush()
+    print(json.dumps(totals))
+    return 0
+
+
+#: Batches sent to a running stack: its default event batch and body caps, with room to spare.
+_STACK_BATCH = 500
+_STACK_BODY_BYTES = 60_000
+
+
 def cli_events(args: argparse.Namespace) -> int:
     """``recsys events FILE``: log a file of events, then update the affected profiles.
 
-    Locally the profiles are updated in-process right after logging, a fast replay: each
-    profile is built once (not once per request's queue message), and a first profile is
-    built from the events just logged instead of reading them back — an emulated table of a
-    million items answers a Query slowly (moto sorts the whole table for every Query). The
-    queue path is what the HTTP intake uses.
+    Against a running stack (``--api-url``) the file goes through ``POST /events`` and the
+    profile queue, as a storefront's events do. On the embedded stores the profiles are
+    updated in-process right after logging, a fast replay: each profile is built once (not
+    once per request's queue message), and a first profile is built from the events just
+    logged instead of reading them back.
     """
+    from recsys.cli._console import target
+
+    if target(args) == "api":
+        return _send_to_stack(args)
     from tqdm import tqdm
 
     from recsys.encoder import get_encoder
-    from recsys.events.models import _parse_timestamp
     from recsys.profiles.service import catalog_mean, update_profiles
     from recsys.services import Services
 
     services = Services()
     settings = services.settings
-    since = _parse_timestamp(args.since) if args.since else None
-    until = _parse_timestamp(args.until) if args.until else None
     log = services.event_log
     totals = IntakeResult()
     owners: dict[str, ProfileUpdate] = {}
@@ -121,9 +212,7 @@ def cli_events(args: argparse.Namespace) -> int:
 
     try:
         with tqdm(desc="events", unit="ev", file=sys.stderr) as bar:
-            for row, raw in read_event_file(args.file, fmt=args.format):
-                if not _in_window(raw, since, until):
-                    continue
+            for row, raw in _windowed(args):
                 batch.append(raw)
                 rows.append(row)
                 if len(batch) >= settings.events_max_batch:

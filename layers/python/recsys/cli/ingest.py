@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from recsys.catalog.ingest import IngestResult, ingest_numbered
 from recsys.catalog.messages import EmbedQueue
@@ -21,7 +22,13 @@ def _numbered_source(path: Path, fmt: str) -> tuple[Iterable[NumberedRow], int |
     if fmt == "online-retail":
         from recsys.datasets.online_retail import load_catalog
 
-        rows = load_catalog(path)
+        try:
+            rows = load_catalog(path)
+        except KeyError as exc:
+            raise ValidationError(
+                f"{path}: not the Online Retail table (no column {exc}); a catalog file is "
+                "JSON Lines or CSV with the catalog columns (--format jsonl|csv)"
+            ) from exc
         return enumerate(rows, start=1), len(rows)
     return read_catalog(path, fmt=None if fmt == "auto" else fmt), None  # type: ignore[arg-type]
 
@@ -55,6 +62,69 @@ def _write_rejects(path: Path, rejected: Sequence[Rejection]) -> None:
             fh.write(json.dumps(r.as_dict(position="row"), ensure_ascii=False) + "\n")
 
 
+#: Rows per request to a running stack, and the body size kept under its 4 MB cap.
+_STACK_ROWS = 500
+_STACK_BODY_BYTES = 3_500_000
+
+
+def _send_to_stack(args: argparse.Namespace) -> int:
+    """POST the file's rows to a running stack's ``/products`` in batches under its body cap
+    (the stack validates them again and queues the changed ones for embedding)."""
+    from tqdm import tqdm
+
+    from recsys.cli._console import http_json
+
+    url = args.api_url.rstrip("/") + "/products"
+    rows, total = _numbered_source(args.file, args.format)
+    counts = {"accepted": 0, "unchanged": 0, "rejected": 0}
+    batch: list[Mapping[str, Any]] = []
+    numbers: list[int] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        reply = http_json("POST", url, {"products": batch}, timeout_s=300)
+        counts["accepted"] += reply["accepted"]
+        counts["unchanged"] += reply["unchanged"]
+        for rej in reply["rejected"]:
+            counts["rejected"] += 1
+            if counts["rejected"] <= 5:
+                print(f"  row {numbers[rej['index']]}: {rej['field']}: {rej['reason']}")
+        bar.update(len(batch))
+        batch.clear()
+        numbers.clear()
+        size = 0
+
+    with tqdm(total=total, unit="rows", desc=f"ingest {args.file.name}", file=sys.stderr) as bar:
+        for number, row in rows:
+            if isinstance(row, Rejection):  # unreadable before validation (bad CSV line)
+                counts["rejected"] += 1
+                print(f"  row {number}: {row.field}: {row.reason}")
+                continue
+            item = len(json.dumps(row, default=str)) + 2
+            if batch and (len(batch) >= _STACK_ROWS or size + item > _STACK_BODY_BYTES):
+                flush()
+            batch.append(row)
+            numbers.append(number)
+            size += item
+        if batch:
+            flush()
+    print(
+        f"{args.file.name}: {counts['accepted']} accepted (queued by {args.api_url}), "
+        f"{counts['unchanged']} unchanged, {counts['rejected']} rejected"
+    )
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``recsys ingest`` options."""
+    parser.add_argument("file", type=Path, help="JSON Lines or CSV with a header (.gz too)")
+    parser.add_argument(
+        "--format", choices=["auto", "jsonl", "csv", "online-retail"], default="auto"
+    )
+    parser.add_argument("--rejects", type=Path, default=None, help="write rejected rows here")
+
+
 def cli_ingest(args: argparse.Namespace) -> int:
     """``recsys ingest FILE [--format auto|jsonl|csv|online-retail] [--rejects PATH]``.
 
@@ -66,15 +136,18 @@ def cli_ingest(args: argparse.Namespace) -> int:
     with row, field and reason. The store is closed (flushed) at the end: this is a
     whole-process command.
     """
+    from recsys.cli._console import target
+
+    path: Path = args.file
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such file", str(path))
+    if target(args) == "api":
+        return _send_to_stack(args)
     from recsys.catalog.embed import DirectEmbedQueue, Embedder
     from recsys.services import Services
 
     services = Services()
     settings = services.settings
-    path: Path = args.file
-    if not path.is_file():
-        print(f"recsys ingest: no such file: {path}", file=sys.stderr)
-        return 2
     store = services.store
     queue: EmbedQueue
     if settings.embed_queue_url:

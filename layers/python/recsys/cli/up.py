@@ -11,11 +11,25 @@ from types import FrameType
 
 from recsys.core.config import get_settings
 from recsys.core.errors import ConfigError, RecsysError
-from recsys.local.runtime import LocalRuntime
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``recsys up`` options (``--data-dir`` is global)."""
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
+    parser.add_argument(
+        "--demo", action="store_true", help="load the Online Retail catalog and events"
+    )
+    parser.add_argument(
+        "--full-history", action="store_true", help="with --demo: replay the whole year"
+    )
+    parser.add_argument("--no-serve", action="store_true", help="set up and load, then exit")
 
 
 def cli_up(args: argparse.Namespace) -> int:
     """``recsys up``: start the local stack, optionally load the demo, serve until Ctrl-C."""
+    from recsys.local.runtime import LocalRuntime
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     data_dir = Path(args.data_dir) if getattr(args, "data_dir", None) else get_settings().data_dir
     stop = threading.Event()

@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     profile_queue_url: str | None = None
     events_table: str = "recsys-events"
     catalog_bucket: str = "recsys-catalog"
+    aggregates_backend: Literal["file", "s3"] = Field(
+        default="file",
+        description="file: <data_dir>/aggregates/ (embedded); s3: the catalog bucket (AWS).",
+    )
 
     # --- catalog ingest ------------------------------------------------------------------------
     ingest_chunk_size: int = Field(

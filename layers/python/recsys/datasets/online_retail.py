@@ -94,7 +94,15 @@ def iter_rows(path: Path) -> Iterator[dict[str, str]]:
     on one id.
     """
     with open_text(path) as fh:
-        for row in csv.DictReader(fh):
+        reader = csv.DictReader(fh)
+        missing = [c for c in HEADER if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(
+                f"{path}: not the Online Retail table (missing columns {', '.join(missing)}); "
+                "give a JSON Lines or CSV file in the documented shape and drop "
+                "--format online-retail"
+            )
+        for row in reader:
             row["StockCode"] = (row.get("StockCode") or "").strip().upper()
             yield row
 
