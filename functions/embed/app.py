@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response as pr
 
 from recsys.catalog.embed import Embedder
 from recsys.catalog.messages import EmbedRecord
+from recsys.core.observability import instrument
 from recsys.services import Services
 
 services = Services()
@@ -24,6 +25,7 @@ def record_handler(record: EmbedRecord) -> None:
     embedder(record.body.products)
 
 
+@instrument  # metrics (EMF), Lambda context and correlation id in logs, tracing
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point."""
     return process(event=event, record_handler=record_handler, processor=processor, context=context)

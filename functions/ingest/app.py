@@ -12,6 +12,7 @@ from mangum import Mangum
 from recsys.api.app import build_app
 from recsys.api.routes import products
 from recsys.catalog.ingest import is_s3_event
+from recsys.core.observability import instrument
 from recsys.services import Services
 
 services = Services()
@@ -20,6 +21,7 @@ app = build_app(products.router, services=services, title="recsys-ingest")
 http_handler = Mangum(app, lifespan="off")
 
 
+@instrument  # metrics (EMF), Lambda context and correlation id in logs, tracing
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point."""
     if is_s3_event(event):

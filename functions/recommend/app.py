@@ -1,5 +1,5 @@
 """Recommend Lambda: the read API (recommendations, similar, bought together, cart, trending,
-search, health) behind API Gateway.
+search, health, and GET /stats) behind API Gateway.
 
 The recommender, aggregates loader and cache are wired at import (cold start), so a warm
 invocation only ranks; Mangum runs with lifespan off because it would run it per invocation.
@@ -10,15 +10,18 @@ from typing import Any
 from mangum import Mangum
 
 from recsys.api.app import build_app
-from recsys.api.routes import recommend
+from recsys.api.routes import recommend, stats
+from recsys.core.observability import instrument
 from recsys.services import Services
 
 services = Services()
 services.recommender  # noqa: B018 - wire it at cold start, not on the first request
-app = build_app(recommend.router, services=services, title="recsys-recommend")
+services.feedback  # noqa: B018 - RECSYS_EXPERIMENT checked at cold start: a bad one fails here
+app = build_app(recommend.router, stats.router, services=services, title="recsys-recommend")
 http_handler = Mangum(app, lifespan="off")
 
 
+@instrument  # metrics (EMF), Lambda context and correlation id in logs, tracing
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point."""
     result: dict[str, Any] = http_handler(event, context)

@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch import process_partial_response as process
 
+from recsys.core.observability import instrument
 from recsys.profiles.worker import ProfileRecord, ProfileWorker, is_scheduled_event
 from recsys.services import Services
 
@@ -22,6 +23,7 @@ def record_handler(record: ProfileRecord) -> None:
     worker.update(record.body)
 
 
+@instrument  # metrics (EMF), Lambda context and correlation id in logs, tracing
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point."""
     if is_scheduled_event(event):

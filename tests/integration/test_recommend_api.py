@@ -170,7 +170,8 @@ def bought(world: World, user: str) -> set[str]:
 
 
 def assert_list_reply(body: dict[str, Any], *, limit: int) -> None:
-    assert set(body) == {"request_id", "strategy", "degraded", "items"}
+    assert set(body) == {"request_id", "strategy", "variant", "degraded", "items"}
+    assert body["variant"] == "default"  # no experiment configured
     assert len(body["request_id"]) == 32
     assert 0 < len(body["items"]) <= limit
     for item in body["items"]:

@@ -94,6 +94,6 @@ def test_sample_event_gets_a_list_reply(
     if name == "apigw_get_health":
         assert body["status"] == "ok" and body["products"] == 3
         return
-    assert set(body) == {"request_id", "strategy", "degraded", "items"}
+    assert set(body) == {"request_id", "strategy", "variant", "degraded", "items"}
     assert body["items"], body
     assert "cache-control" in {k.lower() for k in result["headers"]}

@@ -37,6 +37,8 @@ READ_ROUTES = {
     ("get", "/search"),
     ("get", "/health"),
 }
+#: Reads for the store's operators, not for shoppers' browsers: behind the JWT like writes.
+OPERATOR_ROUTES = {("get", "/stats")}
 
 
 class _NoManagedPolicies:
@@ -188,8 +190,15 @@ def test_each_function_gets_only_what_it_touches(expanded: dict[str, Any]) -> No
     assert {"dynamodb:Query", "dynamodb:DeleteItem", "s3:GetObject", "s3:PutObject"} <= actions[
         "UpdateProfileFunction"
     ]
-    # AND recommend only reads the aggregates (and the key)
-    assert actions["RecommendFunction"] == {"s3:GetObject"} | secret
+    # AND recommend reads the aggregates (and the key), and logs served lists / reads the
+    # counters of the stats table — that table only
+    stats = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+    assert actions["RecommendFunction"] == {"s3:GetObject"} | secret | stats
+    for fn in ("RecommendFunction", "LogEventFunction"):
+        for st in _statements(expanded[f"{fn}Role"]):
+            if "StatsTable" in json.dumps(st["Resource"]):
+                assert st["Resource"] == {"Fn::GetAtt": ["StatsTable", "Arn"]}
+                assert not {"dynamodb:Scan", "dynamodb:DeleteItem"} & set(st["Action"])
     # AND the catalog-bucket grants outside ingest are limited to the aggregates/ prefix
     for fn in ("UpdateProfileFunction", "RecommendFunction"):
         s3_resources = [
@@ -214,9 +223,9 @@ def test_routes_exist_and_writes_need_a_jwt(expanded: dict[str, Any]) -> None:
         for method, op in ops.items()
     }
     # THEN every architecture route is there ...
-    assert set(security) == WRITE_ROUTES | READ_ROUTES
-    # ... writes require the JWT authorizer and reads are open
-    for route in WRITE_ROUTES:
+    assert set(security) == WRITE_ROUTES | READ_ROUTES | OPERATOR_ROUTES
+    # ... writes (and the operators' /stats) require the JWT authorizer and reads are open
+    for route in WRITE_ROUTES | OPERATOR_ROUTES:
         assert security[route] == [{"StorefrontJwt": []}], route
     for route in READ_ROUTES:
         assert security[route] == [{"NONE": []}], route

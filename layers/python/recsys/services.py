@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from recsys.core.types import Encoder
     from recsys.events.backend import EventLogBackend
     from recsys.events.queue import ProfileSink
+    from recsys.feedback.serving import Feedback
     from recsys.ranking.cached import CachedRecommender
     from recsys.store.base import VectorStore
 
@@ -166,19 +167,38 @@ class Services:
     @property
     def recommender(self) -> CachedRecommender:
         """The read API's one entry: ranking, fallbacks, reply cache and degradation."""
+        return self._get("recommender", lambda: self._recommender(self.settings, "default"))
+
+    def recommender_for(self, variant: str) -> CachedRecommender:
+        """The recommender of an experiment's variant: its own ranking settings and its own
+        cache keys (``"default"``, outside any experiment, is :attr:`recommender`)."""
+        if variant == "default":
+            return self.recommender
+        fb = self.feedback
+        return self._get(
+            f"recommender:{variant}",
+            lambda: self._recommender(fb.settings_for(variant), fb.cache_tag(variant)),
+        )
+
+    def _recommender(self, settings: Settings, cache_tag: str) -> CachedRecommender:
         from recsys.ranking.cached import CachedRecommender
         from recsys.ranking.service import Recommender
 
-        def build() -> CachedRecommender:
-            ranker = Recommender(
-                settings=self.settings,
-                store=lambda: self.store,
-                aggregates=self.aggregates.load,
-                encoder=lambda: self.encoder,
-            )
-            return CachedRecommender(ranker, cache=self.cache, settings=self.settings)
+        ranker = Recommender(
+            settings=settings,
+            store=lambda: self.store,
+            aggregates=self.aggregates.load,
+            encoder=lambda: self.encoder,
+        )
+        return CachedRecommender(ranker, cache=self.cache, settings=settings, cache_tag=cache_tag)
 
-        return self._get("recommender", build)
+    @property
+    def feedback(self) -> Feedback:
+        """Experiments, served-list logging, attribution and /stats (RECSYS_EXPERIMENT is
+        parsed here: a bad one is a ConfigError when the handler starts)."""
+        from recsys.feedback.serving import Feedback
+
+        return self._get("feedback", lambda: Feedback.from_settings(self.settings))
 
     def close(self) -> None:
         """Close what this object opened (the store's files, the event log's threads)."""

@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from recsys import __version__
+from recsys.api.observe import RequestMetrics
 from recsys.core.errors import NotFoundError, ValidationError
 from recsys.services import Services
 
@@ -16,6 +17,8 @@ def build_app(*routers: APIRouter, services: Services, title: str = "recsys") ->
     ``services`` from ``app.state`` (:mod:`recsys.api.deps`)."""
     app = FastAPI(title=title, version=__version__)
     app.state.services = services
+    # Latency and status per route template, for every function (recsys.core.observability).
+    app.add_middleware(RequestMetrics)
     for router in routers:
         app.include_router(router)
 

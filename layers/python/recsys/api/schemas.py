@@ -109,8 +109,9 @@ class ItemOut(BaseModel):
 class RecommendationsOut(BaseModel):
     """Every list reply."""
 
-    request_id: str
+    request_id: str = Field(description="Send it back as context.request_id on its events.")
     strategy: str
+    variant: str = Field(description='The experiment variant that served it ("default": none).')
     degraded: bool
     items: list[ItemOut]
 
@@ -120,4 +121,7 @@ class CartIn(BaseModel):
 
     product_ids: list[str] = Field(min_length=1, max_length=100)
     user_id: str | None = None
+    session_id: str | None = Field(
+        default=None, description="An anonymous shopper (assigns the experiment variant)."
+    )
     limit: int = Field(default=10, ge=1, le=100)

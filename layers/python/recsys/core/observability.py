@@ -268,14 +268,18 @@ def flush() -> None:
     groups: dict[Dims, list[tuple[str, str, list[float]]]] = defaultdict(list)
     for (name, unit, dims), values in pending.items():
         groups[dims].append((name, unit, values))
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "recsys"
     for dims, items in groups.items():
-        emf = EphemeralMetrics()
-        for k, v in dims:
-            emf.add_dimension(name=k, value=v)
-        for name, unit, values in items:
-            for value in values:
-                emf.add_metric(name=name, unit=MetricUnit(unit), value=value)
-        emf.flush_metrics()
+        try:
+            emf = EphemeralMetrics(namespace=namespace)
+            for k, v in dims:
+                emf.add_dimension(name=k, value=v)
+            for name, unit, values in items:
+                for value in values:
+                    emf.add_metric(name=name, unit=MetricUnit(unit), value=value)
+            emf.flush_metrics()
+        except Exception:  # metrics must never fail an invocation
+            logger.exception("metrics flush failed")
 
 
 def _tracer() -> Any | None:
@@ -286,21 +290,40 @@ def _tracer() -> Any | None:
     return Tracer()
 
 
+def _batch_metrics(event: Mapping[str, Any], result: Any) -> None:
+    """Batch size and failed records of an SQS invocation, per queue."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not records or not isinstance(records, list):
+        return
+    first = records[0] if isinstance(records[0], Mapping) else {}
+    if first.get("eventSource") != "aws:sqs":
+        return
+    queue = str(first.get("eventSourceARN", "")).rsplit(":", 1)[-1] or "unknown"
+    failed = len(result.get("batchItemFailures", [])) if isinstance(result, Mapping) else 0
+    metric("QueueBatches", queue=queue)
+    metric("QueueBatchSize", float(len(records)), queue=queue)
+    metric("QueueRecordFailures", float(failed), queue=queue)
+
+
 def instrument(handler: F) -> F:
     """Wrap a Lambda entry point: Lambda context and correlation id in every log line,
     a trace segment when tracing is available, the invocation's metrics flushed at the end."""
     tracer = _tracer()
-    inner: Callable[..., Any] = handler
+    traced: Callable[..., Any] = handler
     if tracer is not None:
-        inner = tracer.capture_lambda_handler(inner)
-    inner = logger.inject_lambda_context(
-        inner, correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+        traced = tracer.capture_lambda_handler(traced)
+    logged = logger.inject_lambda_context(
+        traced, correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
     )
 
     @functools.wraps(handler)
     def wrapper(event: Mapping[str, Any], context: Any) -> Any:
+        # A test or script calling the handler without a Lambda context gets no context fields.
+        call = logged if hasattr(context, "aws_request_id") else traced
         try:
-            return inner(event, context)
+            result = call(event, context)
+            _batch_metrics(event, result)
+            return result
         finally:
             flush()
 

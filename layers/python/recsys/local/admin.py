@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from recsys import __version__
 from recsys.local.gateway import Mount, merged_openapi
+from recsys.local.web import mount_web
 
 
 class AdminTarget(Protocol):
@@ -51,4 +52,6 @@ def admin_app(stack: AdminTarget, mounts: list[Mount]) -> Any:
         return admin.openapi_schema
 
     admin.openapi = openapi  # type: ignore[method-assign]
+    # The demo shop (/shop/), the operator dashboard (/dashboard/) and the metrics they plot.
+    mount_web(admin, status=stack.status, dependencies=[ApiKeyDep])
     return admin

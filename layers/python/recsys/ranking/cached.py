@@ -38,6 +38,10 @@ class Served:
     max_age: int
     #: Per-user (private) or shared (public) for downstream caches.
     private: bool
+    #: What failed on the way (a degraded reply's causes, for metrics and logs).
+    problems: tuple[str, ...] = ()
+    #: A personal list asked for a subject without a profile (the cold-start fallback).
+    cold: bool = False
 
 
 def item_json(s: Scored) -> dict[str, Any]:
@@ -64,29 +68,45 @@ def _params(filters: Filters, **extra: Any) -> dict[str, Any]:
 class CachedRecommender:
     """:class:`Recommender` behind the reply cache, one method per read route."""
 
-    def __init__(self, ranker: Recommender, *, cache: Cache, settings: Settings) -> None:
+    def __init__(
+        self, ranker: Recommender, *, cache: Cache, settings: Settings, cache_tag: str = "default"
+    ) -> None:
         self.ranker = ranker
         self.cache = cache
         self.settings = settings
+        #: The experiment variant this recommender serves: part of every key, so variants
+        #: never answer each other's requests from the cache.
+        self.cache_tag = cache_tag
 
     def _key(self, endpoint: str, subject: str, version: Any, params: dict[str, Any]) -> str:
         return cache_key(
-            self.settings.cache_prefix, endpoint, subject=subject, version=version, params=params
+            self.settings.cache_prefix,
+            endpoint,
+            subject=subject,
+            version=version,
+            params={**params, "variant": self.cache_tag},
         )
 
     def _serve(
-        self, *, key: str | None, ttl: int, private: bool, compute: Callable[[], Reply]
+        self,
+        *,
+        key: str | None,
+        ttl: int,
+        private: bool,
+        compute: Callable[[], Reply],
+        cold: bool = False,
     ) -> Served:
         """From the cache, or computed, stored (unless degraded) and served."""
         if key is not None and ttl > 0:
             hit = self.cache.get(key)
             if isinstance(hit, dict):
-                return Served(hit["strategy"], hit["items"], False, "hit", ttl, private)
+                return Served(hit["strategy"], hit["items"], False, "hit", ttl, private, (), cold)
         reply = compute()
         items = [item_json(s) for s in reply.items]
         if key is not None and ttl > 0 and not reply.degraded:
             self.cache.set(key, {"strategy": reply.strategy, "items": items}, ttl_s=ttl)
-        return Served(reply.strategy, items, reply.degraded, "miss", ttl, private)
+        problems = tuple(reply.problems)
+        return Served(reply.strategy, items, reply.degraded, "miss", ttl, private, problems, cold)
 
     def for_user(
         self, user_id: str, *, limit: int, filters: Filters, diversity: float | None
@@ -111,6 +131,7 @@ class CachedRecommender:
                 diversity=diversity,
                 profile=(record, problems),
             ),
+            cold=record is None and not problems,
         )
 
     def similar(self, product_id: str, *, limit: int, filters: Filters) -> Served:

@@ -50,6 +50,8 @@ async def post_events(request: Request, services: ServicesDep) -> Any:
         )
     except PayloadTooLargeError as exc:
         return _problem(413, str(exc), field="events", limit=exc.limit)
+    # Only events logged for the first time are counted: a redelivery never counts twice.
+    services.feedback.attribute(result.written)
     reply = result.as_reply()
     if result.accepted == 0 and result.duplicates == 0:
         return JSONResponse(status_code=422, content=reply)

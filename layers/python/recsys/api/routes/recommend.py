@@ -1,9 +1,13 @@
 """The read side of the API: recommendations, similar items, bought together, cart, trending,
 search and health.
 
-Every list reply is ``{"request_id", "strategy", "degraded", "items": [...]}``: request_id and
-strategy let the storefront send impressions and clicks back with them (an event's ``context``)
-so they can be attributed. Replies carry ``Cache-Control`` for the storefront's own caches
+Every list reply is ``{"request_id", "strategy", "variant", "degraded", "items": [...]}``: the
+storefront sends request_id back in the ``context`` of the list's impressions, clicks and sales,
+and the served list (strategy, variant) is logged under it, so they are attributed
+(:mod:`recsys.feedback`). With ``RECSYS_EXPERIMENT`` each subject — the user, else the session
+(``user_id`` / ``session_id`` on routes without one in the path) — is served by its variant's
+recommender, which ranks with the variant's settings and caches under its own keys.
+Replies carry ``Cache-Control`` for the storefront's own caches
 (private for per-user lists, public for per-product ones, ``no-store`` when degraded). Each
 route asks the app's :class:`~recsys.ranking.cached.CachedRecommender` once: profile read,
 server-side cache and degradation live there.
@@ -21,15 +25,26 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.exceptions import RequestValidationError
 
-from recsys.api.deps import RecommenderDep
+from recsys.api.bodies import ProductIdPath, UserIdPath
+from recsys.api.deps import RecommenderDep, ServicesDep
+from recsys.api.health import check_health
 from recsys.api.schemas import CartIn, RecommendationsOut
-from recsys.ranking.cached import Served
+from recsys.feedback.experiments import subject_of
+from recsys.ranking.cached import CachedRecommender, Served
+from recsys.services import Services
 from recsys.store.base import Filters
 
 __all__ = ["router"]
 
 Limit = Annotated[int, Query(ge=1, le=100, description="How many items.")]
+UserId = Annotated[
+    str | None, Query(max_length=128, description="The shopper (experiment variant, taste).")
+]
+SessionId = Annotated[
+    str | None, Query(max_length=128, description="An anonymous shopper's session.")
+]
 
 
 async def _filters(
@@ -39,6 +54,18 @@ async def _filters(
     price_max: float | None = Query(None, ge=0),
     in_stock: bool = Query(True, description="Only products in stock (false: any)."),
 ) -> Filters:
+    if price_min is not None and price_max is not None and price_min > price_max:
+        # Contradictory filters are the caller's mistake, not an empty (or degraded) list.
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "price_min"),
+                    "msg": f"price_min ({price_min:g}) is above price_max ({price_max:g})",
+                    "input": price_min,
+                }
+            ]
+        )
     return Filters(
         categories=[category] if category else None,
         brands=[brand] if brand else None,
@@ -51,14 +78,46 @@ async def _filters(
 FiltersDep = Annotated[Filters, Depends(_filters)]
 
 
-def _response(served: Served) -> Response:
+def _variant(
+    services: Services, user_id: str | None, session_id: str | None = None
+) -> tuple[str, str | None, CachedRecommender]:
+    """The subject's variant, the subject, and the recommender that serves the variant."""
+    subject = subject_of(user_id, session_id)
+    variant = services.feedback.variant(user_id, session_id)
+    return variant, subject, services.recommender_for(variant)
+
+
+def _response(
+    served: Served,
+    *,
+    services: Services,
+    endpoint: str,
+    variant: str,
+    subject: str | None,
+) -> Response:
     # Serialised here and returned as a Response, so FastAPI skips re-validating it against
     # RecommendationsOut (kept on the routes for the OpenAPI schema): the items were built from
     # typed payloads already, and validation was most of a cache hit's cost.
     request_id = uuid.uuid4().hex
     scope = "private" if served.private else "public"
-    body = {"request_id": request_id, "strategy": served.strategy, "degraded": served.degraded}
+    body = {
+        "request_id": request_id,
+        "strategy": served.strategy,
+        "variant": variant,
+        "degraded": served.degraded,
+    }
     body["items"] = served.items
+    services.feedback.served(
+        request_id=request_id,
+        endpoint=endpoint,
+        strategy=served.strategy,
+        variant=variant,
+        subject=subject,
+        items=len(served.items),
+        cold=served.cold,
+        cache_state=served.cache_state,
+        problems=served.problems,
+    )
     no_store = served.degraded or served.max_age <= 0
     return Response(
         content=json.dumps(body, separators=(",", ":"), allow_nan=False),
@@ -76,55 +135,92 @@ router = APIRouter(tags=["recommendations"])
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
 async def recommend_for_user(
-    user_id: str,
-    rec: RecommenderDep,
+    user_id: UserIdPath,
+    services: ServicesDep,
     filters: FiltersDep,
     limit: Limit = 10,
     diversity: Annotated[float | None, Query(ge=0, le=1)] = None,
 ) -> Response:
     """Personalised list ("for you"); new users and outages get trending / popular."""
-    return _response(rec.for_user(user_id, limit=limit, filters=filters, diversity=diversity))
+    variant, subject, rec = _variant(services, user_id)
+    served = rec.for_user(user_id, limit=limit, filters=filters, diversity=diversity)
+    return _response(served, services=services, endpoint="user", variant=variant, subject=subject)
 
 
 @router.get("/products/{product_id}/similar", response_model=RecommendationsOut)
 async def similar_products(
-    product_id: str, rec: RecommenderDep, filters: FiltersDep, limit: Limit = 10
+    product_id: ProductIdPath,
+    services: ServicesDep,
+    filters: FiltersDep,
+    limit: Limit = 10,
+    user_id: UserId = None,
+    session_id: SessionId = None,
 ) -> Response:
     """Products whose embedding is nearest to this one's."""
-    return _response(rec.similar(product_id, limit=limit, filters=filters))
+    variant, subject, rec = _variant(services, user_id, session_id)
+    served = rec.similar(product_id, limit=limit, filters=filters)
+    return _response(
+        served, services=services, endpoint="similar", variant=variant, subject=subject
+    )
 
 
 @router.get("/products/{product_id}/bought-together", response_model=RecommendationsOut)
-async def bought_together(product_id: str, rec: RecommenderDep, limit: Limit = 10) -> Response:
+async def bought_together(
+    product_id: ProductIdPath,
+    services: ServicesDep,
+    limit: Limit = 10,
+    user_id: UserId = None,
+    session_id: SessionId = None,
+) -> Response:
     """Frequently bought together; complementary similar items when support is thin."""
-    return _response(rec.bought_together(product_id, limit=limit))
+    variant, subject, rec = _variant(services, user_id, session_id)
+    served = rec.bought_together(product_id, limit=limit)
+    return _response(
+        served, services=services, endpoint="together", variant=variant, subject=subject
+    )
 
 
 @router.post("/recommendations/cart", response_model=RecommendationsOut)
-async def cart_recommendations(body: CartIn, rec: RecommenderDep) -> Response:
+async def cart_recommendations(body: CartIn, services: ServicesDep) -> Response:
     """Complements of the products in a cart, leaning to the user's taste when known."""
-    return _response(rec.cart(body.product_ids, user_id=body.user_id, limit=body.limit))
+    variant, subject, rec = _variant(services, body.user_id, body.session_id)
+    served = rec.cart(body.product_ids, user_id=body.user_id, limit=body.limit)
+    return _response(served, services=services, endpoint="cart", variant=variant, subject=subject)
 
 
 @router.get("/trending", response_model=RecommendationsOut)
-async def trending(rec: RecommenderDep, limit: Limit = 10, category: str | None = None) -> Response:
+async def trending(
+    services: ServicesDep,
+    limit: Limit = 10,
+    category: str | None = None,
+    user_id: UserId = None,
+    session_id: SessionId = None,
+) -> Response:
     """Products selling above their usual pace (popular ones when few trend)."""
-    return _response(rec.trending(limit=limit, category=category))
+    variant, subject, rec = _variant(services, user_id, session_id)
+    served = rec.trending(limit=limit, category=category)
+    return _response(
+        served, services=services, endpoint="trending", variant=variant, subject=subject
+    )
 
 
 @router.get("/search", response_model=RecommendationsOut)
 async def search(
-    rec: RecommenderDep,
+    services: ServicesDep,
     filters: FiltersDep,
     q: Annotated[str, Query(min_length=1, max_length=500)],
-    user_id: str | None = None,
+    user_id: UserId = None,
     limit: Limit = 10,
+    session_id: SessionId = None,
 ) -> Response:
     """Semantic search over product texts, blended 70/30 with the user's long-term taste."""
-    return _response(rec.search(q, user_id=user_id, limit=limit, filters=filters))
+    variant, subject, rec = _variant(services, user_id, session_id)
+    served = rec.search(q, user_id=user_id, limit=limit, filters=filters)
+    return _response(served, services=services, endpoint="search", variant=variant, subject=subject)
 
 
 @router.get("/health")
-async def health(rec: RecommenderDep) -> dict[str, Any]:
-    """Liveness plus what each dependency says (a failing one does not fail the check)."""
-    return rec.health()
+async def health(services: ServicesDep) -> dict[str, Any]:
+    """Liveness plus each dependency's state: vector store, event log, queues, cache
+    (:mod:`recsys.api.health`); any one down makes the status ``degraded``, still 200."""
+    return check_health(services)
