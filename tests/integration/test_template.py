@@ -255,7 +255,7 @@ def test_functions_share_the_layer_runtime_and_settings(expanded: dict[str, Any]
     # GIVEN the five Lambda functions
     functions = _of_type(expanded, "AWS::Lambda::Function")
     (layer_id,) = _of_type(expanded, "AWS::Lambda::LayerVersion")
-    assert len(functions) == 6
+    assert len(functions) == 5
     for name, fn in functions.items():
         props = fn["Properties"]
         env = props["Environment"]["Variables"]
@@ -273,6 +273,8 @@ def test_functions_share_the_layer_runtime_and_settings(expanded: dict[str, Any]
         assert env["RECSYS_QDRANT_URL"] == {"Ref": "QdrantUrl"}
         assert env["RECSYS_QDRANT_API_KEY_SECRET_ARN"] == {"Ref": "QdrantApiKeySecretArn"}
         assert env["RECSYS_REDIS_URL"] == {"Ref": "RedisUrl"}
+        # AND the aggregates live in the catalog bucket (the embedded default is a local file)
+        assert env["RECSYS_AGGREGATES_BACKEND"] == "s3"
         assert env["RECSYS_EVENTS_TABLE"] == {"Ref": "EventsTable"}
         # AND no secret value is in the environment
         assert "RECSYS_QDRANT_API_KEY" not in env
@@ -332,10 +334,10 @@ def test_the_event_archive_is_fed_by_the_table_stream(expanded: dict[str, Any]) 
         for m in _of_type(expanded, "AWS::Lambda::EventSourceMapping").values()
         if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["EventsTable", "StreamArn"]}
     ]
-    # THEN the table streams new images to the archive function, claims filtered out, failures
-    # halved and retried, then parked in the archive DLQ
+    # THEN the table streams new images to the log-event function (the event log's owner),
+    # claims filtered out, failures halved and retried, then parked in the archive DLQ
     assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
-    assert _function(mapping["FunctionName"]) == "ArchiveFunction"
+    assert _function(mapping["FunctionName"]) == "LogEventFunction"
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
     assert mapping["BisectBatchOnFunctionError"] is True
     (pattern,) = mapping["FilterCriteria"]["Filters"]
@@ -344,17 +346,15 @@ def test_the_event_archive_is_fed_by_the_table_stream(expanded: dict[str, Any]) 
     }
     dlq = mapping["DestinationConfig"]["OnFailure"]["Destination"]
     assert dlq == {"Fn::GetAtt": ["ArchiveDLQ", "Arn"]}
-    # AND the function may only put records on the delivery stream (and park failures)
-    statements = _role_statements(expanded, "ArchiveFunctionRole")
-    assert _actions(expanded["ArchiveFunctionRole"]) == {
-        "firehose:PutRecordBatch",
-        "sqs:SendMessage",
-    }
-    resources = {json.dumps(st["Action"]): st["Resource"] for st in statements}
-    assert resources['["firehose:PutRecordBatch"]'] == {
-        "Fn::GetAtt": ["ArchiveDeliveryStream", "Arn"]
-    }
-    assert resources['"sqs:SendMessage"'] == {"Fn::GetAtt": ["ArchiveDLQ", "Arn"]}
+    # AND the function may put records on that delivery stream only, and park failures in the
+    # archive DLQ only
+    statements = _role_statements(expanded, "LogEventFunctionRole")
+    firehose = [st for st in statements if "firehose" in json.dumps(st["Action"])]
+    assert [(st["Action"], st["Resource"]) for st in firehose] == [
+        (["firehose:PutRecordBatch"], {"Fn::GetAtt": ["ArchiveDeliveryStream", "Arn"]})
+    ]
+    parked = [st for st in statements if st["Resource"] == {"Fn::GetAtt": ["ArchiveDLQ", "Arn"]}]
+    assert parked and all("sqs:SendMessage" in json.dumps(st["Action"]) for st in parked)
     # AND Firehose converts the JSON rows to Parquet with the Glue table's schema, by day
     s3 = expanded["ArchiveDeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
     assert s3["Prefix"].startswith("events/dt=!{timestamp:yyyy-MM-dd}/")

@@ -98,7 +98,9 @@ def test_the_archive_handler_puts_rows_on_firehose(monkeypatch: pytest.MonkeyPat
         },
     )
     monkeypatch.setenv("RECSYS_ARCHIVE_STREAM", "archive")
-    spec = importlib.util.spec_from_file_location("archive_app", ROOT / "functions/archive/app.py")
+    spec = importlib.util.spec_from_file_location(
+        "log_event_app", ROOT / "functions/log_event/app.py"
+    )
     assert spec and spec.loader
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)

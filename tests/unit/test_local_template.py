@@ -23,7 +23,6 @@ def test_every_function_of_the_real_template_points_at_its_handler_file() -> Non
         "LogEventFunction": "functions/log_event/app.py",
         "UpdateProfileFunction": "functions/update_profile/app.py",
         "RecommendFunction": "functions/recommend/app.py",
-        "ArchiveFunction": "functions/archive/app.py",
     }
     assert {f.function_name for f in tpl.functions.values()} == {"handler"}
 

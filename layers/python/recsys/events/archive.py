@@ -1,6 +1,6 @@
 """The event archive: every change of the event log as rows of one flat table.
 
-On AWS the table's DynamoDB stream feeds it (``ArchiveFunction`` → Kinesis Data Firehose →
+On AWS the table's DynamoDB stream feeds it (the log-event function → Kinesis Data Firehose →
 Parquet under ``s3://<archive bucket>/events/dt=YYYY-MM-DD/``, a Glue table over it) without
 touching the event path: the stream is read from the table's change log after the write has
 been acknowledged. Locally the nightly job writes the same table as Parquet files under
@@ -94,6 +94,12 @@ def _is_expiry(record: Mapping[str, Any]) -> bool:
     return who.get("type") == "Service" and who.get("principalId") == "dynamodb.amazonaws.com"
 
 
+def is_stream_event(event: Mapping[str, Any]) -> bool:
+    """A DynamoDB stream batch (rather than an API Gateway request)."""
+    records = event.get("Records")
+    return bool(records) and records[0].get("eventSource") == "aws:dynamodb"
+
+
 def rows_from_stream(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Archive rows of DynamoDB stream records (view type NEW_IMAGE) of the events table.
 
@@ -118,9 +124,17 @@ class FirehoseSink:
     """Puts archive rows (JSON lines) on the archive's Firehose stream, which writes Parquet."""
 
     def __init__(self, settings: Settings) -> None:
-        # Built at import by the handler; the local stack loads it too but never invokes it.
+        # Built at import by the handler, its client at the first batch: the HTTP invocations
+        # of the same function never pay for it.
         self.stream = settings.archive_stream
-        self.firehose = client("firehose", settings)
+        self.settings = settings
+        self._firehose: Any = None
+
+    @property
+    def firehose(self) -> Any:
+        if self._firehose is None:
+            self._firehose = client("firehose", self.settings)
+        return self._firehose
 
     def put(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Deliver ``rows``; retries throttled records, raises ``DependencyError`` if any stay."""
