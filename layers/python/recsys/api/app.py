@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from recsys import __version__
+from recsys.api.guards import BodyGuard, body_limit
 from recsys.api.observe import RequestMetrics
 from recsys.core.errors import NotFoundError, ValidationError
 from recsys.services import Services
@@ -17,6 +18,8 @@ def build_app(*routers: APIRouter, services: Services, title: str = "recsys") ->
     ``services`` from ``app.state`` (:mod:`recsys.api.deps`)."""
     app = FastAPI(title=title, version=__version__)
     app.state.services = services
+    # Body caps (413 with the limit) and JSON-only writes (415) before any route reads a byte.
+    app.add_middleware(BodyGuard, limit_for=body_limit)
     # Latency and status per route template, for every function (recsys.core.observability).
     app.add_middleware(RequestMetrics)
     for router in routers:

@@ -104,3 +104,15 @@ class BodyGuard:
         await _problem(413, reason=f"body larger than {limit} bytes", limit=limit)(
             scope, receive, send
         )
+
+
+def body_limit(path: str) -> int:
+    """The body cap of ``path`` from the settings: events, catalog rows, everything else."""
+    from recsys.core.config import get_settings
+
+    settings = get_settings()
+    if path == "/events":
+        return settings.events_max_body_bytes
+    if path == "/products":
+        return settings.products_max_body_bytes
+    return settings.api_max_body_bytes

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys.api.bodies import PRODUCTS_EXAMPLE, product_schema
 
 __all__ = [
     "CartIn",
@@ -27,8 +29,15 @@ __all__ = [
 class ProductsIn(BaseModel):
     """Body of POST /products: rows are validated one by one, so each stays a free object."""
 
+    model_config = ConfigDict(json_schema_extra={"example": PRODUCTS_EXAMPLE})
+
     # Items stay Any: a row that is not an object is rejected alone, not the whole request.
-    products: list[Any] = Field(description="Catalog rows (see the catalog_row schema).")
+    # The document still shows what a row is (recsys.api.bodies).
+    products: list[Any] = Field(
+        description="Catalog rows; each is validated on its own (bad rows are listed in "
+        "`rejected` with index, field and reason).",
+        json_schema_extra={"items": product_schema()},
+    )
 
 
 class RejectedRow(BaseModel):

@@ -13,8 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
-from recsys.api.deps import ServicesDep
+from recsys.api.bodies import UserIdPath, events_request_body
+from recsys.api.deps import ApiKeyDep, ServicesDep
 from recsys.api.schemas import ErasedOut, EventsIn, EventsOut
+from recsys.core.config import get_settings
 from recsys.core.errors import PayloadTooLargeError
 from recsys.events.intake import log_events
 from recsys.profiles.service import erase_user
@@ -32,7 +34,15 @@ def _problem(code: int, reason: str, **extra: Any) -> JSONResponse:
     "/events",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EventsOut,
-    responses={413: {"description": "Too many events or bytes"}, 422: {"description": "Bad body"}},
+    responses={
+        401: {"description": "RECSYS_API_KEY is set and X-Api-Key is missing or wrong."},
+        413: {"description": "Too many events or bytes"},
+        415: {"description": "The body is not application/json."},
+        422: {"description": "Bad body"},
+    },
+    dependencies=[ApiKeyDep],
+    # The body is read here (its size checked before parsing), so its schema is declared.
+    openapi_extra=events_request_body(max_events=get_settings().events_max_batch),
 )
 async def post_events(request: Request, services: ServicesDep) -> Any:
     """Log events durably, then queue one profile update per affected user or session."""
@@ -58,8 +68,13 @@ async def post_events(request: Request, services: ServicesDep) -> Any:
     return reply
 
 
-@router.delete("/users/{user_id}", response_model=ErasedOut)
-def delete_user(user_id: str, services: ServicesDep) -> Any:
+@router.delete(
+    "/users/{user_id}",
+    response_model=ErasedOut,
+    responses={401: {"description": "RECSYS_API_KEY is set and X-Api-Key is missing or wrong."}},
+    dependencies=[ApiKeyDep],
+)
+def delete_user(user_id: UserIdPath, services: ServicesDep) -> Any:
     """Erase the user's events and profile (idempotent: erasing twice deletes nothing more)."""
     done = erase_user(
         user_id, store=services.store, log=services.event_log, settings=services.settings

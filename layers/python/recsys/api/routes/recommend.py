@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
 
 from recsys.api.bodies import ProductIdPath, UserIdPath
-from recsys.api.deps import RecommenderDep, ServicesDep
+from recsys.api.deps import ServicesDep
 from recsys.api.health import check_health
 from recsys.api.schemas import CartIn, RecommendationsOut
 from recsys.feedback.experiments import subject_of
