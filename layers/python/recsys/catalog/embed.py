@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from recsys.catalog.text import product_text
 from recsys.core.types import Encoder
+from recsys.search.keywords import KEYWORDS, keyword_vector
 from recsys.store.base import PointIn, VectorStore, products_spec
 
 if TYPE_CHECKING:
@@ -68,9 +69,11 @@ def write_points(
     store: VectorStore,
     collection: str,
 ) -> int:
-    """Attach ``vectors`` (one row per point) as "text" and upsert; returns the count."""
+    """Attach ``vectors`` (one row per point) as "text", and the BM25 "keywords" of each
+    product's text, and upsert; returns the count."""
     for point, vector in zip(points, vectors, strict=True):
         point.vectors = {"text": vector}
+        point.sparse = {KEYWORDS: keyword_vector(point.payload, point.key)}
     store.upsert(collection, points)
     return len(points)
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from recsys.core.errors import StoreError, ValidationError
-from recsys.store.base import FLAG_FIELDS, CollectionSpec, Filters, PointIn, Vector
+from recsys.store.base import FLAG_FIELDS, CollectionSpec, Filters, PointIn, SparseVector, Vector
 
 
 def unique(keys: Iterable[str]) -> list[str]:
@@ -64,6 +64,42 @@ def check_vector(spec: CollectionSpec, name: str, vector: Any, *, key: str) -> V
     if not np.any(arr):
         raise ValidationError(f"point {key!r}: vector {name!r} is all zeros", field=name)
     return arr
+
+
+def check_sparse(
+    spec: CollectionSpec, point: PointIn, *, available: Iterable[str]
+) -> dict[str, SparseVector]:
+    """The point's sparse vectors the collection holds (``available``), checked; the ones an
+    older collection lacks are left out so writes keep working until it is rebuilt."""
+    have = set(available)
+    out: dict[str, SparseVector] = {}
+    for name, vec in point.sparse.items():
+        if name not in spec.sparse_vectors:
+            raise ValidationError(
+                f"point {point.key!r}: unknown sparse vector {name!r} for collection "
+                f"{spec.name!r} (has {sorted(spec.sparse_vectors)})",
+                field=name,
+            )
+        if name not in have:
+            continue
+        check_sparse_vector(vec, key=point.key, name=name)
+        if vec.indices:
+            out[name] = vec
+    return out
+
+
+def check_sparse_vector(vec: SparseVector, *, key: str, name: str) -> None:
+    """Raise unless indices are distinct u32 and values finite, one per index."""
+    if len(vec.indices) != len(vec.values):
+        raise ValidationError(
+            f"point {key!r}: sparse {name!r} has {len(vec.indices)} indices and "
+            f"{len(vec.values)} values",
+            field=name,
+        )
+    if len(set(vec.indices)) != len(vec.indices) or any(not 0 <= i < 2**32 for i in vec.indices):
+        raise ValidationError(f"point {key!r}: sparse {name!r} indices must be distinct u32")
+    if not all(np.isfinite(vec.values)):
+        raise ValidationError(f"point {key!r}: sparse {name!r} has NaN or inf", field=name)
 
 
 def check_point(spec: CollectionSpec, point: PointIn) -> tuple[dict[str, Vector], dict[str, Any]]:

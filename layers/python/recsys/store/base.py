@@ -22,6 +22,7 @@ __all__ = [
     "Filters",
     "PointIn",
     "Record",
+    "SparseVector",
     "Vector",
     "VectorStore",
     "point_id",
@@ -46,12 +47,26 @@ def point_id(collection: str, key: str) -> str:
 
 
 @dataclass(frozen=True)
+class SparseVector:
+    """A sparse vector: distinct indices and their weights (BM25 term weights for "keywords")."""
+
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
 class CollectionSpec:
-    """A collection: its named dense vectors (name → size, cosine), key field and indexes."""
+    """A collection: its named dense vectors (name → size, cosine), key field and indexes.
+
+    ``sparse_vectors`` are scored by dot product with the store's IDF modifier on (BM25 when the
+    weights are BM25 term weights, see :mod:`recsys.search.keywords`). A collection created
+    before it had them opens without them (:meth:`VectorStore.has_sparse` says so).
+    """
 
     name: str
     vectors: Mapping[str, int]
     key_field: str
+    sparse_vectors: Sequence[str] = ()
     keyword_indexes: Sequence[str] = ()
     float_indexes: Sequence[str] = ()
     integer_indexes: Sequence[str] = ()
@@ -65,6 +80,7 @@ def products_spec(name: str = "products", size: int = 384) -> CollectionSpec:
         name=name,
         vectors={"text": size},
         key_field="product_id",
+        sparse_vectors=("keywords",),
         keyword_indexes=("product_id", "category", "category_levels", "brand"),
         float_indexes=("price", "popularity", "trending"),
         integer_indexes=FLAG_FIELDS,
@@ -108,6 +124,8 @@ class PointIn:
     key: str
     vectors: Mapping[str, Vector]
     payload: dict[str, Any] = field(default_factory=dict)
+    #: Named sparse vectors (only those the collection declares).
+    sparse: Mapping[str, SparseVector] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +187,36 @@ class VectorStore:
         filters: Filters | None = None,
     ) -> list[Record]:
         """Nearest to the examples (positive keys, away from negative ones); examples excluded."""
+        raise NotImplementedError
+
+    def has_sparse(self, collection: str, name: str) -> bool:
+        """Whether the open collection holds the sparse vector ``name``."""
+        raise NotImplementedError
+
+    def search_sparse(
+        self,
+        collection: str,
+        vector: SparseVector,
+        *,
+        using: str,
+        limit: int,
+        filters: Filters | None = None,
+    ) -> list[Record]:
+        """Top-``limit`` by Σ idf · weight over the indices ``vector`` shares with each point
+        (points sharing none are not returned), filtered."""
+        raise NotImplementedError
+
+    def search_sparse_batch(
+        self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
+    ) -> list[list[Record]]:
+        """:meth:`search_sparse` for several vectors at once, unfiltered (one round trip)."""
+        raise NotImplementedError
+
+    def facet(
+        self, collection: str, key: str, *, limit: int, filters: Filters | None = None
+    ) -> list[tuple[Any, int]]:
+        """The most frequent values of the keyword-indexed payload field ``key`` and how many
+        matching points have each, most frequent first (exact counts)."""
         raise NotImplementedError
 
     def count(self, collection: str, filters: Filters | None = None) -> int:

@@ -39,6 +39,8 @@ from recsys.store._common import (
     check_limit,
     check_point,
     check_query,
+    check_sparse,
+    check_sparse_vector,
     check_using,
     decode_payload,
     encode_payload,
@@ -51,6 +53,7 @@ from recsys.store.base import (
     Filters,
     PointIn,
     Record,
+    SparseVector,
     Vector,
     VectorStore,
     point_id,
@@ -82,13 +85,15 @@ class _OpenShard:
     path: Path
     lock: threading.RLock = field(default_factory=threading.RLock)
     refs: int = 0
+    #: Sparse vectors the shard holds (a shard created before they were declared has none).
+    sparse: frozenset[str] = frozenset()
 
 
 _REGISTRY: dict[Path, _OpenShard] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def _edge_config(spec: CollectionSpec, params: EdgeParams) -> qe.EdgeConfig:
+def _edge_config(spec: CollectionSpec, params: EdgeParams, *, sparse: bool = True) -> qe.EdgeConfig:
     quantization = (
         qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, quantile=0.99, always_ram=True)
         if spec.quantize
@@ -101,6 +106,13 @@ def _edge_config(spec: CollectionSpec, params: EdgeParams) -> qe.EdgeConfig:
             )
             for name, size in spec.vectors.items()
         },
+        # IDF from the shard's own counts at query time: BM25 over BM25 term weights.
+        sparse_vectors={
+            name: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
+            for name in spec.sparse_vectors
+        }
+        if sparse and spec.sparse_vectors
+        else None,
         hnsw_config=qe.HnswIndexConfig(
             m=params.hnsw_m,
             ef_construct=params.hnsw_ef_construct,
@@ -119,15 +131,26 @@ def _acquire(path: Path, spec: CollectionSpec, params: EdgeParams) -> _OpenShard
         opened = _REGISTRY.get(path)
         if opened is None:
             config = _edge_config(spec, params)
+            sparse = frozenset(spec.sparse_vectors)
             try:
                 if (path / "edge_config.json").exists():
-                    shard = qe.EdgeShard.load(str(path), config)
+                    try:
+                        shard = qe.EdgeShard.load(str(path), config)
+                    except Exception as exc:
+                        if not sparse or "incompatible" not in str(exc).lower():
+                            raise
+                        # Created before it had sparse vectors: open it as it is; keyword
+                        # evidence waits for a rebuild (has_sparse() is False meanwhile).
+                        shard = qe.EdgeShard.load(
+                            str(path), _edge_config(spec, params, sparse=False)
+                        )
+                        sparse = frozenset()
                 else:
                     path.mkdir(parents=True, exist_ok=True)
                     shard = qe.EdgeShard.create(str(path), config)
             except Exception as exc:  # the binding raises bare Exception
                 raise StoreError(f"cannot open qdrant-edge shard at {path}: {exc}") from exc
-            opened = _REGISTRY[path] = _OpenShard(shard=shard, path=path)
+            opened = _REGISTRY[path] = _OpenShard(shard=shard, path=path, sparse=sparse)
         opened.refs += 1
         return opened
 
@@ -260,10 +283,11 @@ class EdgeStore(VectorStore):
         edge_points = []
         for point in points:
             vectors, payload = check_point(spec, point)
+            named: dict[str, Any] = dict(vectors)
+            for name, sv in check_sparse(spec, point, available=opened.sparse).items():
+                named[name] = qe.SparseVector(list(sv.indices), list(sv.values))
             # The binding takes numpy arrays as they are; its stub only names lists.
-            edge_points.append(
-                qe.Point(point_id(collection, point.key), cast(Any, vectors), payload)
-            )
+            edge_points.append(qe.Point(point_id(collection, point.key), cast(Any, named), payload))
         if not edge_points:
             return
         with opened.lock:
@@ -394,6 +418,79 @@ class EdgeStore(VectorStore):
             flt=_edge_filter(collection, filters, exclude=[*positive, *negative]),
             with_vectors=False,
         )
+
+    def has_sparse(self, collection: str, name: str) -> bool:
+        _, opened = self._open(collection)
+        return name in opened.sparse
+
+    def _sparse_request(
+        self, vector: SparseVector, *, using: str, limit: int, flt: qe.Filter | None
+    ) -> qe.QueryRequest:
+        return qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(
+                qe.SparseVector(list(vector.indices), list(vector.values)), using=using
+            ),
+            filter=flt,
+            with_payload=True,
+            with_vector=False,
+        )
+
+    def _check_sparse_query(
+        self, collection: str, vector: SparseVector, *, using: str, limit: int
+    ) -> tuple[CollectionSpec, _OpenShard]:
+        spec, opened = self._open(collection)
+        check_limit(limit)
+        if using not in opened.sparse:
+            raise StoreError(f"collection {collection!r} has no sparse vector {using!r}")
+        check_sparse_vector(vector, key="<query>", name=using)
+        return spec, opened
+
+    def search_sparse(
+        self,
+        collection: str,
+        vector: SparseVector,
+        *,
+        using: str,
+        limit: int,
+        filters: Filters | None = None,
+    ) -> list[Record]:
+        spec, opened = self._check_sparse_query(collection, vector, using=using, limit=limit)
+        if not vector.indices:
+            return []
+        request = self._sparse_request(
+            vector, using=using, limit=limit, flt=_edge_filter(collection, filters)
+        )
+        return [self._record(spec, h, score=float(h.score)) for h in opened.shard.query(request)]
+
+    def search_sparse_batch(
+        self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
+    ) -> list[list[Record]]:
+        spec, opened = self._open(collection)
+        for vector in vectors:
+            self._check_sparse_query(collection, vector, using=using, limit=limit)
+        wanted = [i for i, v in enumerate(vectors) if v.indices]
+        out: list[list[Record]] = [[] for _ in vectors]
+        if not wanted:
+            return out
+        batch = qe.QueryBatchRequest(
+            [self._sparse_request(vectors[i], using=using, limit=limit, flt=None) for i in wanted]
+        )
+        for i, hits in zip(wanted, opened.shard.query_batch(batch), strict=True):
+            out[i] = [self._record(spec, h, score=float(h.score)) for h in hits]
+        return out
+
+    def facet(
+        self, collection: str, key: str, *, limit: int, filters: Filters | None = None
+    ) -> list[tuple[Any, int]]:
+        _, opened = self._open(collection)
+        check_limit(limit)
+        response = opened.shard.facet(
+            qe.FacetRequest(
+                key=key, limit=limit, exact=True, filter=_edge_filter(collection, filters)
+            )
+        )
+        return [(hit.value, int(hit.count)) for hit in response.hits]
 
     def count(self, collection: str, filters: Filters | None = None) -> int:
         _, opened = self._open(collection)

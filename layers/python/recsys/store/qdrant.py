@@ -26,6 +26,8 @@ from recsys.store._common import (
     check_limit,
     check_point,
     check_query,
+    check_sparse,
+    check_sparse_vector,
     check_using,
     decode_payload,
     encode_payload,
@@ -40,6 +42,7 @@ from recsys.store.base import (
     Filters,
     PointIn,
     Record,
+    SparseVector,
     Vector,
     VectorStore,
     point_id,
@@ -130,6 +133,8 @@ class QdrantStore(VectorStore):
         self.hnsw_ef_construct = hnsw_ef_construct
         self.hnsw_ef = hnsw_ef
         self._specs: dict[str, CollectionSpec] = {}
+        #: Sparse vectors each open collection holds (one created before them has none).
+        self._sparse: dict[str, frozenset[str]] = {}
         # The server client is thread-safe; local mode mutates Python dicts and sqlite.
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if self.local else contextlib.nullcontext()
@@ -160,6 +165,13 @@ class QdrantStore(VectorStore):
                     hnsw_config=qm.HnswConfigDiff(
                         m=self.hnsw_m, ef_construct=self.hnsw_ef_construct
                     ),
+                    # IDF from the collection's own counts at query time: BM25 over BM25
+                    # term weights.
+                    sparse_vectors_config={
+                        name: qm.SparseVectorParams(modifier=qm.Modifier.IDF)
+                        for name in spec.sparse_vectors
+                    }
+                    or None,
                 )
             else:
                 self._check_vectors(spec)
@@ -171,6 +183,8 @@ class QdrantStore(VectorStore):
                             self.client.create_payload_index(
                                 spec.name, name, field_schema=schema, wait=True
                             )
+            sparse = self.client.get_collection(spec.name).config.params.sparse_vectors or {}
+            self._sparse[spec.name] = frozenset(spec.sparse_vectors) & frozenset(sparse)
             self._specs[spec.name] = spec
 
     def _check_vectors(self, spec: CollectionSpec) -> None:
@@ -192,14 +206,14 @@ class QdrantStore(VectorStore):
     def upsert(self, collection: str, points: Sequence[PointIn]) -> None:
         spec = self._spec(collection)
         structs = []
+        available = self._sparse.get(collection, frozenset())
         for point in points:
             vectors, payload = check_point(spec, point)
+            named: dict[str, Any] = {name: vec.tolist() for name, vec in vectors.items()}
+            for name, sv in check_sparse(spec, point, available=available).items():
+                named[name] = qm.SparseVector(indices=list(sv.indices), values=list(sv.values))
             structs.append(
-                qm.PointStruct(
-                    id=point_id(collection, point.key),
-                    vector={name: vec.tolist() for name, vec in vectors.items()},
-                    payload=payload,
-                )
+                qm.PointStruct(id=point_id(collection, point.key), vector=named, payload=payload)
             )
         if not structs:
             return
@@ -348,6 +362,85 @@ class QdrantStore(VectorStore):
             flt=_qdrant_filter(collection, filters, exclude=[*positive, *negative]),
             with_vectors=False,
         )
+
+    def has_sparse(self, collection: str, name: str) -> bool:
+        self._spec(collection)
+        return name in self._sparse.get(collection, frozenset())
+
+    def _check_sparse_query(
+        self, collection: str, vector: SparseVector, *, using: str, limit: int
+    ) -> CollectionSpec:
+        spec = self._spec(collection)
+        check_limit(limit)
+        if not self.has_sparse(collection, using):
+            raise StoreError(f"collection {collection!r} has no sparse vector {using!r}")
+        check_sparse_vector(vector, key="<query>", name=using)
+        return spec
+
+    def search_sparse(
+        self,
+        collection: str,
+        vector: SparseVector,
+        *,
+        using: str,
+        limit: int,
+        filters: Filters | None = None,
+    ) -> list[Record]:
+        spec = self._check_sparse_query(collection, vector, using=using, limit=limit)
+        if not vector.indices:
+            return []
+        with self._lock:
+            response = self.client.query_points(
+                collection,
+                query=qm.SparseVector(indices=list(vector.indices), values=list(vector.values)),
+                using=using,
+                query_filter=_qdrant_filter(collection, filters),
+                limit=limit,
+                with_payload=True,
+            )
+        return [self._record(spec, p, score=float(p.score)) for p in response.points]
+
+    def search_sparse_batch(
+        self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
+    ) -> list[list[Record]]:
+        spec = self._spec(collection)
+        for vector in vectors:
+            self._check_sparse_query(collection, vector, using=using, limit=limit)
+        wanted = [i for i, v in enumerate(vectors) if v.indices]
+        out: list[list[Record]] = [[] for _ in vectors]
+        if not wanted:
+            return out
+        requests = [
+            qm.QueryRequest(
+                query=qm.SparseVector(
+                    indices=list(vectors[i].indices), values=list(vectors[i].values)
+                ),
+                using=using,
+                limit=limit,
+                with_payload=True,
+            )
+            for i in wanted
+        ]
+        with self._lock:
+            responses = self.client.query_batch_points(collection, requests=requests)
+        for i, response in zip(wanted, responses, strict=True):
+            out[i] = [self._record(spec, p, score=float(p.score)) for p in response.points]
+        return out
+
+    def facet(
+        self, collection: str, key: str, *, limit: int, filters: Filters | None = None
+    ) -> list[tuple[Any, int]]:
+        self._spec(collection)
+        check_limit(limit)
+        with self._lock:
+            response = self.client.facet(
+                collection,
+                key=key,
+                facet_filter=_qdrant_filter(collection, filters),
+                limit=limit,
+                exact=True,
+            )
+        return [(hit.value, int(hit.count)) for hit in response.hits]
 
     def count(self, collection: str, filters: Filters | None = None) -> int:
         self._spec(collection)
