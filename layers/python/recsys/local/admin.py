@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from recsys import __version__
+from recsys.local.docs import mount_docs
 from recsys.local.gateway import Mount, merged_openapi
 from recsys.local.web import mount_web
 
@@ -30,7 +31,10 @@ def admin_app(stack: AdminTarget, mounts: list[Mount]) -> Any:
 
     from recsys.api.deps import ApiKeyDep
 
-    admin = FastAPI(title="recsys (local stack)", version=__version__)
+    # FastAPI's own /docs and /redoc load their assets from a CDN: the stack serves its own.
+    admin = FastAPI(
+        title="recsys (local stack)", version=__version__, docs_url=None, redoc_url=None
+    )
 
     @admin.post(
         "/_local/refresh", tags=["local"], include_in_schema=False, dependencies=[ApiKeyDep]
@@ -52,6 +56,8 @@ def admin_app(stack: AdminTarget, mounts: list[Mount]) -> Any:
         return admin.openapi_schema
 
     admin.openapi = openapi  # type: ignore[method-assign]
-    # The demo shop (/shop/), the operator dashboard (/dashboard/) and the metrics they plot.
+    # The landing page (/), the API docs, the demo shop (/shop/), the operator dashboard
+    # (/dashboard/) and the metrics they plot.
+    mount_docs(admin, title="recsys")
     mount_web(admin, status=stack.status, dependencies=[ApiKeyDep])
     return admin

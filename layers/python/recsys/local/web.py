@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.responses import PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from recsys.core.observability import registry
@@ -60,10 +60,6 @@ def mount_web(
             for state, value in sorted(depth.items()):
                 lines.append(f'recsys_queue_messages{{queue="{queue}",state="{state}"}} {value}')
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
-
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse("/shop/")
 
     for name in ("shop", "dashboard", "lib"):
         app.mount(f"/{name}", StaticFiles(directory=WEB_DIR / name, html=True), name=name)
