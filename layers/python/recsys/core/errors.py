@@ -83,3 +83,7 @@ class TemplateError(ConfigError):
     def __init__(self, message: str, *, resource: str | None = None) -> None:
         super().__init__(f"{resource}: {message}" if resource else message)
         self.resource = resource
+
+
+class EventLogUnusableError(DependencyError):
+    """The event log could not be read, or is empty while profiles exist: nothing is rebuilt."""

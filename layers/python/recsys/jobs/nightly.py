@@ -29,8 +29,9 @@ from aws_lambda_powertools import Logger
 from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.aggregates.store import AggregatesStore
 from recsys.core.config import Settings
+from recsys.core.errors import EventLogUnusableError
 from recsys.events.backend import EventLogBackend
-from recsys.events.models import ProfileUpdate
+from recsys.events.models import LoggedEvent, ProfileUpdate
 from recsys.events.queue import ProfileSink
 from recsys.profiles.service import UpdateStats, catalog_mean, to_profile_event
 from recsys.store.base import VectorStore
@@ -75,6 +76,32 @@ def _product_payload_updates(
     return changes
 
 
+def _read_log(log: EventLogBackend, engine: str) -> list[LoggedEvent]:
+    """The whole log (none with Athena, which reads the archive); unreadable is an error."""
+    if engine == "athena":
+        return []
+    try:
+        return list(log.scan())
+    except Exception as exc:
+        raise EventLogUnusableError(f"the event log could not be read: {exc}") from exc
+
+
+def _refuse_an_empty_log(
+    n_events: int, store: VectorStore, settings: Settings, *, engine: str
+) -> None:
+    """An empty log beside stored profiles means the log was lost (or another one was opened),
+    not that every shopper left: rebuilding from it would delete every profile. Stop and say so.
+    """
+    if n_events or engine == "athena":
+        return
+    profiles = store.count(settings.users_collection)
+    if profiles:
+        raise EventLogUnusableError(
+            f"the event log is empty but {profiles} profiles exist: refusing to rebuild them "
+            "from nothing (is events_backend / the data directory the one they were built from?)"
+        )
+
+
 def nightly_refresh(
     *,
     store: VectorStore,
@@ -97,7 +124,7 @@ def nightly_refresh(
     # archive the table's stream feeds, and the job never reads the log (docs/SCALE.md).
     engine = settings.aggregates_engine
     say("querying the event archive" if engine == "athena" else "reading the event log")
-    logged = [] if engine == "athena" else list(log.scan())
+    logged = _read_log(log, engine)
     events = [to_profile_event(ev) for ev in logged]
     if engine == "duckdb":
         from recsys.events.archive import local_archive_dir, write_snapshot
@@ -105,6 +132,7 @@ def nightly_refresh(
         write_snapshot(logged, local_archive_dir(settings))
     del logged
     report.events = len(events)
+    _refuse_an_empty_log(report.events, store, settings, engine=engine)
     newest = max((e.at for e in events), default=wall)
     report.as_of = min(wall, newest) if newest < wall - 86400 else wall
     t1 = time.perf_counter()
