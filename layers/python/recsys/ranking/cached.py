@@ -5,6 +5,11 @@ for an outage.
 the cache key depends on (keys carry ``profile_version``, so an update makes old entries
 unreachable), the cache look-up and write (never for a degraded reply), and the payload fields
 copied into each item. Routes only turn a :class:`Served` into a response.
+
+A cached list is checked against the store before it is served (one key look-up of its ids):
+a product deleted or deactivated since the list was cached makes it a miss, so it is ranked
+afresh (and re-cached) — a deleted product never comes back from the cache, whichever process
+or container deleted it, and whatever the TTL (similar lists are kept an hour).
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ class CachedRecommender:
         """From the cache, or computed, stored (unless degraded) and served."""
         if key is not None and ttl > 0:
             hit = self.cache.get(key)
-            if isinstance(hit, dict):
+            if isinstance(hit, dict) and self._still_listed(hit["items"]):
                 return Served(hit["strategy"], hit["items"], False, "hit", ttl, private, (), cold)
         reply = compute()
         items = [item_json(s) for s in reply.items]
@@ -107,6 +112,22 @@ class CachedRecommender:
             self.cache.set(key, {"strategy": reply.strategy, "items": items}, ttl_s=ttl)
         problems = tuple(reply.problems)
         return Served(reply.strategy, items, reply.degraded, "miss", ttl, private, problems, cold)
+
+    def _still_listed(self, items: Sequence[dict[str, Any]]) -> bool:
+        """Whether every product of a cached list is still in the store and active.
+
+        With the store unreachable the cached list is served as it is: it was right when it
+        was cached, and the ranker could not check any better.
+        """
+        ids = [str(item.get("product_id")) for item in items]
+        if not ids:
+            return True
+        try:
+            found = self.ranker.store().retrieve(self.settings.products_collection, ids)
+        except Exception:
+            return True
+        active = {r.key for r in found if r.payload.get("is_active", True) not in (False, 0)}
+        return all(pid in active for pid in ids)
 
     def for_user(
         self, user_id: str, *, limit: int, filters: Filters, diversity: float | None
