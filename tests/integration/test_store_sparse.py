@@ -114,6 +114,19 @@ def test_sparse_search_honours_filters(catalog: VectorStore) -> None:
     assert all("Home" in r.payload["category_levels"] for r in found)
 
 
+def test_reading_vectors_back_gives_the_dense_ones_only(catalog: VectorStore) -> None:
+    # GIVEN products stored with a dense "text" and a sparse "keywords" vector
+    keys = [p.key for p in POINTS[:5]]
+    # WHEN they are read back with vectors (as profile building and similar items do)
+    got = catalog.retrieve("products", keys, with_vectors=True)
+    # THEN each comes back with its dense vector (unit length: cosine), and no sparse one
+    assert [r.key for r in got] == keys
+    for rec, point in zip(got, POINTS[:5], strict=True):
+        assert set(rec.vectors) == {"text"}
+        want = point.vectors["text"] / np.linalg.norm(point.vectors["text"])
+        np.testing.assert_allclose(rec.vectors["text"], want, rtol=1e-4, atol=1e-5)
+
+
 def test_a_query_sharing_no_token_finds_nothing(catalog: VectorStore) -> None:
     vec = kw.query_weights(kw.query_tokens("zzqxv wqqzt"))
     assert catalog.search_sparse("products", vec, using=kw.KEYWORDS, limit=10) == []

@@ -208,9 +208,14 @@ def _edge_filter(
 
 
 def _vectors(raw: Any) -> dict[str, Vector]:
+    """The dense vectors of a point (its sparse "keywords" vector is the store's own index)."""
     if not isinstance(raw, dict):
         return {}
-    return {name: np.asarray(vec, dtype=np.float32) for name, vec in raw.items()}
+    return {
+        name: np.asarray(vec, dtype=np.float32)
+        for name, vec in raw.items()
+        if not isinstance(vec, qe.SparseVector)
+    }
 
 
 class EdgeStore(VectorStore):

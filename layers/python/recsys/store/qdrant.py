@@ -108,7 +108,12 @@ def _qdrant_filter(
 def _vectors(raw: Any) -> dict[str, Vector]:
     if not isinstance(raw, dict):
         return {}
-    return {name: np.asarray(vec, dtype=np.float32) for name, vec in raw.items()}
+    # The sparse "keywords" vector is the store's own index, not one callers compute with.
+    return {
+        name: np.asarray(vec, dtype=np.float32)
+        for name, vec in raw.items()
+        if not isinstance(vec, qm.SparseVector)
+    }
 
 
 class QdrantStore(VectorStore):
