@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from recsys.ranking.personal import rank_for_user
 from recsys.ranking.rules import matches, top_category
 from recsys.ranking.sources import StoreItems, StoreUsers
 from recsys.ranking.types import AggregateSource, Purchase, Scored, UserState
+from recsys.search import ProductSearch, tuning_for
 from recsys.store.base import Filters, Record, Vector, VectorStore
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class Recommender:
         self.clock = clock
         self.products = settings.products_collection
         self.users = settings.users_collection
+        self._search_engine: ProductSearch | None = None
 
     # --- dependencies, each failure recorded -------------------------------------------------
 
@@ -421,27 +424,51 @@ class Recommender:
         limit: int,
         filters: Filters | None = None,
     ) -> Reply:
-        """Semantic search; with a user, the query vector leans 30 % towards their taste."""
+        """Search (:mod:`recsys.search`): the query's meaning, fused with keyword evidence when
+        it adds any; with a user, the matches lean 30 % towards their taste. A query nothing
+        matches gets an empty list with strategy ``search:no-match``, never unrelated products."""
         problems: list[str] = []
         try:
             if self._encoder is None:
                 raise RuntimeError("no encoder configured")
-            qvec = _unit(np.asarray(self._encoder().encode([query]))[0])
             strategy = "search"
+            taste = None
             if user_id:
                 record = self.profile(user_id, problems)
                 long = record.vectors.get("long") if record else None
                 if long is not None:
-                    qvec = _unit(0.7 * qvec + 0.3 * np.asarray(long, dtype=np.float32))
+                    taste = np.asarray(long, dtype=np.float32)
                     strategy = "search+profile"
-            found = self.store().search(
-                self.products, qvec, using="text", limit=limit, filters=filters
-            )
+            result = self._product_search().search(query, limit=limit, filters=filters, taste=taste)
+            if not result.evidence.matched:
+                return Reply("search:no-match", [], bool(problems), problems)
             items = [
-                Scored(r.key, round(r.score, 6), f"matches “{query}”", r.payload) for r in found
+                Scored(
+                    h.key,
+                    h.score,
+                    f"has the words “{query}”" if h.via == "keywords" else f"matches “{query}”",
+                    h.payload,
+                )
+                for h in result.hits
             ]
             return Reply(strategy, items, bool(problems), problems)
         except Exception as exc:
             problems.append(f"search: {exc}")
             log.warning("search failed: %s", exc)
         return self._aggregate_list(limit=limit, filters=filters, problems=problems)
+
+    def _product_search(self) -> ProductSearch:
+        """The search engine over the current store and encoder (kept while they are the same,
+        so its cached product count lives on)."""
+        assert self._encoder is not None
+        store, encoder = self.store(), self._encoder()
+        engine = self._search_engine
+        if engine is None or engine.store is not store or engine.encoder is not encoder:
+            engine = ProductSearch(
+                store=store,
+                collection=self.products,
+                encoder=encoder,
+                tuning=tuning_for(Path(self.settings.model_dir).name),
+            )
+            self._search_engine = engine
+        return engine
