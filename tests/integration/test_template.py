@@ -21,6 +21,13 @@ PARAMETERS = {
     "QdrantApiKeySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:qdrant-AbCdEf",
     "JwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example",
     "JwtAudience": "storefront",
+    "CorsAllowOrigin": "https://shop.example.com",
+}
+#: Writes only an operator may do: a JWT with the admin scope, not just any valid token.
+ADMIN_ROUTES = {
+    ("post", "/products"),
+    ("delete", "/products/{product_id}"),
+    ("delete", "/users/{user_id}"),
 }
 WRITE_ROUTES = {
     ("post", "/products"),
@@ -193,7 +200,8 @@ def test_each_function_gets_only_what_it_touches(expanded: dict[str, Any]) -> No
     # AND recommend reads the aggregates (and the key), and logs served lists / reads the
     # counters of the stats table — that table only
     stats = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
-    assert actions["RecommendFunction"] == {"s3:GetObject"} | secret | stats
+    health = {"dynamodb:GetItem", "sqs:GetQueueAttributes"}  # GET /health's probes
+    assert actions["RecommendFunction"] == {"s3:GetObject"} | secret | stats | health
     for fn in ("RecommendFunction", "LogEventFunction"):
         for st in _statements(expanded[f"{fn}Role"]):
             if "StatsTable" in json.dumps(st["Resource"]):
@@ -225,8 +233,11 @@ def test_routes_exist_and_writes_need_a_jwt(expanded: dict[str, Any]) -> None:
     # THEN every architecture route is there ...
     assert set(security) == WRITE_ROUTES | READ_ROUTES | OPERATOR_ROUTES
     # ... writes (and the operators' /stats) require the JWT authorizer and reads are open
-    for route in WRITE_ROUTES | OPERATOR_ROUTES:
+    for route in (WRITE_ROUTES - ADMIN_ROUTES) | OPERATOR_ROUTES:
         assert security[route] == [{"StorefrontJwt": []}], route
+    # ... catalog writes and erasure need the admin scope in the token
+    for route in ADMIN_ROUTES:
+        assert security[route] == [{"StorefrontJwt": [{"Ref": "AdminScope"}]}], route
     for route in READ_ROUTES:
         assert security[route] == [{"NONE": []}], route
     # AND the authorizer checks the configured issuer and audience
@@ -423,3 +434,24 @@ def test_athena_runs_the_aggregates_in_its_own_workgroup(expanded: dict[str, Any
     assert env["RECSYS_AGGREGATES_ENGINE"] == {"Ref": "AggregatesEngine"}
     assert env["RECSYS_ATHENA_WORKGROUP"] == {"Ref": "AthenaWorkGroup"}
     assert env["RECSYS_ATHENA_DATABASE"] == {"Ref": "ArchiveDatabaseName"}
+
+
+def test_the_stage_throttles_and_cors_is_an_explicit_list(expanded: dict[str, Any]) -> None:
+    # GIVEN the HTTP API's stage and its CORS configuration
+    stages = _of_type(expanded, "AWS::ApiGatewayV2::Stage")
+    (stage,) = stages.values()
+    # THEN every route is throttled by parameters
+    settings = stage["Properties"]["DefaultRouteSettings"]
+    assert settings == {
+        "ThrottlingRateLimit": {"Ref": "ThrottleRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ThrottleBurstLimit"},
+    }
+    # AND the allowed origins are the operator's list: no "*" anywhere, no default
+    cors = expanded["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    assert cors["allowOrigins"] == ["https://shop.example.com"]
+    params = load_template(TEMPLATE)["Parameters"]
+    assert "Default" not in params["CorsAllowOrigin"]
+    assert "*" not in json.dumps(cors["allowOrigins"])
+    # AND the functions read the event log from the table
+    env = load_template(TEMPLATE)["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["RECSYS_EVENTS_BACKEND"] == "dynamodb"
