@@ -16,17 +16,21 @@ NO_PYTHON := no CPython >= 3.11 found on the PATH. Install one (Debian/Ubuntu: a
 
 $(VENV)/.installed-runtime: pyproject.toml
 	@$(if $(PYTHON),:,echo "make: $(NO_PYTHON)" >&2; exit 1)
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[local]"
-	touch $@
+	@echo "==> $(VENV): creating it with $(PYTHON) ($$($(PYTHON) --version 2>&1))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "==> installing recsys and the local stack's packages (a few minutes the first time)"
+	@$(PY) -m pip install --quiet -e ".[local]"
+	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml
 	@$(if $(PYTHON),:,echo "make: $(NO_PYTHON)" >&2; exit 1)
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
-	touch $(VENV)/.installed-runtime $@
+	@echo "==> $(VENV): creating it with $(PYTHON) ($$($(PYTHON) --version 2>&1))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "==> installing recsys with its test and lint tools (a few minutes the first time)"
+	@$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(VENV)/.installed-runtime $@
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev
@@ -46,7 +50,8 @@ lint: install-dev
 bench: install-dev
 	$(VENV)/bin/recsys bench
 
-# The Lambda layer: build/layer/ (template.yaml's ContentUri) and build/layer.zip.
+# The Lambda layer into build/layer/ and build/layer.zip (`sam build` runs the same build.sh
+# into .aws-sam/build/SharedLayer through layers/Makefile).
 layer:
 	bash layers/build.sh
 
