@@ -114,6 +114,30 @@ def test_anonymous_sessions_baskets_count_only_when_asked() -> None:
     assert [p for p, _ in with_sessions.bought_with("x", limit=5)] == ["y", "z"]
 
 
+def test_repeat_rate_counts_identified_buyers_coming_back_on_another_occasion() -> None:
+    # GIVEN tea bought by u#1 in two orders and u#2 on two days (no order id), by u#3 once in
+    # one order of two lines, and by a guest session twice; a mug bought once by u#1
+    events = [
+        ProfileEvent("purchase", NOW - 9 * DAY, "tea", order_id="1", owner="u#1"),
+        ProfileEvent("purchase", NOW - 2 * DAY, "tea", order_id="2", owner="u#1"),
+        ProfileEvent("purchase", NOW - 5 * DAY, "tea", owner="u#2"),
+        ProfileEvent("purchase", NOW - 1 * DAY, "tea", owner="u#2"),
+        ProfileEvent("purchase", NOW - 1 * DAY, "tea", order_id="3", owner="u#3"),
+        ProfileEvent("purchase", NOW - 1 * DAY + 5, "tea", order_id="3", owner="u#3"),
+        *(ProfileEvent("purchase", NOW - d * DAY, "tea", f"g{d}", owner="s#g") for d in (1, 4)),
+        ProfileEvent("purchase", NOW - 1 * DAY, "mug", order_id="2", owner="u#1"),
+    ]
+    # WHEN
+    agg = compute_aggregates(events, now=NOW, catalog_categories={})
+    # THEN tea has 3 identified buyers, 2 of them repeaters (the guest never counts); the rate
+    # is smoothed towards one half, and an unknown product has none
+    assert agg.repeat_buyers == {"mug": (1, 0), "tea": (3, 2)}
+    assert agg.repeat_rate("tea") == pytest.approx(3 / 5)
+    assert agg.repeat_rate("mug") == pytest.approx(1 / 3)
+    assert agg.repeat_rate("lamp") is None
+    assert Aggregates.from_json(agg.to_json()).repeat_buyers == agg.repeat_buyers
+
+
 def test_category_filter_matches_any_level() -> None:
     # GIVEN products in a category tree
     events = [ProfileEvent("purchase", NOW, p) for p in ("mug", "mug", "lamp", "tea")]

@@ -98,6 +98,9 @@ def _assert_same(python: Aggregates, sql: Aggregates) -> None:
         got = sql.neighbours[pid]
         assert [p for p, _ in got] == [p for p, _ in items], pid
         assert [s for _, s in got] == pytest.approx([s for _, s in items], abs=1e-9), pid
+    # Repeat buyers per product (what "buy again" weighs by): the same counts, and some repeat.
+    assert python.repeat_buyers == sql.repeat_buyers
+    assert sum(r > 0 for _, r in python.repeat_buyers.values()) > 10
 
 
 @pytest.mark.parametrize(

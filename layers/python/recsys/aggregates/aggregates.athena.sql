@@ -213,6 +213,39 @@ WITH params AS (
     score,
     ROW_NUMBER() OVER (PARTITION BY product_id ORDER BY score DESC, neighbour ASC) AS position
   FROM directed
+), occasions AS (
+  SELECT
+    ev.owner,
+    ev.product_id,
+    COUNT(
+      DISTINCT CASE
+        WHEN NOT ev.order_id IS NULL AND ev.order_id <> ''
+        THEN CONCAT(CAST('o#' AS VARCHAR), CAST(ev.order_id AS VARCHAR))
+        ELSE CONCAT(
+          CAST('d#' AS VARCHAR),
+          CAST(ev.owner AS VARCHAR),
+          CAST('#' AS VARCHAR),
+          CAST(CAST(FLOOR(CAST(ev.at_s AS DOUBLE) / 86400.0) AS BIGINT) AS VARCHAR)
+        )
+      END
+    ) AS n
+  FROM ev
+  WHERE
+    ev.type = 'purchase'
+    AND NOT ev.owner IS NULL
+    AND ev.owner <> ''
+    AND ev.owner NOT LIKE 's#%'
+  GROUP BY
+    ev.owner,
+    ev.product_id
+), repeat_buyers AS (
+  SELECT
+    product_id,
+    COUNT(*) AS buyers,
+    SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) AS repeaters
+  FROM occasions
+  GROUP BY
+    product_id
 ), active AS (
   SELECT
     l.owner
@@ -251,6 +284,20 @@ FROM ranked AS r
 CROSS JOIN params AS p
 WHERE
   r.position <= p.per_item
+UNION ALL
+SELECT
+  'buyers' AS kind,
+  product_id AS k,
+  CAST(NULL AS VARCHAR) AS k2,
+  CAST(buyers AS DOUBLE) AS v
+FROM repeat_buyers
+UNION ALL
+SELECT
+  'repeaters' AS kind,
+  product_id AS k,
+  CAST(NULL AS VARCHAR) AS k2,
+  CAST(repeaters AS DOUBLE) AS v
+FROM repeat_buyers
 UNION ALL
 SELECT
   'owner' AS kind,

@@ -147,6 +147,26 @@ ranked AS (
     ROW_NUMBER() OVER (PARTITION BY product_id ORDER BY score DESC, neighbour ASC) AS position
   FROM directed
 ),
+-- Repeat buyers: each identified customer's purchase occasions of a product (an order, or a
+-- UTC day without one); a buyer on two or more occasions is a repeater.
+occasions AS (
+  SELECT
+    ev.owner,
+    ev.product_id,
+    COUNT(DISTINCT CASE
+      WHEN ev.order_id IS NOT NULL AND ev.order_id <> '' THEN 'o#' || ev.order_id
+      ELSE 'd#' || ev.owner || '#' || CAST(CAST(FLOOR(ev.at_s / 86400.0) AS BIGINT) AS VARCHAR)
+    END) AS n
+  FROM ev
+  WHERE ev.type = 'purchase'
+    AND ev.owner IS NOT NULL AND ev.owner <> '' AND ev.owner NOT LIKE 's#%'
+  GROUP BY ev.owner, ev.product_id
+),
+repeat_buyers AS (
+  SELECT product_id, COUNT(*) AS buyers, SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) AS repeaters
+  FROM occasions
+  GROUP BY product_id
+),
 -- Owners active lately: the nightly job rebuilds their profiles (and creates missing ones).
 active AS (
   SELECT l.owner FROM log AS l CROSS JOIN clock AS c CROSS JOIN params AS p
@@ -160,6 +180,10 @@ SELECT 'trending' AS kind, product_id AS k, CAST(NULL AS VARCHAR) AS k2, score A
 UNION ALL
 SELECT 'neighbour' AS kind, r.product_id AS k, r.neighbour AS k2, r.score AS v
 FROM ranked AS r CROSS JOIN params AS p WHERE r.position <= p.per_item
+UNION ALL
+SELECT 'buyers' AS kind, product_id AS k, CAST(NULL AS VARCHAR) AS k2, CAST(buyers AS DOUBLE) AS v FROM repeat_buyers
+UNION ALL
+SELECT 'repeaters' AS kind, product_id AS k, CAST(NULL AS VARCHAR) AS k2, CAST(repeaters AS DOUBLE) AS v FROM repeat_buyers
 UNION ALL
 SELECT 'owner' AS kind, owner AS k, CAST(NULL AS VARCHAR) AS k2, CAST(NULL AS DOUBLE) AS v FROM active
 UNION ALL

@@ -23,6 +23,9 @@ Scores:
   count by default: anonymous sessions' baskets (owner ``s#…``) cut the evaluation's
   co-purchase recall by a third (docs/EVALUATION.md) — one-off guest orders pair items no
   returning customer pairs.
+- repeat_rate(i): how often i's buyers come back for it — (r + 1) / (b + 2) for its b
+  identified buyers of whom r bought it on two or more occasions (orders, or days without an
+  order id). "Buy again" weighs a shopper's own repeat signal by it (docs/EVALUATION.md).
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class Aggregates:
     stats: dict[str, int] = field(default_factory=dict)
     #: Mean of the catalog's item vectors (set by the nightly job); profiles may subtract it.
     item_mean: list[float] | None = None
+    #: product → (identified buyers, buyers on two or more occasions), for ``repeat_rate``.
+    repeat_buyers: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._popular = _ranked(self.popularity_scores)
@@ -128,6 +133,15 @@ class Aggregates:
         """Normalised popularity in [0, 1]; 0 for an unknown product."""
         return self.popularity_scores.get(product_id, 0.0)
 
+    def repeat_rate(self, product_id: str) -> float | None:
+        """The share of the product's buyers who bought it again, smoothed towards ½ —
+        (repeaters + 1) / (buyers + 2); None when no identified customer bought it."""
+        counts = self.repeat_buyers.get(product_id)
+        if counts is None:
+            return None
+        buyers, repeaters = counts
+        return (repeaters + 1.0) / (buyers + 2.0)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": FORMAT_VERSION,
@@ -138,6 +152,7 @@ class Aggregates:
             "bought_with": {k: [[p, s] for p, s in v] for k, v in self.neighbours.items()},
             "categories": self.categories,
             "item_mean": self.item_mean,
+            "repeat": {k: list(v) for k, v in self.repeat_buyers.items()},
         }
 
     @classmethod
@@ -153,6 +168,9 @@ class Aggregates:
             computed_at=data.get("computed_at"),
             stats={str(k): int(v) for k, v in data.get("stats", {}).items()},
             item_mean=[float(x) for x in data["item_mean"]] if data.get("item_mean") else None,
+            repeat_buyers={
+                str(k): (int(v[0]), int(v[1])) for k, v in data.get("repeat", {}).items()
+            },
         )
 
 
@@ -197,6 +215,8 @@ def compute_aggregates(
     recent: dict[str, float] = defaultdict(float)
     baseline: dict[str, float] = defaultdict(float)
     baskets: dict[str, set[str]] = defaultdict(set)
+    #: (owner, product) → the occasions (baskets) an identified customer bought it on
+    occasions: dict[tuple[str, str], set[str]] = defaultdict(set)
     n_events = 0
     for ev in events:
         pid = ev.product_id
@@ -210,12 +230,8 @@ def compute_aggregates(
                 recent[pid] += w
             elif ev.at >= base_start:
                 baseline[pid] += w
-        if ev.type == "purchase" and (
-            session_baskets or not (getattr(ev, "owner", None) or "").startswith("s#")
-        ):
-            key = _basket_key(ev)
-            if key is not None:
-                baskets[key].add(pid)
+        if ev.type == "purchase":
+            _purchased(ev, pid, baskets, occasions, session_baskets=session_baskets)
 
     top = max(pop.values(), default=0.0)
     popularity = {p: v / top for p, v in pop.items() if v > 0.0} if top > 0 else {}
@@ -241,7 +257,38 @@ def compute_aggregates(
         categories=cats,
         computed_at=now,
         stats={"events": n_events, "baskets": n_baskets, "products": len(popularity)},
+        repeat_buyers=_repeat_buyers(occasions),
     )
+
+
+def _purchased(
+    ev: AggregateEvent,
+    pid: str,
+    baskets: dict[str, set[str]],
+    occasions: dict[tuple[str, str], set[str]],
+    *,
+    session_baskets: bool,
+) -> None:
+    """Count one purchase into its basket (co-purchase) and its buyer's occasions (repeat)."""
+    owner = getattr(ev, "owner", None) or ""
+    key = _basket_key(ev)
+    if key is None:
+        return
+    guest = owner.startswith("s#")
+    if session_baskets or not guest:
+        baskets[key].add(pid)
+    if owner and not guest:
+        occasions[(owner, pid)].add(key)
+
+
+def _repeat_buyers(occasions: Mapping[tuple[str, str], set[str]]) -> dict[str, tuple[int, int]]:
+    """product → (identified buyers, those who bought it on two or more occasions)."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (_, pid), seen in occasions.items():
+        c = counts[pid]
+        c[0] += 1
+        c[1] += len(seen) >= 2
+    return {p: (b, r) for p, (b, r) in sorted(counts.items())}
 
 
 def _co_purchase(

@@ -126,6 +126,8 @@ def to_result(
     per_item: dict[str, list[tuple[str, float]]] = defaultdict(list)
     owners: list[str] = []
     stats: dict[str, float] = {}
+    buyers: dict[str, int] = {}
+    repeaters: dict[str, int] = {}
     for kind, key, other, value in rows:
         if kind == "popularity":
             popularity[str(key)] = float(value)
@@ -133,6 +135,10 @@ def to_result(
             trending[str(key)] = float(value)
         elif kind == "neighbour":
             per_item[str(key)].append((str(other), float(value)))
+        elif kind == "buyers":
+            buyers[str(key)] = int(value)
+        elif kind == "repeaters":
+            repeaters[str(key)] = int(value)
         elif kind == "owner":
             owners.append(str(key))
         elif kind == "stat":
@@ -154,6 +160,7 @@ def to_result(
             "baskets": int(stats.get("baskets", 0)),
             "products": len(popularity),
         },
+        repeat_buyers={p: (n, repeaters.get(p, 0)) for p, n in sorted(buyers.items())},
     )
     return SqlAggregates(agg, now, int(stats.get("log_events", 0)), sorted(owners))
 
