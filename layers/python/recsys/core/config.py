@@ -127,6 +127,15 @@ class Settings(BaseSettings):
     products_collection: str = "products"
     users_collection: str = "users"
     vector_size: int = 384
+    # A Qdrant server or cluster lays out new collections with these (docs/SCALE.md); None
+    # keeps the server's default. Local mode and qdrant-edge are one node and ignore them.
+    qdrant_shard_number: int | None = Field(default=None, ge=1, le=1024)
+    qdrant_replication_factor: int | None = Field(default=None, ge=1, le=16)
+    qdrant_write_consistency_factor: int | None = Field(default=None, ge=1, le=16)
+    qdrant_on_disk_vectors: bool = Field(
+        default=False, description="Full vectors memory-mapped from disk; int8 copies in RAM."
+    )
+    qdrant_on_disk_payload: bool = False
     hnsw_m: int = Field(default=16, ge=4, le=128)
     hnsw_ef_construct: int = Field(default=100, ge=4, le=1000)
     hnsw_ef: int = Field(default=128, ge=1, le=4096, description="Search-time HNSW ef.")

@@ -46,7 +46,7 @@ def open_store(settings: Settings) -> VectorStore:
             "vector_backend 'qdrant' needs RECSYS_QDRANT_URL (URL, ':memory:' or path)"
         )
     from recsys.core.aws import qdrant_api_key
-    from recsys.store.qdrant import QdrantStore
+    from recsys.store.qdrant import ClusterParams, QdrantStore
 
     return QdrantStore(
         settings.qdrant_url,
@@ -55,6 +55,13 @@ def open_store(settings: Settings) -> VectorStore:
         hnsw_m=settings.hnsw_m,
         hnsw_ef_construct=settings.hnsw_ef_construct,
         hnsw_ef=settings.hnsw_ef,
+        cluster=ClusterParams(
+            shard_number=settings.qdrant_shard_number,
+            replication_factor=settings.qdrant_replication_factor,
+            write_consistency_factor=settings.qdrant_write_consistency_factor,
+            on_disk_vectors=settings.qdrant_on_disk_vectors,
+            on_disk_payload=settings.qdrant_on_disk_payload,
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,20 @@ def _vectors(raw: Any) -> dict[str, Vector]:
     }
 
 
+@dataclass(frozen=True)
+class ClusterParams:
+    """How a server or cluster lays out a new collection (docs/SCALE.md). ``None`` leaves the
+    server's default; local mode (``:memory:`` or a path) has one node and ignores them."""
+
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
+    #: Full-precision vectors on disk (memory-mapped); the int8 copy searched first stays in
+    #: RAM, so only rescoring reads the disk.
+    on_disk_vectors: bool = False
+    on_disk_payload: bool = False
+
+
 class QdrantStore(VectorStore):
     """Collections in Qdrant reached through qdrant-client."""
 
@@ -128,6 +143,7 @@ class QdrantStore(VectorStore):
         hnsw_ef_construct: int = 100,
         hnsw_ef: int = 128,
         timeout: int = 30,
+        cluster: ClusterParams | None = None,
     ) -> None:
         try:
             self.client, self.local = _client_for(location, api_key=api_key, timeout=timeout)
@@ -137,6 +153,7 @@ class QdrantStore(VectorStore):
         self.hnsw_m = hnsw_m
         self.hnsw_ef_construct = hnsw_ef_construct
         self.hnsw_ef = hnsw_ef
+        self.cluster = cluster or ClusterParams()
         self._specs: dict[str, CollectionSpec] = {}
         #: Sparse vectors each open collection holds (one created before them has none).
         self._sparse: dict[str, frozenset[str]] = {}
@@ -147,7 +164,10 @@ class QdrantStore(VectorStore):
 
     # --- collections -----------------------------------------------------------------------
 
-    def ensure_collection(self, spec: CollectionSpec) -> None:
+    def collection_config(self, spec: CollectionSpec) -> dict[str, Any]:
+        """The arguments ``create_collection`` gets for ``spec``: vectors (int8 scalar
+        quantization kept in RAM when the spec quantizes), HNSW, sparse vectors and, on a
+        server, the cluster layout."""
         quantization = (
             qm.ScalarQuantization(
                 scalar=qm.ScalarQuantizationConfig(
@@ -157,27 +177,38 @@ class QdrantStore(VectorStore):
             if spec.quantize
             else None
         )
+        cluster = self.cluster
+        config: dict[str, Any] = {
+            "vectors_config": {
+                name: qm.VectorParams(
+                    size=size,
+                    distance=qm.Distance.COSINE,
+                    quantization_config=quantization,
+                    on_disk=cluster.on_disk_vectors or None,
+                )
+                for name, size in spec.vectors.items()
+            },
+            "hnsw_config": qm.HnswConfigDiff(m=self.hnsw_m, ef_construct=self.hnsw_ef_construct),
+            # IDF from the collection's own counts at query time: BM25 over BM25 term weights.
+            "sparse_vectors_config": {
+                name: qm.SparseVectorParams(modifier=qm.Modifier.IDF)
+                for name in spec.sparse_vectors
+            }
+            or None,
+        }
+        if not self.local:
+            config.update(
+                shard_number=cluster.shard_number,
+                replication_factor=cluster.replication_factor,
+                write_consistency_factor=cluster.write_consistency_factor,
+                on_disk_payload=cluster.on_disk_payload or None,
+            )
+        return config
+
+    def ensure_collection(self, spec: CollectionSpec) -> None:
         with self._lock:
             if not self.client.collection_exists(spec.name):
-                self.client.create_collection(
-                    spec.name,
-                    vectors_config={
-                        name: qm.VectorParams(
-                            size=size, distance=qm.Distance.COSINE, quantization_config=quantization
-                        )
-                        for name, size in spec.vectors.items()
-                    },
-                    hnsw_config=qm.HnswConfigDiff(
-                        m=self.hnsw_m, ef_construct=self.hnsw_ef_construct
-                    ),
-                    # IDF from the collection's own counts at query time: BM25 over BM25
-                    # term weights.
-                    sparse_vectors_config={
-                        name: qm.SparseVectorParams(modifier=qm.Modifier.IDF)
-                        for name in spec.sparse_vectors
-                    }
-                    or None,
-                )
+                self.client.create_collection(spec.name, **self.collection_config(spec))
             else:
                 self._check_vectors(spec)
             if not self.local:
