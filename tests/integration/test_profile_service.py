@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,10 +51,17 @@ def parts(
     store.close()
 
 
-def _log(log: EventLog, user: str, rows: list[tuple[str, str, float]]) -> list[Any]:
+def _log(log: EventLog, user: str, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Log ``(type, product, seconds after T0[, order id])`` rows for ``user``."""
     raw = [
-        {"user_id": user, "type": kind, "product_id": pid, "timestamp": T0 + dt}
-        for kind, pid, dt in rows
+        {
+            "user_id": user,
+            "type": row[0],
+            "product_id": row[1],
+            "timestamp": T0 + row[2],
+            **({"order_id": row[3]} if len(row) > 3 else {}),
+        }
+        for row in rows
     ]
     good, rejects = validate_events(raw, now=T0 + 10**6)
     assert not rejects
@@ -90,7 +97,14 @@ def test_incremental_updates_equal_a_full_rebuild(
     np.testing.assert_allclose(a.vectors["long"], b.vectors["long"], atol=1e-5)
     np.testing.assert_allclose(a.vectors["short"], b.vectors["short"], atol=1e-5)
     assert a.payload["long_norm"] == pytest.approx(b.payload["long_norm"], rel=1e-5)
-    for key in ("counts", "recent_product_ids", "recent_purchases", "price_band"):
+    for key in (
+        "counts",
+        "recent_product_ids",
+        "recent_purchases",
+        "price_band",
+        "purchase_stats",
+        "recent_carted",
+    ):
         assert a.payload[key] == b.payload[key], key
     # same time; the event ids differ (they are derived from the user too)
     assert a.payload["last_sk"].split("#")[0] == b.payload["last_sk"].split("#")[0]
@@ -104,6 +118,48 @@ def test_incremental_updates_equal_a_full_rebuild(
     assert a.payload["price_band"]["median"] == pytest.approx((2.55 + 1.95) / 2)
     for cat, score in a.payload["category_scores"].items():
         assert b.payload["category_scores"][cat] == pytest.approx(score, rel=1e-5)
+
+
+DAY = 86400.0
+#: Repeat purchases (two lines of one order; two lines of one day without an order id), a
+#: product carted and kept, one carted then removed.
+REPEATS = [
+    ("purchase", "p1", 0.0, "o1"),
+    ("purchase", "p2", 10.0, "o1"),
+    ("add_to_cart", "p3", DAY),
+    ("purchase", "p1", 5 * DAY, "o2"),
+    ("purchase", "p1", 5 * DAY + 5, "o2"),
+    ("add_to_cart", "p4", 6 * DAY),
+    ("remove_from_cart", "p4", 6 * DAY + 30),
+    ("purchase", "p1", 9 * DAY),
+    ("purchase", "p1", 9 * DAY + 60),
+]
+
+
+def test_repeat_purchases_and_the_cart_are_kept_alike_incrementally_and_rebuilt(
+    parts: tuple[Settings, VectorStore, EventLog, TextEncoder],
+) -> None:
+    settings, store, log, encoder = parts
+    kw: dict[str, Any] = {"store": store, "log": log, "encoder": encoder, "settings": settings}
+    # GIVEN user g updated after every event, user h once at the end, same history
+    for row in REPEATS:
+        written = _log(log, "g", [row])
+        update_profiles([ProfileUpdate(key="u#g", oldest_sk=written[0].sk)], **kw)
+    _log(log, "h", REPEATS)
+    update_profiles(["u#h"], **kw)
+    g, h = get_profile(store, settings, user_id="g"), get_profile(store, settings, user_id="h")
+    assert g is not None and h is not None
+    # THEN p1 was bought on 3 occasions (two orders and a day), p2 on one; p3 is still carted,
+    # p4 was taken out again — the same whether kept up event by event or rebuilt
+    day9 = int((T0 + 9 * DAY) // DAY)
+    assert h.payload["purchase_stats"] == {
+        "p1": [3, T0, T0 + 9 * DAY + 60, f"d#{day9}"],
+        "p2": [1, T0 + 10, T0 + 10, "o#o1"],
+    }
+    assert h.payload["recent_carted"] == ["p3"]
+    assert h.payload["recent_purchases"] == ["p1", "p2"]
+    for key in ("purchase_stats", "recent_carted", "recent_purchases"):
+        assert g.payload[key] == h.payload[key], key
 
 
 def test_a_late_event_triggers_a_rebuild_and_is_counted(

@@ -9,7 +9,10 @@ A profile point (key: the user_id; ``session:<session_id>`` for anonymous sessio
 - payload: kind (user|session), counts per event type, category affinity (``category_scores``
   decayed like the long vector, ``top_categories``), ``price_band`` (quantiles of the last
   purchased prices), ``recent_product_ids`` (last interacted, newest first — the recommender
-  excludes them), ``recent_purchases``, ``last_event_at``, ``last_sk``, ``profile_version``.
+  excludes them), ``recent_purchases``, ``purchase_stats`` (per recent purchase: occasions —
+  distinct orders, or days without an order id — first and last time, and the last occasion's
+  key, for "buy again"), ``recent_carted`` (products whose latest cart event added them, for
+  reasons), ``last_event_at``, ``last_sk``, ``profile_version``.
 
 Time reference: a profile is kept "as of" its newest event, not as of the wall clock. Decay
 multiplies the whole sum by one factor, which changes its norm and never its direction, so the
@@ -328,6 +331,51 @@ def _dedup(ids: Iterable[str], limit: int) -> list[str]:
     return out
 
 
+def _occasion(e: LoggedEvent) -> str:
+    """A purchase occasion: its order, or its day when the order is unknown (as aggregates)."""
+    return f"o#{e.order_id}" if e.order_id else f"d#{int(e.at // 86400)}"
+
+
+def _purchase_stats(
+    purchases: Sequence[LoggedEvent], prev: Mapping[str, Any], keep: Sequence[str]
+) -> dict[str, list[Any]]:
+    """product → [occasions, first time, last time, the last occasion's key] for the products
+    in ``keep``: the stored figures continued with ``purchases`` (an occasion whose lines span
+    two updates counts once)."""
+    lines: dict[str, list[LoggedEvent]] = {}
+    for e in purchases:
+        if e.product_id:
+            lines.setdefault(e.product_id, []).append(e)
+    out: dict[str, list[Any]] = {}
+    for pid in keep:
+        old = prev.get(pid)
+        new = lines.get(pid)
+        if not new:
+            if old:
+                out[pid] = list(old)
+            continue
+        keys = {_occasion(e) for e in new}
+        latest = max(new, key=lambda e: (e.at, e.sk))
+        n, first, last, last_key = len(keys), min(e.at for e in new), latest.at, _occasion(latest)
+        if old:
+            n += int(old[0]) - (1 if str(old[3]) in keys else 0)
+            first = min(first, float(old[1]))
+            if float(old[2]) > last:
+                last, last_key = float(old[2]), str(old[3])
+        out[pid] = [n, first, last, last_key]
+    return out
+
+
+def _carted(newest_first: Sequence[LoggedEvent], prev: Sequence[str], keep: int) -> list[str]:
+    """Products whose latest cart event added them (a removal un-carts), newest first."""
+    decided: dict[str, bool] = {}
+    for e in newest_first:
+        if e.product_id and e.type in ("add_to_cart", "remove_from_cart"):
+            decided.setdefault(e.product_id, e.type == "add_to_cart")
+    fresh = [pid for pid, added in decided.items() if added]
+    return _dedup(fresh + [pid for pid in prev if pid not in decided], keep)
+
+
 def _profile_point(
     w: _Work,
     vectors: Mapping[str, Vector],
@@ -411,6 +459,10 @@ def _profile_point(
         weights=weights,
     )
     keep = settings.profile_recent_items
+    recent_purchases = _dedup(
+        [e.product_id for e in purchases if e.product_id] + list(prev.get("recent_purchases", [])),
+        keep,
+    )
     owner = w.update.key
     prev_version = int(w.stored.payload.get("profile_version", 0)) if w.stored else 0
     last_sk = max([e.sk for e in events] + ([str(prev["last_sk"])] if prev.get("last_sk") else []))
@@ -434,11 +486,11 @@ def _profile_point(
             + list(prev.get("recent_product_ids", [])),
             keep,
         ),
-        "recent_purchases": _dedup(
-            [e.product_id for e in purchases if e.product_id]
-            + list(prev.get("recent_purchases", [])),
-            keep,
+        "recent_purchases": recent_purchases,
+        "purchase_stats": _purchase_stats(
+            purchases, prev.get("purchase_stats") or {}, recent_purchases
         ),
+        "recent_carted": _carted(newest_first, prev.get("recent_carted") or [], keep),
         "profile_version": max(prev_version + 1, int(now * 1000)),
         "updated_at": _iso(now),
         "updated_ts": now,
