@@ -96,6 +96,10 @@ class Aggregates:
     item_mean: list[float] | None = None
     #: product → (identified buyers, buyers on two or more occasions), for ``repeat_rate``.
     repeat_buyers: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: The store's fitted ranking configuration (JSON of :class:`recsys.ranking.fitted.
+    #: FittedRanking`), kept here by the nightly tuner so every reader of the aggregates serves
+    #: it; None: the fixed weights serve.
+    ranking: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self._popular = _ranked(self.popularity_scores)
@@ -153,6 +157,7 @@ class Aggregates:
             "categories": self.categories,
             "item_mean": self.item_mean,
             "repeat": {k: list(v) for k, v in self.repeat_buyers.items()},
+            "ranking": self.ranking,
         }
 
     @classmethod
@@ -171,6 +176,7 @@ class Aggregates:
             repeat_buyers={
                 str(k): (int(v[0]), int(v[1])) for k, v in data.get("repeat", {}).items()
             },
+            ranking=dict(data["ranking"]) if data.get("ranking") else None,
         )
 
 

@@ -3,7 +3,8 @@
 Steps (``nightly_refresh``):
 1. read the event log (a parallel scan — the log is the source of truth; at larger scale a
    DynamoDB export to S3 would feed the same pure ``compute_aggregates``);
-2. compute popularity, trending and co-purchase neighbours and save them to S3
+2. compute popularity, trending and co-purchase neighbours, fit the ranking to the store's
+   history (:mod:`recsys.ranking.tuner`; kept inside the aggregates) and save them to S3
    (``aggregates/latest.json.gz``); write ``popularity`` and ``trending`` into the product
    payloads that changed, so filters and scoring in the store can use them;
 3. fan out full rebuilds to the profile queue for profiles that were active lately (their
@@ -54,6 +55,8 @@ class RefreshReport:
     profiles_queued: int = 0
     profiles_updated: int = 0
     events_pruned: int = 0
+    #: The fitted ranking kept tonight (``FittedRanking.summary``; empty: not tuned).
+    ranking: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,6 +161,23 @@ def nightly_refresh(
             owners_in_log = set(sql.active_owners)
     mean = catalog_mean(store, settings)
     agg.item_mean = [round(float(x), 7) for x in mean] if mean is not None else None
+    t_tune = time.perf_counter()
+    if events:
+        # Fit the ranking to this store's history; it is saved inside the aggregates.
+        from recsys.ranking.fitted import attach, fitted_of
+        from recsys.ranking.tuner import nightly_tuning
+
+        say("tuning the ranking to the store's history")
+        try:
+            current = fitted_of(aggregates.load())
+        except Exception:  # no readable previous aggregates: the defaults are current
+            current = None
+        fitted = nightly_tuning(
+            events, store=store, settings=settings, as_of=report.as_of, current=current, say=say
+        )
+        attach(agg, fitted)
+        report.ranking = fitted.summary()
+    report.seconds["tuning"] = round(time.perf_counter() - t_tune, 2)
     aggregates.save(agg)
     changes = _product_payload_updates(store, agg, products)
     for key, payload in changes:

@@ -21,7 +21,7 @@ from recsys.core.config import Settings
 from recsys.core.errors import NotFoundError
 from recsys.core.types import Encoder
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.personal import rank_for_user
+from recsys.ranking.fitted import FittedRanking, fitted_of, rank
 from recsys.ranking.rules import matches, top_category
 from recsys.ranking.sources import StoreItems, StoreUsers
 from recsys.ranking.types import AggregateSource, Purchase, Scored, UserState
@@ -102,6 +102,16 @@ class Recommender:
             problems.append(f"aggregates: {exc}")
             log.warning("aggregates unavailable: %s", exc)
             return _NoAggregates()
+
+    def fitted(self, aggs: AggregateSource | None = None) -> FittedRanking | None:
+        """The ranking the nightly tuner fitted to this store (kept in the aggregates), or None:
+        the fixed weights of :attr:`config` serve."""
+        if aggs is None:
+            try:
+                aggs = self._aggregates()
+            except Exception:  # an outage: the fixed weights serve
+                return None
+        return fitted_of(aggs)
 
     def profile(self, user_id: str, problems: list[str]) -> Record | None:
         """The user's stored profile (with vectors), None when absent or unreachable."""
@@ -242,14 +252,16 @@ class Recommender:
         state = self.user_state(record, now=now)
         if state.is_known:
             try:
-                items = rank_for_user(
+                aggs = self._aggs(problems)
+                items = rank(
                     state,
                     now=now,
                     limit=limit,
                     items=StoreItems(self.store(), self.products),
                     users=StoreUsers(self.store(), self.users),
-                    aggregates=self._aggs(problems),
+                    aggregates=aggs,
                     config=self.config,
+                    fitted=self.fitted(aggs),
                     filters=filters,
                     diversity=diversity,
                 )
@@ -394,14 +406,16 @@ class Recommender:
                 purchases=[],
                 recent=[r.key for r in cart] + list(base.recent),
             )
-            items = rank_for_user(
+            aggs = self._aggs(problems)
+            items = rank(
                 state,
                 now=now,
                 limit=limit,
                 items=StoreItems(store, self.products),
                 users=None,
-                aggregates=self._aggs(problems),
+                aggregates=aggs,
                 config=replace(self.config, buy_again=False, exclude_seen=False),
+                fitted=self.fitted(aggs),
                 filters=filters,
             )
             if items:

@@ -1,0 +1,140 @@
+"""The evaluation rows "self-tuned" and "learned ranker": the store's tuner, run before the split.
+
+Both rows come from one run of :func:`recsys.ranking.tuner.tune` on the training events only,
+as of the split — exactly what the nightly job would have fitted that night: its fit and check
+windows lie inside the training period, so nothing at or after the split is seen. Each scored
+customer is then served by :func:`recsys.ranking.fitted.rank_fitted` with the aggregates,
+profiles and purchase histories computed at the split (the inputs of the "recsys" row) and item
+statistics from the training events.
+
+- *self-tuned*: the weighted sum the tuner fitted (weights, columns, category cap), when it beat
+  the fixed defaults on the check window; otherwise the defaults themselves;
+- *learned ranker*: the pairwise logistic ranker it fitted, likewise.
+
+The configuration the store would actually serve is the better of the two on the check window
+(``report["modes"][mode]["chosen"]``); the report (:func:`tuned_report`) gives it per protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from recsys.evaluation.harness import (
+    Model,
+    Prepared,
+    Recommender,
+    SystemRecommender,
+    register,
+)
+from recsys.ranking.config import RankingConfig
+from recsys.ranking.features import ItemStats, compute_item_stats
+from recsys.ranking.fitted import FittedRanking, ModeFit, candidate, rank_fitted
+from recsys.ranking.tuner import Catalog, TuneOptions, tune
+from recsys.ranking.types import UserState
+
+#: row → the tuner's candidate it serves
+ROWS = {"self_tuned": "weighted_sum", "learned": "learned"}
+MODE_OF = {False: "repeat", True: "new"}
+
+
+def fitted_on_train(prep: Prepared, options: TuneOptions | None = None) -> FittedRanking:
+    """The tuner's result on ``prep``'s training events (computed once per prepared split)."""
+    hit = prep.cache.get("tuned")
+    if isinstance(hit, FittedRanking):
+        return hit
+    t0 = time.perf_counter()
+    fitted = tune(
+        prep.data.train,
+        Catalog(prep.ids, prep.vectors, prep.payloads),
+        as_of=prep.data.split,
+        options=options,
+    )
+    prep.timings["tune_s"] = time.perf_counter() - t0
+    prep.cache["tuned"] = fitted
+    return fitted
+
+
+def _stats(prep: Prepared) -> ItemStats:
+    hit = prep.cache.get("item_stats")
+    if isinstance(hit, ItemStats):
+        return hit
+    stats = compute_item_stats(prep.data.train, now=prep.data.split, payloads=prep.payloads)
+    prep.cache["item_stats"] = stats
+    return stats
+
+
+class TunedRecommender(SystemRecommender):
+    """Lists from one of the tuner's candidates per protocol (the defaults where it lost)."""
+
+    def __init__(self, prep: Prepared, config: RankingConfig, *, row: str) -> None:
+        super().__init__(prep, config)
+        self.row = row
+        self.fitted = fitted_on_train(prep)
+        self.stats = _stats(prep)
+
+    def fit_for(self, exclude_bought: bool) -> ModeFit | None:
+        """The candidate this row serves under the protocol, None when it lost to the defaults."""
+        mode = MODE_OF[exclude_bought]
+        entry = self.fitted.report.get("modes", {}).get(mode, {})
+        check = entry.get("check", {})
+        name = ROWS[self.row]
+        if name not in check or "current" not in check:
+            return None
+        if check[name]["recall"] <= check["current"]["recall"]:
+            return None
+        return candidate(self.fitted, mode, name)
+
+    def recommend(
+        self, users: Sequence[str], *, k: int, exclude_bought: bool
+    ) -> dict[str, list[str]]:
+        fit = self.fit_for(exclude_bought)
+        if fit is None:
+            return super().recommend(users, k=k, exclude_bought=exclude_bought)
+        cfg = replace(self.config, buy_again=not exclude_bought)
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(users), 256):
+            block = list(users[start : start + 256])
+            self._prefetch(block, cfg)
+            for user in block:
+                state = UserState(
+                    user_id=user,
+                    long=self.prep.profiles.get(user),
+                    purchases=self.prep.history.get(user, []),
+                )
+                ranked = rank_fitted(
+                    state,
+                    now=self.prep.data.split,
+                    limit=k,
+                    items=self.items,
+                    users=self.users,
+                    aggregates=self.prep.aggregates,
+                    fit=fit,
+                    stats=self.stats,
+                    buy_again=not exclude_bought,
+                )
+                out[user] = [r.product_id for r in ranked]
+        self.items.clear_prefetched()
+        self.users.clear_prefetched()
+        return out
+
+
+def _fit(row: str) -> Any:
+    def fit(prep: Prepared, config: RankingConfig) -> Recommender:
+        return TunedRecommender(prep, config, row=row)
+
+    return fit
+
+
+def tuned_report(prep: Prepared) -> dict[str, Any]:
+    """What the tuner chose on this split and why (for the evaluation report)."""
+    fitted = prep.cache.get("tuned")
+    if not isinstance(fitted, FittedRanking):
+        return {}
+    return {"version": fitted.version, "status": fitted.status, **fitted.report}
+
+
+register(Model("self_tuned", "self-tuned", _fit("self_tuned")))
+register(Model("learned", "learned ranker", _fit("learned")))

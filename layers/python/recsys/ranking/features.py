@@ -1,0 +1,545 @@
+"""Per-candidate features: one matrix per request that the fitted rankers score.
+
+:func:`build_pool` gathers candidates from every source with fixed per-source budgets (the
+user's own purchases, co-purchase neighbours of their recent purchases, nearest products to
+the profile, similar users' purchases, popular and trending products, the bestsellers of the
+user's favourite categories) and describes each by :data:`FEATURES`: each source's score and
+rank, popularity and trending, the recency and count of the user's purchases of it and of its
+category, the item's repeat rate and repurchase interval, category affinity, price band fit and
+age. The tuner (:mod:`recsys.ranking.tuner`) replays history through this same function, so a
+fitted scorer is judged on exactly the candidates and values it will be served.
+
+Item-level figures that the aggregates do not carry (buyers, repeat rate, repurchase interval,
+price, first sale, rank in its category) are :class:`ItemStats`, computed from the same events
+by the nightly job and stored with the fitted configuration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from recsys.ranking.rules import predicate
+from recsys.ranking.types import AggregateSource, ItemSource, UserSource, UserState
+from recsys.store.base import Filters, Vector
+
+DAY = 86400.0
+FloatArray = npt.NDArray[np.float32]
+
+#: Columns of :attr:`Pool.x`, in order.
+FEATURES: tuple[str, ...] = (
+    "repeat_recent",  # Σ exp(−age / 30 d) over the user's order lines of the item
+    "repeat_long",  # Σ exp(−age / 365 d)
+    "repeat_count",  # log(1 + order lines of the item)
+    "days_since",  # log(1 + days since the user last bought it); 0 when never
+    "bought",  # 1 when the user bought it before
+    "due",  # closeness of days-since to the item's usual repurchase interval
+    "collab5",  # co-purchase: Σ seed weight × cosine over the 5 closest partners per seed
+    "collab10",  # … 10 partners per seed (the fixed blend's setting)
+    "collab20",  # … 20 partners per seed
+    "collab10_recent",  # 10 partners, seeds decayed with τ 30 d instead of 365 d
+    "collab_max",  # the largest single seed contribution
+    "collab_seeds",  # log(1 + seeds that point at it)
+    "content",  # cosine to the profile vector (max of long / short)
+    "ann_rank",  # 1 / (1 + rank) among the nearest products to the profile
+    "similar_users",  # Σ similarity of the nearest users who bought it lately
+    "popularity",  # time-decayed popularity from the aggregates, [0, 1]
+    "pop_rank",  # 1 / log2(2 + rank by distinct buyers)
+    "trending",  # log(1 + trending excess)
+    "buyers",  # log(1 + distinct buyers)
+    "repeat_rate",  # share of the item's buyers who bought it on two or more occasions
+    "cat_leaf",  # share of the user's purchases in the item's category (deepest level)
+    "cat_top",  # … in its top-level category
+    "cat_pop",  # 1 / log2(2 + rank by buyers within its deepest category)
+    "cat_recent",  # exp(−days since the user last bought in the category / 30)
+    "price_fit",  # exp(−|log price − the user's mean log price|); 0.5 when unknown
+    "age",  # log(1 + days since the item's first sale)
+    "new_item",  # exp(−age / 30 d)
+)
+INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
+
+
+class _Event(Protocol):
+    @property
+    def type(self) -> str: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def product_id(self) -> str | None: ...
+    @property
+    def owner(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """How many candidates each source contributes (fixed, so tuning and serving agree)."""
+
+    seeds: int = 50
+    neighbours: int = 20
+    ann: int = 50
+    similar_users: int = 30
+    #: at most this many co-purchase and similar-user candidates (the strongest by value)
+    collab_items: int = 100
+    similar_items: int = 50
+    repeat: int = 100
+    popular: int = 60
+    trending: int = 25
+    categories: int = 3
+    per_category: int = 10
+
+    def to_json(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Budgets:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: int(v) for k, v in data.items() if k in known})
+
+
+def _leaf(category: str) -> str:
+    return category.strip()
+
+
+def _top(category: str) -> str:
+    return category.split(">")[0].strip()
+
+
+@dataclass
+class ItemStats:
+    """Item-level figures from purchase history (as of ``as_of``)."""
+
+    buyers: dict[str, int] = field(default_factory=dict)
+    repeat_rate: dict[str, float] = field(default_factory=dict)
+    interval_days: dict[str, float] = field(default_factory=dict)
+    first_seen: dict[str, float] = field(default_factory=dict)
+    price: dict[str, float] = field(default_factory=dict)
+    category: dict[str, str] = field(default_factory=dict)
+    as_of: float | None = None
+
+    def __post_init__(self) -> None:
+        ranked = sorted(self.buyers.items(), key=lambda kv: (-kv[1], kv[0]))
+        self.rank = {pid: i for i, (pid, _) in enumerate(ranked)}
+        per_cat: dict[str, int] = defaultdict(int)
+        self.cat_rank: dict[str, int] = {}
+        for pid, _ in ranked:
+            cat = _leaf(self.category.get(pid, ""))
+            self.cat_rank[pid] = per_cat[cat]
+            per_cat[cat] += 1
+        self.by_category: dict[str, list[str]] = defaultdict(list)
+        for pid, _ in ranked:
+            self.by_category[_leaf(self.category.get(pid, ""))].append(pid)
+        # One row per known item: pop_rank, log(1+buyers), repeat_rate, cat_pop, log price,
+        # first seen, repurchase interval (NaN where unknown).
+        ids = sorted(set(self.buyers) | set(self.price) | set(self.first_seen))
+        self.row: dict[str, int] = {p: i for i, p in enumerate(ids)}
+        table = np.zeros((len(ids), 7), dtype=np.float64)
+        for i, pid in enumerate(ids):
+            rank = self.rank.get(pid)
+            crank = self.cat_rank.get(pid)
+            price = self.price.get(pid)
+            table[i] = (
+                1.0 / math.log2(2.0 + rank) if rank is not None else 0.0,
+                math.log1p(self.buyers.get(pid, 0)),
+                self.repeat_rate.get(pid, 0.0),
+                1.0 / math.log2(2.0 + crank) if crank is not None else 0.0,
+                math.log(price) if price else np.nan,
+                self.first_seen.get(pid, np.nan),
+                self.interval_days.get(pid, 0.0),
+            )
+        self.table = table
+
+    def to_json(self) -> dict[str, Any]:
+        ids = sorted(set(self.buyers) | set(self.price) | set(self.category) | set(self.first_seen))
+        return {
+            "as_of": self.as_of,
+            "ids": ids,
+            "buyers": [self.buyers.get(p, 0) for p in ids],
+            "repeat_rate": [round(self.repeat_rate.get(p, 0.0), 4) for p in ids],
+            "interval_days": [round(self.interval_days.get(p, 0.0), 2) for p in ids],
+            "first_seen": [self.first_seen.get(p) for p in ids],
+            "price": [self.price.get(p) for p in ids],
+            "category": [self.category.get(p, "") for p in ids],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ItemStats:
+        ids = [str(p) for p in data.get("ids", [])]
+
+        def col(name: str) -> list[Any]:
+            values = list(data.get(name) or [])
+            return values + [None] * (len(ids) - len(values))
+
+        return cls(
+            buyers={p: int(v) for p, v in zip(ids, col("buyers"), strict=True) if v},
+            repeat_rate={p: float(v) for p, v in zip(ids, col("repeat_rate"), strict=True) if v},
+            interval_days={
+                p: float(v) for p, v in zip(ids, col("interval_days"), strict=True) if v
+            },
+            first_seen={
+                p: float(v) for p, v in zip(ids, col("first_seen"), strict=True) if v is not None
+            },
+            price={p: float(v) for p, v in zip(ids, col("price"), strict=True) if v},
+            category={p: str(v) for p, v in zip(ids, col("category"), strict=True) if v},
+            as_of=data.get("as_of"),
+        )
+
+
+def compute_item_stats(
+    events: Iterable[_Event],
+    *,
+    now: float,
+    payloads: Mapping[str, Mapping[str, Any]],
+) -> ItemStats:
+    """Buyers, repeat rate and repurchase interval per item from purchases before ``now``;
+    price, category and launch from the catalog payloads (first sale when no launch date)."""
+    days: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    first: dict[str, float] = {}
+    for ev in events:
+        pid = ev.product_id
+        if pid is None or ev.at >= now or ev.type != "purchase" or not ev.owner:
+            continue
+        days[pid][ev.owner].add(int(ev.at // DAY))
+        if pid not in first or ev.at < first[pid]:
+            first[pid] = ev.at
+    buyers: dict[str, int] = {}
+    repeat: dict[str, float] = {}
+    interval: dict[str, float] = {}
+    for pid, owners in days.items():
+        buyers[pid] = len(owners)
+        repeaters = [sorted(d) for d in owners.values() if len(d) > 1]
+        repeat[pid] = len(repeaters) / len(owners)
+        if repeaters:
+            gaps = [(d[-1] - d[0]) / (len(d) - 1) for d in repeaters]
+            interval[pid] = float(np.median(gaps))
+    price: dict[str, float] = {}
+    category: dict[str, str] = {}
+    for pid, payload in payloads.items():
+        p = payload.get("price")
+        if isinstance(p, int | float) and p > 0:
+            price[pid] = float(p)
+        if payload.get("category"):
+            category[pid] = str(payload["category"])
+        launched = _launch(payload.get("created_at"))
+        if launched is not None and launched < now:
+            first[pid] = min(first.get(pid, launched), launched)
+    return ItemStats(
+        buyers=buyers,
+        repeat_rate=repeat,
+        interval_days=interval,
+        first_seen=first,
+        price=price,
+        category=category,
+        as_of=now,
+    )
+
+
+def _launch(created_at: Any) -> float | None:
+    if not created_at:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(created_at).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class Pool:
+    """The candidates of one request: ids, features, vectors, payloads and evidence."""
+
+    ids: list[str]
+    x: FloatArray
+    vectors: FloatArray
+    payloads: dict[str, Mapping[str, Any]]
+    #: product → the purchase that gave its largest co-purchase contribution
+    seed_of: dict[str, str]
+    #: the user's distinct recent purchases (seeds), most weighted first
+    seeds: list[str]
+
+
+def _empty(dim: int) -> Pool:
+    return Pool(
+        [], np.zeros((0, len(FEATURES)), np.float32), np.zeros((0, dim), np.float32), {}, {}, []
+    )
+
+
+def _blend(long: Vector | None, short: Vector | None) -> Vector | None:
+    if long is None or short is None:
+        return long if long is not None else short
+    v = np.asarray(long, dtype=np.float32) + np.asarray(short, dtype=np.float32)
+    n = float(np.linalg.norm(v))
+    return (v / n).astype(np.float32) if n > 1e-9 else np.asarray(long, dtype=np.float32)
+
+
+def _cap(
+    rows: dict[str, npt.NDArray[np.float64]], column: str, limit: int, others: Sequence[str]
+) -> None:
+    """Keep the ``limit`` strongest candidates by ``column`` among those no other source
+    (``others``) brought in."""
+    c = INDEX[column]
+    o = [INDEX[name] for name in others]
+    only = [p for p, r in rows.items() if r[c] > 0 and not any(r[j] > 0 for j in o)]
+    if len(only) <= limit:
+        return
+    only.sort(key=lambda p: (-rows[p][c], p))
+    for p in only[limit:]:
+        del rows[p]
+
+
+class _Gather:
+    """One request's candidates being collected: a raw feature row per product."""
+
+    def __init__(
+        self, user: UserState, *, now: float, stats: ItemStats, budgets: Budgets, excluded: set[str]
+    ) -> None:
+        self.user, self.now, self.stats, self.budgets = user, now, stats, budgets
+        self.excluded = excluded
+        self.rows: dict[str, npt.NDArray[np.float64]] = {}
+        self.lines: dict[str, list[float]] = defaultdict(list)
+        for p in user.purchases:
+            self.lines[p.product_id].append(p.at)
+        self.seed_of: dict[str, str] = {}
+        self.seeds: list[str] = []
+        # The user's purchases per category and price, for affinity and price-band fit.
+        self.cat_count: dict[str, int] = defaultdict(int)
+        self.top_count: dict[str, int] = defaultdict(int)
+        self.cat_last: dict[str, float] = {}
+        log_prices: list[float] = []
+        for pid, ats in self.lines.items():
+            cat = _leaf(stats.category.get(pid, ""))
+            if cat:
+                self.cat_count[cat] += 1
+                self.top_count[_top(cat)] += 1
+                self.cat_last[cat] = max(self.cat_last.get(cat, 0.0), max(ats))
+            price = stats.price.get(pid)
+            if price:
+                log_prices.append(math.log(price))
+        self.mean_log_price = float(np.mean(log_prices)) if log_prices else None
+
+    def row(self, pid: str) -> npt.NDArray[np.float64]:
+        r = self.rows.get(pid)
+        if r is None:
+            r = self.rows[pid] = np.zeros(len(FEATURES), dtype=np.float64)
+        return r
+
+    def repeat(self) -> None:
+        """The user's own purchases, the most (and most recently) bought first."""
+        now = self.now
+        decayed = {
+            p: sum(math.exp(-max(now - a, 0.0) / (365 * DAY)) for a in ats)
+            for p, ats in self.lines.items()
+        }
+        for pid in sorted(decayed, key=lambda p: (-decayed[p], p))[: self.budgets.repeat]:
+            if pid in self.excluded:
+                continue
+            r = self.row(pid)
+            ats = self.lines[pid]
+            r[INDEX["repeat_recent"]] = sum(math.exp(-max(now - a, 0.0) / (30 * DAY)) for a in ats)
+            r[INDEX["repeat_long"]] = decayed[pid]
+
+    def collaborative(self, aggregates: AggregateSource) -> None:
+        """Co-purchase partners of the most recent distinct purchases (then viewed products)."""
+        age = {pid: max(self.now - max(ats), 0.0) for pid, ats in self.lines.items()}
+        seeds = sorted(age, key=lambda p: (age[p], p))[: self.budgets.seeds]
+        for pid in self.user.recent:
+            if pid not in age and len(seeds) < self.budgets.seeds:
+                seeds.append(pid)
+                age[pid] = 0.0
+        self.seeds = seeds
+        best: dict[str, float] = {}
+        for seed in seeds:
+            w_long = math.exp(-age[seed] / (365 * DAY))
+            w_recent = math.exp(-age[seed] / (30 * DAY))
+            partners = aggregates.bought_with(seed, limit=self.budgets.neighbours)
+            for rank, (pid, cos) in enumerate(partners):
+                if pid in self.excluded:
+                    continue
+                r = self.row(pid)
+                v = w_long * cos
+                r[INDEX["collab5"]] += v if rank < 5 else 0.0
+                if rank < 10:
+                    r[INDEX["collab10"]] += v
+                    r[INDEX["collab10_recent"]] += w_recent * cos
+                r[INDEX["collab20"]] += v
+                r[INDEX["collab_seeds"]] += 1.0
+                if v > best.get(pid, 0.0):
+                    best[pid] = v
+                    self.seed_of[pid] = seed
+        for pid, v in best.items():
+            self.rows[pid][INDEX["collab_max"]] = v
+        _cap(self.rows, "collab20", self.budgets.collab_items, others=("repeat_long",))
+
+    def profile(
+        self, items: ItemSource, users: UserSource | None, query: Vector | None, flt: Filters
+    ) -> None:
+        """Nearest products to the profile, and what the most similar users bought lately."""
+        b = self.budgets
+        if query is not None and b.ann > 0:
+            for rank, (pid, _) in enumerate(items.nearest(query, limit=b.ann, filters=flt)):
+                if pid not in self.excluded:
+                    self.row(pid)[INDEX["ann_rank"]] = 1.0 / (1.0 + rank)
+        long = self.user.long
+        if users is not None and long is not None and b.similar_users > 0:
+            for _, sim, theirs in users.similar_users(
+                long, limit=b.similar_users, exclude=self.user.user_id
+            ):
+                for pid in theirs:
+                    if pid not in self.excluded:
+                        self.row(pid)[INDEX["similar_users"]] += max(sim, 0.0)
+        _cap(
+            self.rows,
+            "similar_users",
+            b.similar_items,
+            others=("repeat_long", "collab20", "ann_rank"),
+        )
+
+    def bestsellers(self, aggregates: AggregateSource, category: str | None) -> dict[str, float]:
+        """Popular and trending products, and the bestsellers of the user's favourite
+        categories; returns the trending scores."""
+        b, skip = self.budgets, self.excluded
+        for pid, _ in aggregates.popular(limit=b.popular + len(skip), category=category):
+            if pid not in skip:
+                self.row(pid)
+        trending = dict(aggregates.trending(limit=b.trending + len(skip), category=category))
+        for pid in trending:
+            if pid not in skip:
+                self.row(pid)
+        if b.categories > 0 and category is None:
+            favourite = sorted(self.cat_count, key=lambda c: (-self.cat_count[c], c))
+            for cat in favourite[: b.categories]:
+                members = [p for p in self.stats.by_category.get(cat, ()) if p not in skip]
+                for pid in members[: b.per_category]:
+                    self.row(pid)
+        return trending
+
+    def item_features(
+        self,
+        x: npt.NDArray[np.float64],
+        ids: Sequence[str],
+        aggregates: AggregateSource,
+        trending: Mapping[str, float],
+    ) -> npt.NDArray[np.float64]:
+        """Columns that depend on the item only (and the user's price band); returns the
+        item statistics table rows of ``ids``."""
+        stats, now = self.stats, self.now
+        rows_of = np.array([stats.row.get(p, -1) for p in ids], dtype=np.int64)
+        known = rows_of >= 0
+        table = stats.table[np.where(known, rows_of, 0)]
+        table[~known] = (0.0, 0.0, 0.0, 0.0, np.nan, np.nan, 0.0)
+        x[:, INDEX["pop_rank"]] = table[:, 0]
+        x[:, INDEX["buyers"]] = table[:, 1]
+        x[:, INDEX["repeat_rate"]] = table[:, 2]
+        x[:, INDEX["cat_pop"]] = table[:, 3]
+        x[:, INDEX["collab_seeds"]] = np.log1p(x[:, INDEX["collab_seeds"]])
+        x[:, INDEX["popularity"]] = [aggregates.popularity(p) for p in ids]
+        x[:, INDEX["trending"]] = np.log1p([max(trending.get(p, 0.0), 0.0) for p in ids])
+        age = np.maximum(now - table[:, 5], 0.0) / DAY
+        has_age = np.isfinite(age)
+        safe_age = np.where(has_age, age, 0.0)
+        x[:, INDEX["age"]] = np.where(has_age, np.log1p(safe_age), 0.0)
+        x[:, INDEX["new_item"]] = np.where(has_age, np.exp(-safe_age / 30.0), 0.0)
+        log_price = table[:, 4]
+        x[:, INDEX["price_fit"]] = 0.5
+        if self.mean_log_price is not None:
+            priced = np.isfinite(log_price)
+            gap = np.abs(np.where(priced, log_price, 0.0) - self.mean_log_price)
+            x[:, INDEX["price_fit"]] = np.where(priced, np.exp(-gap), 0.5)
+        return table
+
+    def user_features(
+        self,
+        x: npt.NDArray[np.float64],
+        ids: Sequence[str],
+        payloads: Mapping[str, Mapping[str, Any]],
+        table: npt.NDArray[np.float64],
+    ) -> None:
+        """Category affinity and the user's own history of each candidate."""
+        if not self.lines:
+            return
+        now = self.now
+        n_distinct = max(len(self.lines), 1)
+        total = sum(self.cat_count.values()) or 1
+        leaves = [
+            _leaf(self.stats.category.get(p) or str(payloads[p].get("category") or "")) for p in ids
+        ]
+        x[:, INDEX["cat_leaf"]] = [self.cat_count.get(c, 0) / n_distinct for c in leaves]
+        x[:, INDEX["cat_top"]] = [self.top_count.get(_top(c), 0) / total for c in leaves]
+        x[:, INDEX["cat_recent"]] = [
+            math.exp(-max(now - self.cat_last[c], 0.0) / (30 * DAY)) if c in self.cat_last else 0.0
+            for c in leaves
+        ]
+        for i, pid in enumerate(ids):
+            ats = self.lines.get(pid)
+            if not ats:
+                continue
+            days = max(now - max(ats), 0.0) / DAY
+            x[i, INDEX["repeat_count"]] = math.log1p(len(ats))
+            x[i, INDEX["days_since"]] = math.log1p(days)
+            x[i, INDEX["bought"]] = 1.0
+            interval = float(table[i, 6])
+            if interval > 0:
+                x[i, INDEX["due"]] = math.exp(-abs(math.log((days + 1.0) / (interval + 1.0))))
+
+
+def build_pool(
+    user: UserState,
+    *,
+    now: float,
+    items: ItemSource,
+    users: UserSource | None,
+    aggregates: AggregateSource,
+    stats: ItemStats,
+    budgets: Budgets,
+    buy_again: bool,
+    filters: Filters | None = None,
+    exclude_seen: bool = False,
+) -> Pool:
+    """Every candidate of ``user`` with its :data:`FEATURES` row (filters already applied)."""
+    excluded = set(filters.exclude_keys) if filters else set()
+    if not buy_again:
+        excluded |= {p.product_id for p in user.purchases}
+    if exclude_seen:
+        excluded |= set(user.recent)
+    flt = replace(filters or Filters(), exclude_keys=sorted(excluded))
+    g = _Gather(user, now=now, stats=stats, budgets=budgets, excluded=excluded)
+    if buy_again and budgets.repeat > 0:
+        g.repeat()
+    g.collaborative(aggregates)
+    query = _blend(user.long, user.short)
+    g.profile(items, users, query, flt)
+    category = filters.categories[0] if filters and filters.categories else None
+    trending = g.bestsellers(aggregates, category)
+    dim = len(query) if query is not None else 0
+    fetched = items.items(sorted(g.rows), with_vectors=True) if g.rows else {}
+    allowed = predicate(flt)
+    ids = sorted(p for p in g.rows if p in fetched and allowed(fetched[p][0]))
+    if not ids:
+        return _empty(dim)
+    x = np.stack([g.rows[p] for p in ids])
+    dim = dim or next((len(v) for _, v in fetched.values() if v is not None), 1)
+    vectors = np.zeros((len(ids), dim), dtype=np.float32)
+    for i, pid in enumerate(ids):
+        vec = fetched[pid][1]
+        if vec is not None:
+            vectors[i] = vec
+    profiles = [np.asarray(p, dtype=np.float32) for p in (user.long, user.short) if p is not None]
+    if profiles:
+        x[:, INDEX["content"]] = np.max(np.stack([vectors @ p for p in profiles]), axis=0)
+    payloads = {p: fetched[p][0] for p in ids}
+    table = g.item_features(x, ids, aggregates, trending)
+    g.user_features(x, ids, payloads, table)
+    return Pool(
+        ids=ids,
+        x=x.astype(np.float32),
+        vectors=vectors,
+        payloads=payloads,
+        seed_of={p: s for p, s in g.seed_of.items() if p in fetched},
+        seeds=g.seeds,
+    )
