@@ -12,7 +12,7 @@ NO_PYTHON := no CPython >= 3.11 found on the PATH. Install one (Debian/Ubuntu: a
   python3; or: pip install uv; uv python install 3.12), then run make again, or point \
   PYTHON at it: make PYTHON=/path/to/python3.12 ...
 
-.PHONY: up test install install-dev lint bench layer layer-lock localstack-init clean
+.PHONY: up test install install-dev chromium lint bench layer layer-lock localstack-init clean
 
 $(VENV)/.installed-runtime: pyproject.toml
 	@$(if $(PYTHON),:,echo "make: $(NO_PYTHON)" >&2; exit 1)
@@ -38,7 +38,17 @@ install-dev: $(VENV)/.installed-dev
 up: install
 	$(VENV)/bin/recsys up --demo
 
-test: install-dev
+# The browser tests (demo shop, dashboard, API docs) drive Debian's headless Chromium. As root
+# with apt (CI), it is installed when missing; elsewhere those tests skip, saying so.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "==> installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "==> no chromium: the browser tests will be skipped"; fi; }
+
+test: install-dev chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
