@@ -1,12 +1,15 @@
-"""The int8 ONNX sentence encoder (all-MiniLM-L6-v2, 384-d, L2-normalised).
+"""The int8 ONNX sentence encoders (all-MiniLM-L6-v2, 384-d; USE multilingual v3, 512-d).
 
-Runtime needs only onnxruntime, tokenizers and numpy: the model was exported and quantized
-once (models_onnx/export.py) and ships as files. One ONNX session per process, created by
-:func:`get_encoder` on first use and shared by every caller.
+Runtime needs only onnxruntime, tokenizers and numpy: each model was exported and quantized
+once (models_onnx/export.py, models_onnx/export_multilingual.py) and ships as a folder of
+files; the folder's config.json says how to feed it (``lowercase``, ``empty_text_ids``) and its
+dimension. One ONNX session per process, created by :func:`get_encoder` on first use and shared
+by every caller.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,10 +23,18 @@ from recsys.core.errors import EncoderError
 if TYPE_CHECKING:
     from recsys.core.config import Settings
 
-__all__ = ["MODEL_FILE", "TOKENIZER_FILE", "LazyEncoder", "TextEncoder", "get_encoder"]
+__all__ = [
+    "CONFIG_FILE",
+    "MODEL_FILE",
+    "TOKENIZER_FILE",
+    "LazyEncoder",
+    "TextEncoder",
+    "get_encoder",
+]
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "config.json"
 #: BERT's learned position table has 512 rows; longer inputs cannot be encoded.
 _MAX_POSITIONS = 512
 
@@ -31,10 +42,14 @@ FloatArray = npt.NDArray[np.float32]
 
 
 class TextEncoder:
-    """Turns texts into unit-length 384-d float32 vectors with an ONNX Runtime session.
+    """Turns texts into unit-length float32 vectors with an ONNX Runtime session.
 
     Inside one :meth:`encode` call texts are sorted by token count so each batch pads only to
-    its own longest member, then the original order is restored.
+    its own longest member, then the original order is restored. A graph whose output is
+    ``(batch, tokens, dim)`` is mean-pooled over real tokens here; one whose output is
+    ``(batch, dim)`` pools itself. config.json (optional) may say ``lowercase: true`` (texts are
+    lower-cased first), ``empty_text_ids`` (the ids of a text without any token) and the
+    dimension (``embedding_dim``, else BERT's ``hidden_size``).
     """
 
     def __init__(
@@ -58,9 +73,10 @@ class TextEncoder:
         if missing:
             raise EncoderError(
                 f"encoder model not found: looked for {', '.join(missing)} in {model_dir}. "
-                "Point RECSYS_MODEL_DIR at a directory holding model.onnx and tokenizer.json "
-                "(the repository ships one at models_onnx/all-MiniLM-L6-v2-int8; the Lambda "
-                "layer at /opt/models_onnx/all-MiniLM-L6-v2-int8)."
+                "Set RECSYS_ENCODER_MODEL to a folder under models_onnx/ (all-MiniLM-L6-v2-int8, "
+                "or multilingual), or point RECSYS_MODEL_DIR at a directory holding model.onnx "
+                "and tokenizer.json (the Lambda layer has them under /opt/models_onnx/, only "
+                "those the layer was built with)."
             )
         # Imported here so that importing recsys (e.g. for the CLI's help) stays cheap.
         import onnxruntime as ort
@@ -70,6 +86,10 @@ class TextEncoder:
         self.threads = threads
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        config = _read_config(model_dir)
+        self.lowercase = bool(config.get("lowercase", False))
+        empty = config.get("empty_text_ids")
+        self._empty_ids: list[int] | None = [int(i) for i in empty] if empty else None
 
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self._tokenizer.enable_truncation(max_length=max_tokens)
@@ -90,12 +110,18 @@ class TextEncoder:
         self._input_names = {i.name for i in self._session.get_inputs()}
         output = self._session.get_outputs()[0]
         self._output_name: str = output.name
+        self._pooled = len(output.shape or ()) == 2
         last = output.shape[-1] if output.shape else None
-        self._dim = last if isinstance(last, int) else int(self._run_batch([[101, 102]]).shape[1])
+        dim = config.get("embedding_dim", config.get("hidden_size"))
+        if isinstance(dim, int) and isinstance(last, int) and dim != last:
+            raise EncoderError(f"{model_dir}: config.json says {dim} dimensions, the model {last}")
+        if not isinstance(dim, int):
+            dim = last if isinstance(last, int) else int(self._run_batch([[101, 102]]).shape[1])
+        self._dim: int = dim
 
     @property
     def dim(self) -> int:
-        """Length of each vector (384 for all-MiniLM-L6-v2)."""
+        """Length of each vector (384 for all-MiniLM-L6-v2, 512 for USE multilingual)."""
         return self._dim
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
@@ -117,7 +143,12 @@ class TextEncoder:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
 
-        ids = [enc.ids for enc in self._tokenizer.encode_batch(list(texts))]
+        if self.lowercase:
+            texts = [text.lower() for text in texts]
+        encodings = self._tokenizer.encode_batch(list(texts))
+        empty = self._empty_ids
+        # A text with nothing but special tokens embeds as its model's export measured it.
+        ids = [e.ids if empty is None or 0 in e.special_tokens_mask else empty for e in encodings]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = np.empty((len(ids), self._dim), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
@@ -138,12 +169,26 @@ class TextEncoder:
         hidden: FloatArray = np.asarray(
             self._session.run([self._output_name], feeds)[0], dtype=np.float32
         )
-        # Mean over real tokens only, as sentence-transformers' Pooling(mean) does.
-        weights = mask[:, :, None].astype(np.float32)
-        pooled: FloatArray = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        if self._pooled:
+            pooled = hidden
+        else:
+            # Mean over real tokens only, as sentence-transformers' Pooling(mean) does.
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         unit: FloatArray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
         return unit
+
+
+def _read_config(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise EncoderError(f"unreadable {path}: {exc}") from exc
+    return config if isinstance(config, dict) else {}
 
 
 _encoders: dict[tuple[Path, int, int, int], TextEncoder] = {}

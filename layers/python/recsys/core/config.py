@@ -5,6 +5,7 @@ No other module reads ``os.environ``: they take a :class:`Settings` (usually ``g
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -20,18 +21,50 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-#: Where the repository keeps the shipped int8 model (used when running from a checkout).
-_REPO_MODEL_DIR = Path(__file__).resolve().parents[4] / "models_onnx" / "all-MiniLM-L6-v2-int8"
-#: Where the Lambda layer puts it (layer contents are mounted under /opt).
-_LAYER_MODEL_DIR = Path("/opt/models_onnx/all-MiniLM-L6-v2-int8")
+#: Where the repository keeps the shipped int8 encoders (used when running from a checkout).
+_REPO_MODELS = Path(__file__).resolve().parents[4] / "models_onnx"
+#: Where the Lambda layer puts them (layer contents are mounted under /opt).
+_LAYER_MODELS = Path("/opt/models_onnx")
+#: The encoder used when none is configured.
+DEFAULT_ENCODER_MODEL = "all-MiniLM-L6-v2-int8"
+#: Short names RECSYS_ENCODER_MODEL accepts besides a folder name under models_onnx/.
+ENCODER_ALIASES = {"multilingual": "use-multilingual-v3-int8", "minilm": DEFAULT_ENCODER_MODEL}
 #: The UCI Online Retail table in the project workspace's shared/data, beside the checkout.
 _WORKSPACE = Path(__file__).resolve().parents[5]
 _ONLINE_RETAIL = _WORKSPACE / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 
 
+def models_root() -> Path:
+    """The folder holding the encoder folders: the checkout's models_onnx/, else the layer's."""
+    return _REPO_MODELS if _REPO_MODELS.is_dir() else _LAYER_MODELS
+
+
+def resolve_model_dir(name: str) -> Path:
+    """The folder of encoder ``name``: an alias of ENCODER_ALIASES or a folder under
+    :func:`models_root` (e.g. ``use-multilingual-v3-int8``)."""
+    key = name.strip()
+    folder = ENCODER_ALIASES.get(key.lower(), key)
+    if not folder or Path(folder).name != folder or folder in {".", ".."}:
+        raise ValueError(f"encoder model must be a folder name under models_onnx/, got {name!r}")
+    return models_root() / folder
+
+
 def default_model_dir() -> Path:
-    """The shipped int8 encoder: the checkout's copy, else the Lambda layer's."""
-    return _REPO_MODEL_DIR if _REPO_MODEL_DIR.is_dir() else _LAYER_MODEL_DIR
+    """The default encoder's folder (checkout copy, else the Lambda layer's)."""
+    return resolve_model_dir(DEFAULT_ENCODER_MODEL)
+
+
+def model_dimension(model_dir: Path) -> int | None:
+    """Vector length from the model folder's config.json (``embedding_dim``, else BERT's
+    ``hidden_size``); None when the folder has no readable config."""
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    dim = config.get("embedding_dim", config.get("hidden_size"))
+    return dim if isinstance(dim, int) and dim > 0 else None
 
 
 #: Prefix of the ranking settings' names (``ranking_w_content`` …, ``RECSYS_RANKING_…``).
@@ -107,7 +140,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".recsys-data"), description="Embedded stores live here.")
 
     # --- encoder -----------------------------------------------------------------------------
-    model_dir: Path = Field(default_factory=default_model_dir)
+    encoder_model: str = Field(
+        default=DEFAULT_ENCODER_MODEL,
+        description="Encoder folder under models_onnx/, or 'multilingual' (the shipped one).",
+    )
+    model_dir: Path = Field(
+        default_factory=default_model_dir,
+        description="The encoder's folder itself; by default models_onnx/<encoder_model>.",
+    )
     encoder_threads: int = Field(default=1, ge=1, le=64, description="ONNX intra-op threads.")
     encoder_max_tokens: int = Field(default=256, ge=8, le=512)
     encoder_batch_size: int = Field(default=32, ge=1, le=1024)
@@ -126,7 +166,9 @@ class Settings(BaseSettings):
     )
     products_collection: str = "products"
     users_collection: str = "users"
-    vector_size: int = 384
+    vector_size: int = Field(
+        default=384, ge=1, description="By default the encoder's, from its config.json."
+    )
     # A Qdrant server or cluster lays out new collections with these (docs/SCALE.md); None
     # keeps the server's default. Local mode and qdrant-edge are one node and ignore them.
     qdrant_shard_number: int | None = Field(default=None, ge=1, le=1024)
@@ -333,6 +375,21 @@ class Settings(BaseSettings):
     @classmethod
     def _nest_ranking(cls, data: Any) -> Any:
         return lift_ranking(data) if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _resolve_encoder(self) -> Settings:
+        chosen = set(self.model_fields_set)
+        if "encoder_model" in chosen:
+            folder = resolve_model_dir(self.encoder_model)
+            if "model_dir" in chosen and Path(self.model_dir).resolve() != folder.resolve():
+                raise ValueError(
+                    f"RECSYS_MODEL_DIR ({self.model_dir}) and RECSYS_ENCODER_MODEL "
+                    f"({self.encoder_model}) name different encoders: set only one"
+                )
+            self.model_dir = folder
+        if "vector_size" not in chosen:
+            self.vector_size = model_dimension(self.model_dir) or self.vector_size
+        return self
 
     @classmethod
     def settings_customise_sources(
