@@ -19,11 +19,12 @@ were chosen on, are in docs/EVALUATION.md ("Search"):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
     "DENSE_THRESHOLDS",
+    "TUNINGS",
     "Evidence",
     "FusedHit",
     "Hit",
@@ -60,24 +61,26 @@ class SearchTuning:
     min_coverage: float = 0.5
 
 
-#: Calibrated ``min_dense`` per encoder (model folder name): the cosine above every no-match
-#: query's best hit on the query set's calibration half (docs/EVALUATION.md, "Search").
-DENSE_THRESHOLDS: dict[str, float] = {
-    "all-MiniLM-L6-v2-int8": 0.41,
-    "use-multilingual-v3-int8": 0.35,
+#: The tuning chosen per encoder (model folder name) by bench/search_quality.py on the query set's
+#: calibration half: ``min_dense`` just above every no-match query's best cosine there, the
+#: fusion knobs the middle of the best plateau of its grid (docs/EVALUATION.md, "Search").
+TUNINGS: dict[str, SearchTuning] = {
+    "all-MiniLM-L6-v2-int8": SearchTuning(
+        fuse_coverage=0.6, keyword_weight=4.0, rrf_k=20, min_dense=0.38, min_coverage=0.7
+    ),
+    "use-multilingual-v3-int8": SearchTuning(
+        fuse_coverage=0.7, keyword_weight=1.0, rrf_k=10, min_dense=0.37, min_coverage=0.5
+    ),
 }
+DENSE_THRESHOLDS = {name: t.min_dense for name, t in TUNINGS.items()}
 
 
 def tuning_for(model: str | None, **overrides: Any) -> SearchTuning:
-    """The tuning for encoder ``model`` (its calibrated ``min_dense``), with ``overrides``."""
-    base = SearchTuning()
-    if model is not None:
-        for name, threshold in DENSE_THRESHOLDS.items():
-            if model == name or model.startswith(name.rsplit("-int8", 1)[0]):
-                base = SearchTuning(min_dense=threshold)
-                break
+    """The tuning for encoder ``model`` (a folder name; unknown ones get the defaults), with
+    the ``overrides`` that are not None."""
+    base = TUNINGS.get(model or "", SearchTuning())
     values = {k: v for k, v in overrides.items() if v is not None}
-    return SearchTuning(**{**base.__dict__, **values})
+    return replace(base, **values)
 
 
 @dataclass(frozen=True)

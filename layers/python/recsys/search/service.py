@@ -107,6 +107,9 @@ class ProductSearch:
         if not found:
             return []
         idf = self.query_idf(tokens)
+        # Ties in BM25 are common (same words, same length): break them by key, so a query's
+        # list does not depend on the store's internal order.
+        found.sort(key=lambda r: (-r.score, r.key))
         return [
             Hit(
                 r.key,
@@ -136,7 +139,9 @@ class ProductSearch:
             filters=filters,
             with_vectors=taste is not None,
         )
-        dense = [Hit(r.key, r.score, r.payload) for r in found]
+        dense = [
+            Hit(r.key, r.score, r.payload) for r in sorted(found, key=lambda r: (-r.score, r.key))
+        ]
         keyword = self.keyword_hits(query, filters)
         hits, evidence = fuse(dense, keyword or [], tuning=self.tuning, limit=limit)
         if taste is not None and hits:
