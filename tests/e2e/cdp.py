@@ -55,7 +55,10 @@ class Page:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
             targets = json.load(r)
         ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page")
-        self.ws: ClientConnection = connect(ws_url, max_size=64 * 2**20, open_timeout=20)
+        # Entered as a context manager (websockets 17 wants it); left in close().
+        self.ws: ClientConnection = connect(
+            ws_url, max_size=64 * 2**20, open_timeout=20
+        ).__enter__()
         self._ids = itertools.count(1)
         self.console: list[str] = []
         self.errors: list[str] = []

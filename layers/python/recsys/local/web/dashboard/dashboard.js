@@ -81,7 +81,7 @@ function drawOverTime(stats) {
     "#revenue",
     "Attributed revenue per strategy",
     barChart({
-      rows: strategies.map(([name, s], i) => ({ label: name, value: s.revenue, note: `${fmt.num(s.conversions)} sales`, color: PALETTE[i % PALETTE.length] })),
+      rows: strategies.map(([name, s], i) => ({ label: name, value: s.revenue, note: `· ${fmt.num(s.conversions)}`, color: PALETTE[i % PALETTE.length] })),
       format: fmt.money,
     }),
   );
@@ -139,7 +139,12 @@ function drawExperiment(stats) {
     const need = c.sample_size?.per_variant;
     const have = c.sample_size?.have;
     if (!need) return note(`${name}: ${c.sample_size?.note || "no estimate yet"}`);
-    return progress({ value: have, goal: need, label: `${name}: impressions per variant to detect ${fmt.pct(c.sample_size.effect, 2)} (α 0.05, power 0.8)` });
+    return progress({
+      value: have,
+      goal: need,
+      width: 1100,
+      label: `${name}: impressions per variant to detect ${fmt.pct(c.sample_size.effect, 2)} (${c.sample_size.basis}; α 0.05, power 0.8)`,
+    });
   });
   panel("#exp-sample", "Sample size still needed", ...bars);
 }
@@ -171,17 +176,24 @@ function drawRanking(stats) {
 
 // --- service health (local stack) -----------------------------------------------------------
 function drawHealth(m) {
-  const routes = Object.entries(m.routes || {}).sort((a, b) => b[1].count - a[1].count);
+  const routes = Object.entries(m.routes || {})
+    .sort((a, b) => b[1].count - a[1].count)
+    .slice(0, 9);
+  const worst = Math.max(1, ...routes.map(([, r]) => r.p99_ms || 0));
   panel(
     "#latency",
-    "Latency percentiles per route",
-    groupedBars({
-      groups: routes.map(([route, r]) => ({ label: route.replace(/\{[^}]+\}/g, "…").replace(/^\//, "").slice(0, 16), values: { p50: r.p50_ms, p95: r.p95_ms, p99: r.p99_ms } })),
-      series: ["p50", "p95", "p99"],
+    "Latency per route: p95 (bar), with p50 and p99",
+    barChart({
+      rows: routes.map(([route, r]) => ({
+        label: route.replace(/\{[^}]+\}/g, "…").slice(0, 24),
+        value: r.p95_ms,
+        note: `p50 ${fmt.ms(r.p50_ms)} · p99 ${fmt.ms(r.p99_ms)} · ${r.count} req`,
+        color: r.errors ? "#dc2626" : "#2563eb",
+      })),
       format: fmt.ms,
-      height: 250,
+      max: worst,
+      width: 760,
     }),
-    note(routes.map(([route, r]) => `${route}: ${r.count} requests`).join(" · ")),
   );
   const tl = m.timeline || [];
   panel(

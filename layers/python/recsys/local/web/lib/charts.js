@@ -113,7 +113,8 @@ export function lineChart({ labels, series, yFormat = fmt.num, height = 220, tit
  * note?}]; a shared scale from 0 (or max given).
  */
 export function barChart({ rows, format = fmt.num, title, max, barHeight = 22, width = 560 }) {
-  const m = { l: 170, r: 80, t: title ? 26 : 8, b: 8 };
+  const longest = Math.max(0, ...rows.map((r) => String(r.note || "").length));
+  const m = { l: 170, r: 70 + longest * 6.2, t: title ? 26 : 8, b: 8 };
   const H = m.t + m.b + rows.length * (barHeight + 8);
   const root = svg(width, Math.max(H, 40), title);
   if (title) root.append(el("text", { x: 4, y: 14, class: "title" }, title));
