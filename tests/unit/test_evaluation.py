@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from recsys.cli import main
@@ -220,3 +221,31 @@ def test_item_knn_uses_customers_baskets_and_scores_own_items() -> None:
     # THEN b is a's neighbour (cos 1/sqrt(2·1)), c is not (only guests paired it), and the
     # customer's own a scores its self-similarity, all weighted by log(1 + 1 order)
     assert scores.tolist() == pytest.approx([math.log(2), math.log(2) / 2**0.5, 0.0])
+
+
+def test_prefetched_neighbours_equal_one_by_one_answers() -> None:
+    # GIVEN products with many identical vectors (category-only texts tie) and users
+    from recsys.evaluation.memory import ArrayItems, ArrayUsers
+    from recsys.store.base import Filters
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(6, 16)).astype(np.float32)
+    vectors = base[rng.integers(0, 6, size=300)]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"p{i}" for i in range(300)]
+    items = ArrayItems(ids, vectors, {p: {"product_id": p} for p in ids})
+    queries = [v.copy() for v in vectors[:40]]
+    users = ArrayUsers([f"u{i}" for i in range(40)], np.stack(queries), {})
+    filters = Filters(exclude_keys=ids[:25])
+    exact = [items.nearest(q, limit=10, filters=filters) for q in queries]
+    similar = [users.similar_users(q, limit=5, exclude=f"u{i}") for i, q in enumerate(queries)]
+    # WHEN the same queries are prefetched in one block
+    items.prefetch(queries, [ArrayItems.window(10, 25)] * len(queries))
+    users.prefetch(queries, 5)
+    # THEN every answer is the same, ties included, and the asker is never its own neighbour
+    assert [items.nearest(q, limit=10, filters=filters) for q in queries] == exact
+    assert [users.similar_users(q, limit=5, exclude=f"u{i}") for i, q in enumerate(queries)] == (
+        similar
+    )
+    assert all(f"u{i}" not in [u for u, _, _ in s] for i, s in enumerate(similar))
+    assert all(len(e) == 10 and not {p for p, _ in e} & set(ids[:25]) for e in exact)

@@ -15,9 +15,16 @@ FloatMatrix = npt.NDArray[np.float32]
 
 
 def _model_fingerprint(settings: Settings) -> str:
-    model = Path(settings.model_dir) / "model.onnx"
-    stat = model.stat() if model.is_file() else None
-    return f"{model.resolve()}:{stat.st_size if stat else 0}:{stat.st_mtime_ns if stat else 0}"
+    """The model file and the folder's config.json (how texts are fed to it), by size and
+    modification time."""
+    parts = []
+    for name in ("model.onnx", "config.json"):
+        path = Path(settings.model_dir) / name
+        stat = path.stat() if path.is_file() else None
+        parts.append(
+            f"{path.resolve()}:{stat.st_size if stat else 0}:{stat.st_mtime_ns if stat else 0}"
+        )
+    return "|".join(parts)
 
 
 def embed_texts(texts: Sequence[str], *, settings: Settings) -> FloatMatrix:
