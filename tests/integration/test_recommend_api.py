@@ -504,3 +504,5 @@ def test_health_reports_store_and_cache(world: World) -> None:
     body = make_client(world).get("/health").json()
     assert body["status"] == "ok" and body["products"] == len(world.products)
     assert body["cache"] == "memory"
+    # no fitted ranking in these aggregates: the fixed weights serve, and /health says so
+    assert body["ranking"] == {"status": "fixed"}

@@ -63,6 +63,18 @@ def _queues(services: Services) -> dict[str, Any]:
     return out
 
 
+def _ranking(services: Services) -> dict[str, Any]:
+    """Which ranking serves: the configuration the nightly tuner fitted (version, when, what
+    it chose per objective) or the fixed weights."""
+    from recsys.ranking.fitted import fitted_of
+
+    try:
+        fitted = fitted_of(services.aggregates.load())
+    except Exception as exc:  # the aggregates are unreadable: the fixed weights serve
+        return {"status": "fixed", "error": str(exc)[:200]}
+    return fitted.summary() if fitted is not None else {"status": "fixed"}
+
+
 def check_health(services: Services) -> dict[str, Any]:
     """Probe every dependency of ``services`` (each bounded by its client's own timeouts)."""
     cache = services.cache
@@ -82,6 +94,7 @@ def check_health(services: Services) -> dict[str, Any]:
     }
     if "products" in deps["vector_store"]:
         body["products"] = deps["vector_store"]["products"]
+    body["ranking"] = _ranking(services)
     if down:
         body["down"] = down
     return body
