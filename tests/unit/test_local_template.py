@@ -45,14 +45,16 @@ def test_real_template_routes_sources_and_schedule() -> None:
         ("GET", "/trending"): "RecommendFunction",
         ("GET", "/search"): "RecommendFunction",
         ("GET", "/health"): "RecommendFunction",
+        ("GET", "/stats"): "RecommendFunction",
     }
-    # AND writes are authorized, reads are open
+    # AND writes and the operators' stats are authorized, shoppers' reads are open
     authorized = {(r.method, r.path) for r, _ in tpl.routes() if r.authorized}
     assert authorized == {
         ("POST", "/products"),
         ("DELETE", "/products/{product_id}"),
         ("POST", "/events"),
         ("DELETE", "/users/{user_id}"),
+        ("GET", "/stats"),
     }
     # AND the queues feed embed and update-profile with partial batch failures
     embed = tpl.function_for_queue("EmbedQueue")
