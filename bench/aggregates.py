@@ -48,7 +48,7 @@ def _peak_mb() -> float:
 def child(engine: str, path: Path, archive: Path) -> dict[str, Any]:
     from recsys.aggregates.compute import compute_aggregates
     from recsys.aggregates.sql import SqlParams, run_duckdb, to_result
-    from recsys.profiles.service import to_profile_event
+    from recsys.profiles.point import to_profile_event
 
     base = _peak_mb()
     if engine == "python":

@@ -348,7 +348,7 @@ def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
         _say("replay: aggregates")
         t = time.perf_counter()
         from recsys.events.models import validate_events
-        from recsys.profiles.service import to_profile_event
+        from recsys.profiles.point import to_profile_event
 
         good, _ = validate_events(list(read_retail_events(RETAIL)))
         agg = compute_aggregates(

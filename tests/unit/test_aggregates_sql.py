@@ -27,7 +27,7 @@ from recsys.aggregates.sql import (
 from recsys.datasets.retail_events import read_retail_events
 from recsys.events.archive import archive_row, tombstone_row, write_rows, write_snapshot
 from recsys.events.models import EVENT_TYPES, LoggedEvent, validate_events
-from recsys.profiles.service import to_profile_event
+from recsys.profiles.point import to_profile_event
 
 pytest.importorskip("duckdb")
 

@@ -73,7 +73,7 @@ def cli_tune(args: argparse.Namespace) -> int:
     """Entry of ``recsys tune``."""
     if getattr(args, "dataset", None):
         return _tune_dataset(args)
-    from recsys.profiles.service import to_profile_event
+    from recsys.profiles.point import to_profile_event
     from recsys.ranking.fitted import attach, fitted_of
     from recsys.ranking.tuner import nightly_tuning
     from recsys.services import Services

@@ -34,7 +34,9 @@ from recsys.core.errors import EventLogUnusableError
 from recsys.events.backend import EventLogBackend
 from recsys.events.models import LoggedEvent, ProfileUpdate
 from recsys.events.queue import ProfileSink
-from recsys.profiles.service import UpdateStats, catalog_mean, to_profile_event
+from recsys.profiles.point import to_profile_event
+from recsys.profiles.schema import ProfilePayload
+from recsys.profiles.service import UpdateStats, catalog_mean
 from recsys.store.base import VectorStore
 
 __all__ = ["RefreshReport", "nightly_refresh"]
@@ -195,10 +197,11 @@ def nightly_refresh(
     have: set[str] = set()
     todo: list[ProfileUpdate] = []
     for rec in store.scroll(settings.users_collection, batch_size=512):
-        owner = str(rec.payload.get("owner") or f"u#{rec.key}")
+        profile = ProfilePayload.read(rec.payload)
+        owner = profile.owner or f"u#{rec.key}"
         have.add(owner)
-        active = float(rec.payload.get("last_event_ts", 0.0)) >= active_since
-        stale = float(rec.payload.get("updated_ts", 0.0)) < stale_before
+        active = float(profile.last_event_ts or 0.0) >= active_since
+        stale = float(profile.updated_ts) < stale_before
         if active or stale:
             todo.append(ProfileUpdate(key=owner, rebuild=True))
     todo += [ProfileUpdate(key=o, rebuild=True) for o in sorted(owners_in_log - have)]

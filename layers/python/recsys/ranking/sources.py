@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from recsys.profiles.schema import ProfilePayload
 from recsys.store.base import Filters, Vector, VectorStore
 
 
@@ -54,8 +55,8 @@ class StoreUsers:
         found = self.store.search(self.collection, vector, using="long", limit=limit + 1)
         out: list[tuple[str, float, Sequence[str]]] = []
         for r in found:
-            if r.key == exclude or r.payload.get("kind", "user") != "user":
+            profile = ProfilePayload.read(r.payload)
+            if r.key == exclude or not profile.is_user:
                 continue
-            recent = r.payload.get("recent_purchases") or r.payload.get("recent_product_ids") or []
-            out.append((r.key, r.score, [str(p) for p in recent][:20]))
+            out.append((r.key, r.score, [str(p) for p in profile.bought_or_seen][:20]))
         return out[:limit]
