@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the shared Lambda layer:
 #   build/layer/python/...                          the recsys package + runtime dependencies
-#   build/layer/models_onnx/all-MiniLM-L6-v2-int8/  the int8 encoder (→ /opt/models_onnx/... on Lambda)
+#   build/layer/models_onnx/<encoder>/               the int8 encoder(s) (→ /opt/models_onnx/... on Lambda)
 #   build/layer.zip                                  the same tree, zipped (what AWS receives)
 # template.yaml's SharedLayer ContentUri is build/layer/, so `sam build`/`sam deploy` pick it up.
 #
@@ -11,6 +11,10 @@
 #              PYTHON312 (the CPython 3.12 that compiles the bytecode; default: found on PATH/pyenv),
 #              LAYER_OUT (the layer tree; default build/layer, zipped beside it as <LAYER_OUT>.zip),
 #              LAYER_KEEP_SOURCES=1 to ship third-party sources next to their bytecode (debugging),
+#              LAYER_MODELS (encoder folders under models_onnx/, or the aliases multilingual and
+#                minilm, space-separated; default: $RECSYS_ENCODER_MODEL, else
+#                all-MiniLM-L6-v2-int8). The first is the selected one and always goes in; each
+#                further one only if the layer stays within the 150 MiB target with it.
 #              LAYER_ALLOW_NO_MODEL=1 to build without the model (the layer is then incomplete).
 set -euo pipefail
 
@@ -25,8 +29,8 @@ OUT="${LAYER_OUT:-build/layer}"
 OUT="${OUT%/}"  # "dir/" would otherwise put the zip inside the layer as "dir/.zip"
 ZIP="$OUT.zip"
 SITE="$OUT/python"
-MODEL_NAME="all-MiniLM-L6-v2-int8"
-MODEL_SRC="models_onnx/$MODEL_NAME"
+LAYER_MODELS="${LAYER_MODELS:-${RECSYS_ENCODER_MODEL:-all-MiniLM-L6-v2-int8}}"
+TARGET_KB=$((150 * 1024))
 
 rm -rf "$OUT" "$ZIP"
 mkdir -p "$SITE" "$OUT/models_onnx"
@@ -80,20 +84,6 @@ for entry in "${SHIPPED[@]}"; do
 done
 tar -C layers/python --exclude='__pycache__' --exclude='*.pyc' -cf - "${SHIPPED[@]}" \
   | tar -C "$SITE" -xf -
-
-echo "==> int8 model"
-if [[ -d "$MODEL_SRC" ]]; then
-  mkdir -p "$OUT/models_onnx/$MODEL_NAME"
-  # Only what the encoder loads at run time; export scripts and reports stay in the repo.
-  find "$MODEL_SRC" -maxdepth 1 -type f \( -name '*.onnx' -o -name '*.json' -o -name '*.txt' \
-    -o -name '*.onnx_data' \) -exec cp {} "$OUT/models_onnx/$MODEL_NAME/" \;
-elif [[ "${LAYER_ALLOW_NO_MODEL:-0}" == "1" ]]; then
-  echo "WARNING: $MODEL_SRC missing; layer built WITHOUT the encoder" >&2
-else
-  echo "ERROR: $MODEL_SRC missing (run the export in models_onnx/ first," \
-    "or set LAYER_ALLOW_NO_MODEL=1 to build an incomplete layer)" >&2
-  exit 1
-fi
 
 echo "==> strip"
 # Safe to drop: bytecode caches (Lambda compiles on import), the packages' own test suites,
@@ -191,6 +181,41 @@ else
   echo "WARNING: no CPython 3.12 found (set PYTHON312); the layer ships no bytecode and" \
     "every cold start will compile its imports" >&2
 fi
+
+echo "==> int8 encoder(s): $LAYER_MODELS"
+# Last, so the size check below sees everything else. Only what the encoder loads at run time
+# (model, tokenizer, config, manifest); export scripts and reports stay in the repo.
+layer_kb() { find "$OUT" -type f -printf '%s\n' | awk '{s += $1} END {printf "%d", s / 1024}'; }
+files_kb() { stat -c %s "$@" | awk '{s += $1} END {printf "%d", s / 1024}'; }
+selected=1
+for wanted in $LAYER_MODELS; do
+  case "$wanted" in
+    multilingual) name=use-multilingual-v3-int8 ;;
+    minilm) name=all-MiniLM-L6-v2-int8 ;;
+    *) name="$wanted" ;;
+  esac
+  src="models_onnx/$name"
+  if [[ ! -f "$src/model.onnx" ]]; then
+    if [[ "${LAYER_ALLOW_NO_MODEL:-0}" == "1" ]]; then
+      echo "WARNING: $src missing; layer built WITHOUT that encoder" >&2
+      selected=0
+      continue
+    fi
+    echo "ERROR: $src missing (run the export in models_onnx/ first," \
+      "or set LAYER_ALLOW_NO_MODEL=1 to build an incomplete layer)" >&2
+    exit 1
+  fi
+  files=("$src"/*.onnx "$src"/*.json)
+  if ((!selected)) && (($(layer_kb) + $(files_kb "${files[@]}") > TARGET_KB)); then
+    echo "WARNING: $name left out: the layer would pass the 150 MiB target with it" \
+      "(the selected encoder, the first of LAYER_MODELS, is in)" >&2
+    continue
+  fi
+  mkdir -p "$OUT/models_onnx/$name"
+  cp "${files[@]}" "$OUT/models_onnx/$name/"
+  echo "    $name: $(($(files_kb "${files[@]}") / 1024)) MiB"
+  selected=0
+done
 
 echo "==> zip"
 ZIP="$(cd "$(dirname "$ZIP")" && pwd)/$(basename "$ZIP")"
