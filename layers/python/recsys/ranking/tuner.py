@@ -54,7 +54,6 @@ from recsys.ranking.features import (
     compute_item_stats,
 )
 from recsys.ranking.fitted import (
-    COLD_START,
     MODES,
     FittedRanking,
     ModeFit,
@@ -64,6 +63,7 @@ from recsys.ranking.fitted import (
     rank,
 )
 from recsys.ranking.learned import (
+    DEFAULT_WEIGHTS,
     SIGNAL_COLUMNS,
     Scorer,
     WeightedSum,
@@ -572,7 +572,7 @@ def tune(
     report["modes"] = {}
     for mode in MODES:
         fb, cb = fit_w.blocks[mode], check_w.blocks[mode]
-        start = WeightedSum.from_json(COLD_START[mode])
+        start = WeightedSum(dict(DEFAULT_WEIGHTS))  # the search starts at the fixed blend
         t0 = time.perf_counter()
         ws, cap, ws_fit_m, n_eval = search_weighted(
             fb, start=start, options=opts, catalog_size=size_fit

@@ -1,0 +1,187 @@
+"""The self-tuning section of docs/EVALUATION.md: tables, fitted configurations, costs, plot.
+
+``python -m recsys.evaluation.tuned_report RUN.json ...`` reads runs written by
+``recsys eval --out`` (or one JSON object per file with ``protocols``, ``timings``, ``dataset``
+and the tuner's report under ``tuned``) that include the rows "self_tuned" and "learned", and
+writes the block between ``<!-- tuned:results -->`` markers of docs/EVALUATION.md and the plot
+docs/evaluation_tuned.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+DOCS = Path(__file__).resolve().parents[4] / "docs"
+ROWS = (
+    ("recsys", "fixed defaults (recsys)"),
+    ("self_tuned", "**self-tuned**"),
+    ("learned", "**learned ranker**"),
+    ("popularity", "popularity"),
+    ("item_knn", "item-kNN co-purchase"),
+    ("als", "ALS (implicit)"),
+    ("content", "content-only"),
+)
+BASELINES = ("popularity", "item_knn", "als")
+OURS = ("self_tuned", "learned")
+
+
+def _runs(paths: list[Path]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in paths:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        out.extend(data.get("runs", [data]))
+    return out
+
+
+def _cell(m: dict[str, Any] | None, key: str, pct: bool = False) -> str:
+    if m is None:
+        return "–"
+    v = m[key]
+    return f"{100 * v:.1f} %" if pct else f"{v:.4f}"
+
+
+def table(run: dict[str, Any]) -> str:
+    p = run["protocols"]
+    head = (
+        "| model | all: Recall@10 | NDCG@10 | coverage@10 | new: Recall@10 | NDCG@10 "
+        "| coverage@10 |\n|---|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [head]
+    for name, label in ROWS:
+        a, n = p["all"].get(name), p["new"].get(name)
+        if a is None and n is None:
+            continue
+        lines.append(
+            f"| {label} | {_cell(a, 'recall@10')} | {_cell(a, 'ndcg@10')} | "
+            f"{_cell(a, 'coverage@10', True)} | {_cell(n, 'recall@10')} | "
+            f"{_cell(n, 'ndcg@10')} | {_cell(n, 'coverage@10', True)} |"
+        )
+    return "\n".join(lines)
+
+
+def verdict(run: dict[str, Any]) -> str:
+    """Best of self-tuned / learned over the best baseline, per protocol, against the goals."""
+    parts = []
+    for protocol, goal in (("all", 1.2), ("new", 1.1)):
+        ms = run["protocols"][protocol]
+        base = max(BASELINES, key=lambda b: ms.get(b, {}).get("recall@10", 0.0))
+        ours = max(OURS, key=lambda o: ms.get(o, {}).get("recall@10", 0.0))
+        b, o = ms[base]["recall@10"], ms[ours]["recall@10"]
+        ratio = o / b if b > 0 else float("inf")
+        mark = "met" if ratio >= goal else "**not met**"
+        cov = ms[ours]["coverage@10"]
+        parts.append(
+            f"{protocol}: {ours.replace('_', '-')} {o:.4f} / {base.replace('_', '-')} {b:.4f} "
+            f"= {ratio:.2f}× (goal {goal}×: {mark}; coverage {100 * cov:.1f} %)"
+        )
+    return "; ".join(parts)
+
+
+def fitted(run: dict[str, Any]) -> str:
+    """What the tuner chose on this run's training side, per objective, and why."""
+    t = run.get("tuned") or {}
+    if not t:
+        return "(no tuner report)"
+    lines = [
+        f"Tuner: status **{t.get('status')}**, {t.get('events', 0):,} events, "
+        f"{t.get('history_days')} days of history, windows of {t.get('window_days')} days, "
+        f"{t.get('users', {}).get('fit', '?')} / {t.get('users', {}).get('check', '?')} customers "
+        f"scored (fit / check), repeat share of the check window's purchases "
+        f"{100 * t.get('repeat_share', 0):.0f} %; {t.get('seconds')} s, peak RSS "
+        f"{t.get('peak_rss_mib')} MiB (the whole evaluation process)."
+    ]
+    if "reason" in t:
+        lines.append(f"Cold: {t['reason']}.")
+    for mode, e in t.get("modes", {}).items():
+        check = e.get("check", {})
+        recall = ", ".join(f"{k} {v['recall']:.4f}" for k, v in check.items())
+        ws = e.get("weighted_sum", {})
+        weights = ", ".join(f"{k} {v:g}" for k, v in ws.get("weights", {}).items())
+        cols = ", ".join(f"{k} by {v}" for k, v in ws.get("columns", {}).items())
+        learned = e.get("signals", {}).get("learned", {})
+        top = ", ".join(f"{k} {v:.2f}" for k, v in list(learned.items())[:6])
+        lines.append(
+            f"- *{mode}*: kept **{e.get('chosen')}**; check-window Recall@10 {recall}. "
+            f"Weighted sum: {weights}"
+            + (f" ({cols})" if cols else "")
+            + (f", cap {e['max_per_category']} per category" if e.get("max_per_category") else "")
+            + f". Learned ranker's largest standardised weights: {top}."
+        )
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict[str, Any]], path: Path) -> None:
+    """Recall@10 per dataset: one panel per protocol (one shared axis each), a group of bars
+    per dataset, values on the bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, _ in ROWS if n != "content"]
+    colours = {
+        "recsys": "#9467bd",
+        "self_tuned": "#d62728",
+        "learned": "#ff7f0e",
+        "popularity": "#7f7f7f",
+        "item_knn": "#1f77b4",
+        "als": "#2ca02c",
+    }
+    fig, axes = plt.subplots(2, 1, figsize=(2.1 * len(runs) + 3, 8.5), sharey=False)
+    width = 0.8 / len(names)
+    for ax, protocol in zip(axes, ("all", "new"), strict=True):
+        for j, name in enumerate(names):
+            xs, vs = [], []
+            for i, r in enumerate(runs):
+                m = r["protocols"][protocol].get(name)
+                if m is not None:
+                    xs.append(i + (j - len(names) / 2 + 0.5) * width)
+                    vs.append(m["recall@10"])
+            bars = ax.bar(xs, vs, width, label=name.replace("_", "-"), color=colours[name])
+            ax.bar_label(bars, labels=[f"{v:.3f}" for v in vs], fontsize=6, rotation=90, padding=2)
+        ax.set_xticks(range(len(runs)))
+        ax.set_xticklabels([r.get("dataset", "?") for r in runs], fontsize=8)
+        ax.set_ylabel(f"Recall@10, {protocol}")
+        ax.margins(y=0.22)
+        ax.legend(fontsize=7, ncol=6, loc="upper right")
+    axes[0].set_title(
+        "Recall@10 per dataset. all: every product bought after the split counts (buy-again "
+        "allowed);\nnew: only products the customer had not bought before (bought ones excluded "
+        "from lists and truth). Tuned rows fitted before the split only.",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(runs: list[dict[str, Any]], docs: Path = DOCS) -> None:
+    parts = []
+    for r in runs:
+        parts.append(
+            f"### {r.get('dataset')} @ {r.get('split', '')}\n\n{table(r)}\n\n"
+            f"Against the goals — {verdict(r)}.\n\n{fitted(r)}"
+        )
+    block = "<!-- tuned:results -->\n" + "\n\n".join(parts) + "\n<!-- /tuned:results -->"
+    md = docs / "EVALUATION.md"
+    text = md.read_text(encoding="utf-8")
+    pattern = re.compile(r"<!-- tuned:results -->.*?<!-- /tuned:results -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"
+    md.write_text(text, encoding="utf-8")
+    plot(runs, docs / "evaluation_tuned.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("runs", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    write(_runs(args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
