@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from recsys.catalog.categories import category_levels, category_selectors
 from recsys.core.config import Settings
 from recsys.core.errors import DependencyError
 
@@ -75,12 +76,6 @@ class AggregateEvent(Protocol):
     def owner(self) -> str | None: ...
 
 
-def category_levels(category: str | None) -> list[str]:
-    """Every prefix of a "A > B > C" path: ["A", "A > B", "A > B > C"]."""
-    parts = [p.strip() for p in (category or "").split(">") if p.strip()]
-    return [" > ".join(parts[: i + 1]) for i in range(len(parts))]
-
-
 @dataclass
 class Aggregates:
     """Read-only view of the aggregates; every list is best first."""
@@ -106,10 +101,9 @@ class Aggregates:
         self._trending = _ranked(self.trending_scores)
         self._by_category: dict[str, set[str]] = defaultdict(set)
         for pid, cat in self.categories.items():
-            for level in category_levels(cat):
-                self._by_category[level].add(pid)
-                # A bare level name ("B") also selects, as the storefront may not know the path.
-                self._by_category[level.rsplit(" > ", 1)[-1]].add(pid)
+            # Each prefix and each bare level name, as the storefront may not know the path.
+            for selector in category_selectors(category_levels(cat)):
+                self._by_category[selector].add(pid)
 
     def _in_category(
         self, ranked: list[tuple[str, float]], category: str | None, limit: int
