@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from recsys.catalog.categories import normalise_category
+
 #: Character budgets per field (≈ 4 characters per token for English product text).
 TITLE_BUDGET = 200
 DESCRIPTION_BUDGET = 600
@@ -46,7 +48,7 @@ def product_text(product: Mapping[str, Any]) -> str:
     """
     parts = [
         _clip(str(product.get("title") or ""), TITLE_BUDGET),
-        " > ".join(p.strip() for p in str(product.get("category") or "").split(">") if p.strip()),
+        normalise_category(str(product.get("category") or "")),
         str(product.get("brand") or "").strip(),
         _clip(str(product.get("description") or ""), DESCRIPTION_BUDGET),
         _clip(_tags(product.get("tags")), TAGS_BUDGET),
