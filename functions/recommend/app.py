@@ -1,5 +1,5 @@
 """Recommend Lambda: the read API (recommendations, similar, bought together, cart, trending,
-search, health, and GET /stats) behind API Gateway.
+search, categories, health, and GET /stats) behind API Gateway.
 
 The recommender, aggregates loader and cache are wired at import (cold start), so a warm
 invocation only ranks; Mangum runs with lifespan off because it would run it per invocation.
@@ -10,14 +10,20 @@ from typing import Any
 from mangum import Mangum
 
 from recsys.api.app import build_app
-from recsys.api.routes import recommend, stats
+from recsys.api.routes import categories, recommend, stats
 from recsys.core.observability import instrument
 from recsys.services import Services
 
 services = Services()
 services.recommender  # noqa: B018 - wire it at cold start, not on the first request
 services.feedback  # noqa: B018 - RECSYS_EXPERIMENT checked at cold start: a bad one fails here
-app = build_app(recommend.router, stats.router, services=services, title="recsys-recommend")
+app = build_app(
+    recommend.router,
+    categories.router,
+    stats.router,
+    services=services,
+    title="recsys-recommend",
+)
 http_handler = Mangum(app, lifespan="off")
 
 

@@ -42,6 +42,7 @@ READ_ROUTES = {
     ("post", "/recommendations/cart"),
     ("get", "/trending"),
     ("get", "/search"),
+    ("get", "/categories"),
     ("get", "/health"),
 }
 #: Reads for the store's operators, not for shoppers' browsers: behind the JWT like writes.

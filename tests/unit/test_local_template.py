@@ -44,6 +44,7 @@ def test_real_template_routes_sources_and_schedule() -> None:
         ("POST", "/recommendations/cart"): "RecommendFunction",
         ("GET", "/trending"): "RecommendFunction",
         ("GET", "/search"): "RecommendFunction",
+        ("GET", "/categories"): "RecommendFunction",
         ("GET", "/health"): "RecommendFunction",
         ("GET", "/stats"): "RecommendFunction",
     }

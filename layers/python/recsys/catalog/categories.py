@@ -7,10 +7,14 @@ Everything downstream — filters, aggregates, profiles, reasons — reads paths
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 __all__ = [
     "SEPARATOR",
+    "brand_key",
+    "category_key",
+    "category_keys",
     "category_levels",
     "category_selectors",
     "normalise_category",
@@ -42,3 +46,32 @@ def category_selectors(levels: Iterable[str]) -> list[str]:
 def top_category(category: str | None) -> str:
     """The first level of the path ("" when there is none)."""
     return normalise_category(category).split(SEPARATOR, 1)[0]
+
+
+_WORD = re.compile(r"\w+")
+#: Words of a level name too common to select by ("Kitchen & Dining": "kitchen", "dining").
+_FILLER = frozenset({"and", "the", "of", "for"})
+
+
+def category_key(value: str) -> str:
+    """A category as typed, the way it is matched: normalised and case-folded
+    (``"home>KITCHEN"`` → ``"home > kitchen"``)."""
+    return normalise_category(value).casefold()
+
+
+def category_keys(category: str | None) -> list[str]:
+    """What a shopper may type to select a product of ``category``, case-folded: each prefix of
+    the path, each level's name, and each word of a level's name — so "kitchen" selects both
+    "Home > Kitchen" and "Kitchen & Dining > Baking". Stored as payload ``category_keys``."""
+    levels = category_levels(category)
+    keys = [k.casefold() for k in category_selectors(levels)]
+    for level in levels:
+        name = level.rsplit(SEPARATOR, 1)[-1].casefold()
+        keys.extend(w for w in _WORD.findall(name) if len(w) > 1 and w not in _FILLER)
+    return list(dict.fromkeys(keys))
+
+
+def brand_key(brand: object) -> str | None:
+    """A brand the way it is matched: whitespace-normalised and case-folded (None when empty)."""
+    text = " ".join(str(brand or "").split()).casefold()
+    return text or None

@@ -35,7 +35,12 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
-from recsys.catalog.categories import category_levels, normalise_category
+from recsys.catalog.categories import (
+    brand_key,
+    category_keys,
+    category_levels,
+    normalise_category,
+)
 from recsys.catalog.text import EMBEDDED_FIELDS, product_text
 from recsys.core.ids import ID_MAX_LENGTH, ID_PATTERN, ID_RULE
 from recsys.core.storable import QDRANT_PAYLOAD, Problem, check_value
@@ -63,7 +68,9 @@ _FALSE = frozenset({"false", "0", "no", "n", "f", "off"})
 MAX_ROW_BYTES = 100_000
 
 #: Payload keys computed here; a row's column of the same name is ignored.
-RESERVED_FIELDS = frozenset({"category_levels", "content_hash", "updated_at"})
+RESERVED_FIELDS = frozenset(
+    {"category_levels", "category_keys", "brand_key", "content_hash", "updated_at"}
+)
 
 
 def _parse_bool(value: Any) -> Any:
@@ -222,6 +229,9 @@ def build_product(item: ProductIn, *, now: datetime) -> Product:
     if item.created_at is not None:
         payload["created_at"] = iso_utc(item.created_at)
     payload["category_levels"] = category_levels(item.category)
+    # Case-folded selectors, so filters match what shoppers type (see catalog/categories.py).
+    payload["category_keys"] = category_keys(item.category)
+    payload["brand_key"] = brand_key(item.brand)
     payload["updated_at"] = iso_utc(now)
     payload["content_hash"] = content_hash(text)
     return Product(product_id=item.product_id, text=text, payload=payload)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from recsys.catalog.categories import brand_key, category_key, category_keys
 from recsys.store.base import Filters
 
 
@@ -38,8 +39,9 @@ def predicate(filters: Filters | None) -> Callable[[Mapping[str, Any]], bool]:
     if filters is None:
         return lambda _: True
     f = filters
-    categories = set(f.categories or ())
-    brands = set(f.brands or ())
+    # The store's semantics (recsys.store.base.Filters): case aside, any level, any word of one.
+    categories = {category_key(c) for c in f.categories or ()}
+    brands = {brand_key(b) for b in f.brands or ()} - {None}
     excluded = set(f.exclude_keys)
     priced = f.price_min is not None or f.price_max is not None
 
@@ -48,9 +50,11 @@ def predicate(filters: Filters | None) -> Callable[[Mapping[str, Any]], bool]:
             return False
         if f.in_stock is not None and _flag(payload, "in_stock", True) != f.in_stock:
             return False
-        if categories and not categories.intersection(category_levels(payload)):
+        if categories and not categories.intersection(
+            payload.get("category_keys") or category_keys(payload.get("category"))
+        ):
             return False
-        if brands and payload.get("brand") not in brands:
+        if brands and brand_key(payload.get("brand")) not in brands:
             return False
         if priced:
             price = payload.get("price")

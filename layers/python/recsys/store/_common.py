@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from recsys.catalog.categories import brand_key, category_key
 from recsys.core.errors import StoreError, ValidationError
 from recsys.store.base import FLAG_FIELDS, CollectionSpec, Filters, PointIn, SparseVector, Vector
 
@@ -159,6 +160,16 @@ def unknown_collection(name: str, known: Iterable[str]) -> StoreError:
         f"collection {name!r} is not open in this store; call ensure_collection() first "
         f"(open: {sorted(known)})"
     )
+
+
+def category_filter_keys(filters: Filters) -> list[str]:
+    """The case-folded ``category_keys`` values a category filter selects."""
+    return list(dict.fromkeys(category_key(c) for c in filters.categories or ()))
+
+
+def brand_filter_keys(filters: Filters) -> list[str]:
+    """The case-folded ``brand_key`` values a brand filter selects."""
+    return [k for k in dict.fromkeys(brand_key(b) for b in filters.brands or ()) if k]
 
 
 def check_filters(filters: Filters) -> None:

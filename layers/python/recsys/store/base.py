@@ -81,7 +81,14 @@ def products_spec(name: str = "products", size: int = 384) -> CollectionSpec:
         vectors={"text": size},
         key_field="product_id",
         sparse_vectors=("keywords",),
-        keyword_indexes=("product_id", "category", "category_levels", "brand"),
+        keyword_indexes=(
+            "product_id",
+            "category",
+            "category_levels",
+            "category_keys",
+            "brand",
+            "brand_key",
+        ),
         float_indexes=("price", "popularity", "trending"),
         integer_indexes=FLAG_FIELDS,
         datetime_indexes=("created_at", "updated_at"),
@@ -104,8 +111,11 @@ def users_spec(name: str = "users", size: int = 384) -> CollectionSpec:
 class Filters:
     """Conditions on product payloads; ``None`` means "no condition".
 
-    ``categories`` matches a product whose category path has any of them at any level
-    (payload ``category_levels`` holds every prefix of "A > B > C").
+    ``categories`` matches a product whose category path has any of them at any level, case
+    aside: a prefix ("home > kitchen"), a level's name ("Kitchen") or a word of one ("kitchen"
+    selects "Kitchen & Dining"); payload ``category_keys`` holds them case-folded, and products
+    written before it existed match on ``category_levels`` (every prefix, exact case).
+    ``brands`` matches the brand case aside (payload ``brand_key``; ``brand`` for older ones).
     """
 
     categories: Sequence[str] | None = None

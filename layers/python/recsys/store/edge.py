@@ -34,6 +34,8 @@ import qdrant_edge as qe
 from recsys.core.errors import ExamplesNotFoundError, NotFoundError, StoreError
 from recsys.store._common import (
     average_query,
+    brand_filter_keys,
+    category_filter_keys,
     check_examples,
     check_filters,
     check_limit,
@@ -184,10 +186,28 @@ def _edge_filter(
         check_filters(filters)
         if filters.categories:
             must.append(
-                qe.FieldCondition("category_levels", match=qe.MatchAny(list(filters.categories)))
+                qe.Filter(
+                    should=[
+                        qe.FieldCondition(
+                            "category_keys", match=qe.MatchAny(category_filter_keys(filters))
+                        ),
+                        qe.FieldCondition(
+                            "category_levels", match=qe.MatchAny(list(filters.categories))
+                        ),
+                    ]
+                )
             )
         if filters.brands:
-            must.append(qe.FieldCondition("brand", match=qe.MatchAny(list(filters.brands))))
+            must.append(
+                qe.Filter(
+                    should=[
+                        qe.FieldCondition(
+                            "brand_key", match=qe.MatchAny(brand_filter_keys(filters))
+                        ),
+                        qe.FieldCondition("brand", match=qe.MatchAny(list(filters.brands))),
+                    ]
+                )
+            )
         if filters.price_min is not None or filters.price_max is not None:
             must.append(
                 qe.FieldCondition(

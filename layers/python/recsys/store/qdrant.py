@@ -22,6 +22,8 @@ import numpy as np
 
 from recsys.core.errors import ExamplesNotFoundError, NotFoundError, StoreError
 from recsys.store._common import (
+    brand_filter_keys,
+    category_filter_keys,
     check_examples,
     check_filters,
     check_limit,
@@ -81,12 +83,29 @@ def _qdrant_filter(
         check_filters(filters)
         if filters.categories:
             must.append(
-                qm.FieldCondition(
-                    key="category_levels", match=qm.MatchAny(any=list(filters.categories))
+                qm.Filter(
+                    should=[
+                        qm.FieldCondition(
+                            key="category_keys",
+                            match=qm.MatchAny(any=category_filter_keys(filters)),
+                        ),
+                        qm.FieldCondition(
+                            key="category_levels", match=qm.MatchAny(any=list(filters.categories))
+                        ),
+                    ]
                 )
             )
         if filters.brands:
-            must.append(qm.FieldCondition(key="brand", match=qm.MatchAny(any=list(filters.brands))))
+            must.append(
+                qm.Filter(
+                    should=[
+                        qm.FieldCondition(
+                            key="brand_key", match=qm.MatchAny(any=brand_filter_keys(filters))
+                        ),
+                        qm.FieldCondition(key="brand", match=qm.MatchAny(any=list(filters.brands))),
+                    ]
+                )
+            )
         if filters.price_min is not None or filters.price_max is not None:
             must.append(
                 qm.FieldCondition(
