@@ -81,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from recsys.events.archive import rows_from_stream, write_snapshot
-    from recsys.events.log import _to_item
+    from recsys.events.items import to_item
 
     started = time.perf_counter()
     header = machine_line()
     events = _events(args.events)
     n = len(events)
-    items = [_to_item(ev, expires_at=2_000_000_000) for ev in events]
+    items = [to_item(ev, expires_at=2_000_000_000) for ev in events]
     # DynamoDB's item size: attribute names plus values (numbers ~ their digits / 2 + 1).
     item_bytes = sum(
         len(k) + sum(len(str(v)) for v in attr.values()) for it in items for k, attr in it.items()

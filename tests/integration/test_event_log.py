@@ -12,7 +12,8 @@ import pytest
 
 from recsys.core.aws import client
 from recsys.core.config import Settings
-from recsys.events.log import EventLog, _to_item
+from recsys.events.items import to_item
+from recsys.events.log import EventLog
 from recsys.events.models import LoggedEvent, validate_events
 from recsys.local.provision import Provisioned
 
@@ -69,7 +70,7 @@ def test_prune_expired_deletes_only_expired_items(
     live, old = events(2)
     log.write([live])
     client("dynamodb", settings).put_item(
-        TableName=settings.events_table, Item=_to_item(old, expires_at=10)
+        TableName=settings.events_table, Item=to_item(old, expires_at=10)
     )
     # WHEN
     pruned = log.prune_expired(now=1000)

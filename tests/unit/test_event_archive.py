@@ -20,7 +20,7 @@ from moto import mock_aws
 from recsys.aggregates.sql import AthenaQuery, SqlParams, athena_sql, run_duckdb, to_result
 from recsys.core.config import Settings
 from recsys.events.archive import FirehoseSink, rows_from_stream, write_snapshot
-from recsys.events.log import _claim_item, _to_item
+from recsys.events.items import claim_item, to_item
 from recsys.events.models import LoggedEvent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,10 +42,10 @@ EV = LoggedEvent("e1", "u#7", "purchase", 1_700_000_000.5, "7", None, "p1", None
 
 def test_stream_records_become_archive_rows() -> None:
     # GIVEN the items the event log writes, as the table's stream carries them
-    item = _to_item(EV, expires_at=1)
+    item = to_item(EV, expires_at=1)
     records = [
         _record("INSERT", item, 11),
-        _record("INSERT", _claim_item(EV, 1), 12),  # idempotency claim: not an event
+        _record("INSERT", claim_item(EV, 1), 12),  # idempotency claim: not an event
         _record("MODIFY", item, 13),  # a retry that changed only expires_at
         _record("REMOVE", item, 14),  # erasure
         _record(
@@ -109,7 +109,7 @@ def test_the_archive_handler_puts_rows_on_firehose(monkeypatch: pytest.MonkeyPat
         for i in range(1200)
     ]
     stream_event = {
-        "Records": [_record("INSERT", _to_item(ev, expires_at=1), i) for i, ev in enumerate(events)]
+        "Records": [_record("INSERT", to_item(ev, expires_at=1), i) for i, ev in enumerate(events)]
     }
     # WHEN the handler gets a stream batch (more than one PutRecordBatch of 500)
     reply = app.handler(stream_event, None)

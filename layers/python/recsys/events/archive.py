@@ -28,7 +28,7 @@ from typing import Any
 from recsys.core.aws import client
 from recsys.core.config import Settings
 from recsys.core.errors import ConfigError, DependencyError
-from recsys.events.log import _from_item
+from recsys.events.items import from_item
 from recsys.events.models import LoggedEvent
 
 #: The archive table's columns (name, Glue/Hive type), in file order; ``dt`` is the partition.
@@ -96,7 +96,7 @@ def _is_expiry(record: Mapping[str, Any]) -> bool:
 
 def is_stream_event(event: Mapping[str, Any]) -> bool:
     """A DynamoDB stream batch (rather than an API Gateway request)."""
-    records = event.get("Records")
+    records: list[Any] = event.get("Records") or []
     return bool(records) and records[0].get("eventSource") == "aws:dynamodb"
 
 
@@ -114,7 +114,7 @@ def rows_from_stream(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
             continue
         version = str(change["SequenceNumber"]).rjust(VERSION_DIGITS, "0")
         if rec["eventName"] in ("INSERT", "MODIFY"):
-            rows.append(archive_row(_from_item(change["NewImage"]), version=version))
+            rows.append(archive_row(from_item(change["NewImage"]), version=version))
         elif rec["eventName"] == "REMOVE" and not _is_expiry(rec):
             rows.append(tombstone_row(pk, change["Keys"]["sk"]["S"], version=version))
     return rows

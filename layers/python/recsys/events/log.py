@@ -1,8 +1,7 @@
 """The durable event log in DynamoDB: the source of truth profiles are rebuilt from.
 
-Items (table key pk/sk as template.yaml declares):
-- event:       pk "u#<user_id>" | "s#<session_id>", sk "<epoch ms, 13 digits>#<event_id>"
-- idempotency: pk "e#<event_id>", sk "e", with the owner and sk of the event it guards
+Items (table key pk/sk as template.yaml declares): events and idempotency claims, shaped by
+:mod:`recsys.events.items`.
 
 Idempotency (exactly once in the log per event_id) and exact counts:
 - Every call first reads the claims of its events (BatchGetItem, 100 keys a request); a claim
@@ -37,7 +36,6 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -45,10 +43,8 @@ from botocore.exceptions import ClientError
 from recsys.core.aws import client
 from recsys.core.config import Settings
 from recsys.core.errors import DependencyError
+from recsys.events.items import at_claim, claim_item, claim_key, from_item, to_item
 from recsys.events.models import LoggedEvent, sk_floor
-
-_IDEMPOTENCY_SK = "e"
-_OPTIONAL = ("user_id", "session_id", "product_id", "query", "order_id")
 
 
 @dataclass
@@ -57,100 +53,6 @@ class WriteResult:
 
     written: list[LoggedEvent] = field(default_factory=list)
     duplicates: list[LoggedEvent] = field(default_factory=list)
-
-
-def _to_item(ev: LoggedEvent, *, expires_at: int) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "pk": {"S": ev.owner},
-        "sk": {"S": ev.sk},
-        "event_id": {"S": ev.event_id},
-        "type": {"S": ev.type},
-        "at": {"N": repr(ev.at)},
-        "expires_at": {"N": str(expires_at)},
-    }
-    for name in _OPTIONAL:
-        value = getattr(ev, name)
-        if value is not None:
-            item[name] = {"S": value}
-    if ev.quantity is not None:
-        item["quantity"] = {"N": str(ev.quantity)}
-    if ev.price is not None:
-        item["price"] = {"N": repr(ev.price)}
-    if ev.context:
-        item["context"] = {"M": _to_attr_map(ev.context)}
-    return item
-
-
-def _claim_item(ev: LoggedEvent, expires_at: int) -> dict[str, Any]:
-    return {
-        "pk": {"S": f"e#{ev.event_id}"},
-        "sk": {"S": _IDEMPOTENCY_SK},
-        "owner": {"S": ev.owner},
-        "event_sk": {"S": ev.sk},
-        "expires_at": {"N": str(expires_at)},
-    }
-
-
-def _at_claim(ev: LoggedEvent, owner: str, event_sk: str) -> LoggedEvent:
-    """``ev`` placed where its claim says it lives (the first writer's owner and time)."""
-    if owner == ev.owner and event_sk == ev.sk:
-        return ev
-    at = int(event_sk.split("#", 1)[0]) / 1000.0
-    return LoggedEvent(**{**ev.__dict__, "owner": owner, "at": at})
-
-
-def _to_attr(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float | Decimal):
-        return {"N": str(value)}
-    if isinstance(value, dict):
-        return {"M": _to_attr_map(value)}
-    if isinstance(value, list | tuple):
-        return {"L": [_to_attr(v) for v in value]}
-    return {"S": str(value)}
-
-
-def _to_attr_map(value: Any) -> dict[str, Any]:
-    return {str(k): _to_attr(v) for k, v in dict(value).items()}
-
-
-def _from_attr(attr: dict[str, Any]) -> Any:
-    ((kind, value),) = attr.items()
-    if kind == "S" or kind == "BOOL":
-        return value
-    if kind == "N":
-        num = float(value)
-        return int(num) if num.is_integer() and "." not in value and "e" not in value else num
-    if kind == "NULL":
-        return None
-    if kind == "M":
-        return {k: _from_attr(v) for k, v in value.items()}
-    if kind == "L":
-        return [_from_attr(v) for v in value]
-    return value
-
-
-def _from_item(item: dict[str, Any]) -> LoggedEvent:
-    def get(name: str) -> str | None:
-        return str(item[name]["S"]) if name in item else None
-
-    return LoggedEvent(
-        event_id=item["event_id"]["S"],
-        owner=item["pk"]["S"],
-        type=item["type"]["S"],
-        at=float(item["at"]["N"]),
-        user_id=get("user_id"),
-        session_id=get("session_id"),
-        product_id=get("product_id"),
-        query=get("query"),
-        order_id=get("order_id"),
-        quantity=int(item["quantity"]["N"]) if "quantity" in item else None,
-        price=float(item["price"]["N"]) if "price" in item else None,
-        context=_from_attr(item["context"]) if "context" in item else None,
-    )
 
 
 class EventLog:
@@ -173,9 +75,7 @@ class EventLog:
     def ping(self) -> dict[str, Any]:
         """Cheap readiness probe: one key read (a missing item is fine; an error is not)."""
         try:
-            self.ddb.get_item(
-                TableName=self.table, Key={"pk": {"S": "e#probe"}, "sk": {"S": _IDEMPOTENCY_SK}}
-            )
+            self.ddb.get_item(TableName=self.table, Key=claim_key("probe"))
         except ClientError as exc:
             raise DependencyError(f"event log {self.table} unreachable: {exc}") from exc
         return {"backend": self.backend, "table": self.table}
@@ -210,7 +110,7 @@ class EventLog:
             else:
                 claims[ev.event_id] = theirs
         # Claimed by someone else: a duplicate unless the event item is missing.
-        located = {eid: _at_claim(unique[eid], owner, sk) for eid, (owner, sk) in claims.items()}
+        located = {eid: at_claim(unique[eid], owner, sk) for eid, (owner, sk) in claims.items()}
         present = self._existing_events(list(located.values()))
         to_put = list(mine)
         for ev in located.values():
@@ -259,7 +159,7 @@ class EventLog:
         """event_id → (owner, sk) the claim names, for the ids already claimed."""
 
         def get(chunk: list[str]) -> dict[str, tuple[str, str]]:
-            keys = [{"pk": {"S": f"e#{e}"}, "sk": {"S": _IDEMPOTENCY_SK}} for e in chunk]
+            keys = [claim_key(e) for e in chunk]
             items = self._batch_get(keys, "pk, #o, event_sk")
             return {
                 it["pk"]["S"][2:]: (it["owner"]["S"], it["event_sk"]["S"])
@@ -286,7 +186,7 @@ class EventLog:
     def _claim(self, ev: LoggedEvent, expires_at: int) -> tuple[str, str] | None:
         """Put the idempotency item if absent: None when this call claimed the id, else the
         (owner, sk) that the existing claim names."""
-        guard = _claim_item(ev, expires_at)
+        guard = claim_item(ev, expires_at)
         try:
             self.ddb.put_item(
                 TableName=self.table,
@@ -311,7 +211,7 @@ class EventLog:
         try:
             self.ddb.put_item(
                 TableName=self.table,
-                Item=_to_item(ev, expires_at=expires_at),
+                Item=to_item(ev, expires_at=expires_at),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
@@ -389,7 +289,7 @@ class EventLog:
             except ClientError as exc:
                 raise DependencyError(f"event log query failed: {exc}") from exc
             for item in resp.get("Items", []):
-                yield _from_item(item)
+                yield from_item(item)
                 got += 1
             last = resp.get("LastEvaluatedKey")
             if not last or (limit is not None and got >= limit):
@@ -410,7 +310,7 @@ class EventLog:
             }
             while True:
                 resp = self.ddb.scan(**kwargs)
-                out.extend(_from_item(it) for it in resp.get("Items", []))
+                out.extend(from_item(it) for it in resp.get("Items", []))
                 if "LastEvaluatedKey" not in resp:
                     return out
                 kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
@@ -434,7 +334,7 @@ class EventLog:
         keys: list[dict[str, Any]] = []
         for ev in events:
             keys.append({"pk": {"S": owner}, "sk": {"S": ev.sk}})
-            keys.append({"pk": {"S": f"e#{ev.event_id}"}, "sk": {"S": _IDEMPOTENCY_SK}})
+            keys.append(claim_key(ev.event_id))
         self._delete_keys(keys)
         return len(events)
 
@@ -449,8 +349,8 @@ class EventLog:
             return 0
         expires_at = int(time.time()) + self.retention_s
         moved = [LoggedEvent(**{**ev.__dict__, "owner": target}) for ev in events]
-        self._put_all([_to_item(ev, expires_at=expires_at) for ev in moved])
-        self._put_all([_claim_item(ev, expires_at) for ev in moved])
+        self._put_all([to_item(ev, expires_at=expires_at) for ev in moved])
+        self._put_all([claim_item(ev, expires_at) for ev in moved])
         self._delete_keys([{"pk": {"S": source}, "sk": {"S": ev.sk}} for ev in events])
         return len(events)
 
