@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -92,6 +92,9 @@ class Budgets:
     trending: int = 25
     categories: int = 3
     per_category: int = 10
+    #: With a pre-score (serving), only this many candidates have payloads and vectors read:
+    #: the best by every feature but the content cosine (reading them is most of a request).
+    fetch: int = 100
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -279,13 +282,12 @@ def _blend(long: Vector | None, short: Vector | None) -> Vector | None:
 
 
 def _cap(
-    rows: dict[str, npt.NDArray[np.float64]], column: str, limit: int, others: Sequence[str]
+    rows: dict[str, npt.NDArray[np.float64]], column: str, limit: int, brought: Iterable[str]
 ) -> None:
-    """Keep the ``limit`` strongest candidates by ``column`` among those no other source
-    (``others``) brought in."""
+    """Keep the ``limit`` strongest by ``column`` of the candidates one source ``brought`` in
+    (those another source had found already stay)."""
     c = INDEX[column]
-    o = [INDEX[name] for name in others]
-    only = [p for p, r in rows.items() if r[c] > 0 and not any(r[j] > 0 for j in o)]
+    only = list(brought)
     if len(only) <= limit:
         return
     only.sort(key=lambda p: (-rows[p][c], p))
@@ -354,6 +356,7 @@ class _Gather:
                 age[pid] = 0.0
         self.seeds = seeds
         best: dict[str, float] = {}
+        before = set(self.rows)
         for seed in seeds:
             w_long = math.exp(-age[seed] / (365 * DAY))
             w_recent = math.exp(-age[seed] / (30 * DAY))
@@ -374,7 +377,8 @@ class _Gather:
                     self.seed_of[pid] = seed
         for pid, v in best.items():
             self.rows[pid][INDEX["collab_max"]] = v
-        _cap(self.rows, "collab20", self.budgets.collab_items, others=("repeat_long",))
+        new = [p for p in self.rows if p not in before]
+        _cap(self.rows, "collab20", self.budgets.collab_items, new)
 
     def profile(
         self, items: ItemSource, users: UserSource | None, query: Vector | None, flt: Filters
@@ -385,6 +389,7 @@ class _Gather:
             for rank, (pid, _) in enumerate(items.nearest(query, limit=b.ann, filters=flt)):
                 if pid not in self.excluded:
                     self.row(pid)[INDEX["ann_rank"]] = 1.0 / (1.0 + rank)
+        before = set(self.rows)
         long = self.user.long
         if users is not None and long is not None and b.similar_users > 0:
             for _, sim, theirs in users.similar_users(
@@ -393,12 +398,8 @@ class _Gather:
                 for pid in theirs:
                     if pid not in self.excluded:
                         self.row(pid)[INDEX["similar_users"]] += max(sim, 0.0)
-        _cap(
-            self.rows,
-            "similar_users",
-            b.similar_items,
-            others=("repeat_long", "collab20", "ann_rank"),
-        )
+        new = [p for p in self.rows if p not in before]
+        _cap(self.rows, "similar_users", b.similar_items, new)
 
     def bestsellers(self, aggregates: AggregateSource, category: str | None) -> dict[str, float]:
         """Popular and trending products, and the bestsellers of the user's favourite
@@ -500,8 +501,12 @@ def build_pool(
     buy_again: bool,
     filters: Filters | None = None,
     exclude_seen: bool = False,
+    prescore: Callable[[FloatArray], FloatArray] | None = None,
 ) -> Pool:
-    """Every candidate of ``user`` with its :data:`FEATURES` row (filters already applied)."""
+    """Every candidate of ``user`` with its :data:`FEATURES` row (filters already applied).
+
+    With ``prescore`` (the scorer that will rank them), only the ``budgets.fetch`` best by it —
+    before the content cosine is known — are read from the item source and returned."""
     excluded = set(filters.exclude_keys) if filters else set()
     if not buy_again:
         excluded |= {p.product_id for p in user.purchases}
@@ -517,9 +522,16 @@ def build_pool(
     category = filters.categories[0] if filters and filters.categories else None
     trending = g.bestsellers(aggregates, category)
     dim = len(query) if query is not None else 0
-    fetched = items.items(sorted(g.rows), with_vectors=True) if g.rows else {}
+    wanted = sorted(g.rows)
+    if prescore is not None and len(wanted) > budgets.fetch:
+        x0 = np.stack([g.rows[p] for p in wanted])
+        g.user_features(x0, wanted, {}, g.item_features(x0, wanted, aggregates, trending))
+        pre = prescore(x0.astype(np.float32))
+        keep = np.argsort(-pre, kind="stable")[: budgets.fetch]
+        wanted = [wanted[i] for i in sorted(keep.tolist())]
+    fetched = items.items(wanted, with_vectors=True) if wanted else {}
     allowed = predicate(flt)
-    ids = sorted(p for p in g.rows if p in fetched and allowed(fetched[p][0]))
+    ids = [p for p in wanted if p in fetched and allowed(fetched[p][0])]
     if not ids:
         return _empty(dim)
     x = np.stack([g.rows[p] for p in ids])

@@ -197,6 +197,7 @@ def rank_fitted(
         buy_again=buy_again,
         filters=filters,
         exclude_seen=exclude_seen,
+        prescore=lambda x: fit.scorer.score(x),
     )
     if not pool.ids:
         return []
