@@ -65,6 +65,12 @@ class Spec:
     texts: TextFn | None = None
 
 
+def no_text(product: Product) -> str:
+    """The text of a product whose catalog has none: the same for every product, so content
+    signals carry no information (rather than the noise of embedding bare ids)."""
+    return "product"
+
+
 def sample_customers(data: EvalData, *, share: float, seed: int = 0) -> EvalData:
     """The shop seen through a fixed ``share`` of its customers (by hash of the customer id):
     their events and truth only, the whole catalog kept."""
@@ -169,6 +175,7 @@ SPECS: dict[str, Spec] = {
             "last-order",
             "Instacart sample (593 customers' full histories); the split holds out each "
             "customer's last order; products have no text",
+            texts=no_text,
         ),
     )
 }
