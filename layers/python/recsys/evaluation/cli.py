@@ -57,7 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "grocery = the most-bought products only, customer-day baskets, category-only texts",
     )
     parser.add_argument(
-        "--models", action="append", default=None, help="rows to run, comma-separated (default all)"
+        "--models",
+        action="append",
+        default=None,
+        help="rows to run, comma-separated (default: recsys and the four baselines; "
+        "self_tuned, learned: the tuner's rows; all: every row)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
@@ -200,8 +204,27 @@ def _datasets(args: argparse.Namespace) -> list[str]:
     return names
 
 
+#: Modules that register further rows (``harness.register``) when they are importable.
+EXTRA_ROWS = ("recsys.evaluation.tuned",)
+
+
+def _load_extra_rows() -> None:
+    import importlib
+
+    for module in EXTRA_ROWS:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
 def _models(args: argparse.Namespace) -> list[str]:
     names = _names(getattr(args, "models", None)) or list(MODELS)
+    if any(n not in REGISTRY for n in names) or "all" in names:
+        _load_extra_rows()
+    if names == ["all"]:
+        names = list(REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown model {unknown[0]!r}; known: {', '.join(REGISTRY)}")
