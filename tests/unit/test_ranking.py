@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from recsys.aggregates.compute import Aggregates
+from recsys.core.config import Settings
 from recsys.evaluation.memory import ArrayItems, ArrayUsers
 from recsys.ranking.config import RankingConfig, Weights
 from recsys.ranking.mmr import mmr
@@ -90,8 +91,8 @@ def test_buy_again_puts_repeat_purchases_first_with_a_reason(
         user_who_bought(catalog, "K0"),
         purchases=[Purchase("K0", NOW - d * DAY) for d in (1, 5, 9)],
     )
-    # WHEN ranked with buy-again on
-    top = rank(catalog, aggregates, user)
+    # WHEN ranked with buy-again on (a repeat-friendly store's setting)
+    top = rank(catalog, aggregates, user, config=RankingConfig(buy_again=True))
     # THEN K0 is first, explained as a repeat
     assert top[0].product_id == "K0"
     assert top[0].reason.startswith("buy it again")
@@ -101,6 +102,23 @@ def test_buy_again_off_excludes_purchases(catalog: ArrayItems, aggregates: Aggre
     user = user_who_bought(catalog, "K0", "K1")
     top = rank(catalog, aggregates, user, config=RankingConfig(buy_again=False), limit=20)
     assert not {"K0", "K1"} & {s.product_id for s in top}
+
+
+def test_for_you_leaves_purchases_out_by_default(
+    catalog: ArrayItems, aggregates: Aggregates
+) -> None:
+    # GIVEN a user who bought K0 three times (a strong repeat signal) and the default settings
+    user = replace(
+        user_who_bought(catalog, "K0"),
+        purchases=[Purchase("K0", NOW - d * DAY) for d in (1, 5, 9)],
+    )
+    config = RankingConfig.from_settings(Settings())
+    # WHEN "for you" is ranked
+    top = rank(catalog, aggregates, user, config=config, limit=20)
+    # THEN K0 is not offered and nothing says "buy it again"
+    assert config.buy_again is False
+    assert top and "K0" not in {s.product_id for s in top}
+    assert not any(s.reason.startswith("buy it again") for s in top)
 
 
 def test_co_purchase_neighbour_is_explained_by_the_seed(
@@ -131,6 +149,64 @@ def test_content_candidates_explained_by_nearest_purchase(
     assert top[0].reason == "because you bought Garden thing 5"
 
 
+CONTENT_ONLY = RankingConfig(
+    buy_again=False,
+    weights=Weights(
+        content=1, collaborative=0, similar_users=0, popularity=0, trending=0, repeat=0
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("viewed", "because you viewed Garden thing 5"),
+        ("carted", "because you carted Garden thing 5"),
+        ("in_cart", "goes with Garden thing 5 in your cart"),
+    ],
+)
+def test_content_reasons_name_how_the_shopper_met_the_product(
+    catalog: ArrayItems, aggregates: Aggregates, how: str, expected: str
+) -> None:
+    # GIVEN a shopper who only viewed / carted G5, or has G5 in the cart being complemented
+    g5 = catalog.vectors[catalog.index["G5"]]
+    user = UserState(
+        user_id="u1",
+        long=g5,
+        recent=["G5"],
+        carted=["G5"] if how == "carted" else [],
+        in_cart=["G5"] if how == "in_cart" else [],
+    )
+    # WHEN ranked by content, G5 itself excluded as a cart's list excludes the cart
+    top = rank(catalog, aggregates, user, config=CONTENT_ONLY, filters=Filters(exclude_keys=["G5"]))
+    # THEN the reason names G5 with the right verb, never "bought"
+    assert top[0].product_id.startswith("G")
+    assert top[0].reason == expected
+
+
+def test_a_cart_list_names_only_products_in_the_cart(
+    catalog: ArrayItems, aggregates: Aggregates
+) -> None:
+    # GIVEN a cart holding K0 (often bought with G3) while the shopper also viewed G4
+    k0 = catalog.vectors[catalog.index["K0"]]
+    user = UserState(user_id="u1", long=k0, short=k0, recent=["K0", "G4"], in_cart=["K0"])
+    # WHEN the cart's complements are ranked
+    top = rank(
+        catalog,
+        aggregates,
+        user,
+        config=RankingConfig(buy_again=False),
+        filters=Filters(exclude_keys=["K0"]),
+        limit=10,
+    )
+    # THEN every reason naming a product names K0, as in the cart; G4 is never named
+    named = [s.reason for s in top if "thing" in s.reason]
+    assert named and all("Kitchen thing 0" in r and r.endswith("in your cart") for r in named)
+    assert not any("Garden thing 4" in s.reason for s in top)
+    g3 = next(s for s in top if s.product_id == "G3")
+    assert g3.reason == "often bought with Kitchen thing 0 in your cart"
+
+
 def test_filters_apply_to_every_candidate_source(
     catalog: ArrayItems, aggregates: Aggregates
 ) -> None:
@@ -144,6 +220,21 @@ def test_filters_apply_to_every_candidate_source(
     for s in top:
         assert matches(s.payload, filters)
         assert s.payload["category"].startswith("Garden") and s.payload["price"] <= 5
+
+
+def test_out_of_stock_filter_keeps_only_out_of_stock(
+    catalog: ArrayItems, aggregates: Aggregates
+) -> None:
+    # GIVEN the catalog's out-of-stock products (every shelf's 7) and a user
+    out = {p for p, pl in catalog.payloads.items() if not pl["in_stock"]}
+    user = user_who_bought(catalog, "K0", "T0")
+    # WHEN ranked with in_stock false, then with no stock condition
+    only_out = rank(catalog, aggregates, user, filters=Filters(in_stock=False), limit=10)
+    anything = rank(catalog, aggregates, user, filters=Filters(), limit=24)
+    # THEN the first list is exactly out-of-stock products; the second mixes both
+    assert only_out and {s.product_id for s in only_out} <= out
+    ids = {s.product_id for s in anything}
+    assert ids & out and ids - out
 
 
 def test_similar_users_contribute_their_items(catalog: ArrayItems, aggregates: Aggregates) -> None:

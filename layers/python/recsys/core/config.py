@@ -86,7 +86,9 @@ class RankingSettings(BaseModel):
     w_freshness: float = Field(default=0.0, ge=0)
     w_repeat: float = Field(default=3.0, ge=0)
     buy_again: bool = Field(
-        default=True, description="Offer past purchases again; false excludes them."
+        default=False,
+        description='"For you" may offer past purchases again (a wholesaler\'s re-stocking list); '
+        'false leaves them to "buy again" (GET /users/{id}/buy-again).',
     )
     exclude_seen: bool = Field(
         default=False, description="Leave out recently viewed or carted products."

@@ -129,18 +129,32 @@ class CachedRecommender:
         active = {r.key for r in found if r.payload.get("is_active", True) not in (False, 0)}
         return all(pid in active for pid in ids)
 
-    def for_user(
-        self, user_id: str, *, limit: int, filters: Filters, diversity: float | None
-    ) -> Served:
-        """ "For you": keyed on the profile version; a failed profile read is never cached."""
+    def _profile_key(
+        self, endpoint: str, user_id: str, params: dict[str, Any]
+    ) -> tuple[Any, list[str], str | None]:
+        """The user's profile, the problems reading it, and the cache key of a list computed
+        from it (keyed on its version; None — never cached — when the read failed)."""
         problems: list[str] = []
         record = self.ranker.profile(user_id, problems)
-        key = None
-        if not problems:
-            version = record.payload.get("profile_version", 0) if record else "none"
-            key = self._key(
-                "user", user_id, version, _params(filters, limit=limit, diversity=diversity)
-            )
+        if problems:
+            return record, problems, None
+        version = record.payload.get("profile_version", 0) if record else "none"
+        return record, problems, self._key(endpoint, user_id, version, params)
+
+    def for_user(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        filters: Filters,
+        diversity: float | None,
+        include_bought: bool | None = None,
+    ) -> Served:
+        """ "For you": keyed on the profile version; a failed profile read is never cached."""
+        params = _params(filters, limit=limit, diversity=diversity)
+        if include_bought is not None:
+            params["include_bought"] = include_bought
+        record, problems, key = self._profile_key("user", user_id, params)
         return self._serve(
             key=key,
             ttl=self.settings.cache_ttl_recommend_s,
@@ -151,6 +165,22 @@ class CachedRecommender:
                 filters=filters,
                 diversity=diversity,
                 profile=(record, problems),
+                include_bought=include_bought,
+            ),
+            cold=record is None and not problems,
+        )
+
+    def buy_again(self, user_id: str, *, limit: int, filters: Filters) -> Served:
+        """ "Buy again": the user's past purchases, cached like "for you"."""
+        record, problems, key = self._profile_key(
+            "buy_again", user_id, _params(filters, limit=limit)
+        )
+        return self._serve(
+            key=key,
+            ttl=self.settings.cache_ttl_recommend_s,
+            private=True,
+            compute=lambda: self.ranker.buy_again(
+                user_id, limit=limit, filters=filters, profile=(record, problems)
             ),
             cold=record is None and not problems,
         )

@@ -324,8 +324,12 @@ def rank_for_user(
         k=limit,
         diversity=d,
     )
+    # A content reason names the nearest product the shopper met (on a cart's list: in it).
+    met = user.interactions()
     seed_vecs: list[tuple[str, Vector]] = []
     for s in seeds:
+        if s not in met:
+            continue
         vec = fetched.get(s, ({}, None))[1]
         if vec is not None:
             seed_vecs.append((s, vec))
@@ -348,6 +352,7 @@ def rank_for_user(
                     evidence=evidence,
                     payload=payloads[pid],
                     payloads=payloads,
+                    interactions=met,
                 ),
                 payload=payloads[pid],
                 signals={k: round(v, 6) for k, v in contrib.items() if v},

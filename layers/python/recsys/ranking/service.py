@@ -20,6 +20,7 @@ import numpy as np
 from recsys.core.config import Settings
 from recsys.core.errors import NotFoundError
 from recsys.core.types import Encoder
+from recsys.ranking.buy_again import rank_buy_again, reason, repeat_scores
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.fitted import FittedRanking, fitted_of, rank
 from recsys.ranking.rules import matches, top_category
@@ -59,6 +60,26 @@ class Reply:
     degraded: bool = False
     #: What failed, for logs (never shown to shoppers).
     problems: list[str] = field(default_factory=list)
+
+
+def _purchases(payload: Mapping[str, Any], *, now: float) -> list[Purchase]:
+    """The profile's purchases as order lines, newest first: each recent product's occasions
+    spread evenly between its first and last purchase (``purchase_stats``). A profile without
+    them (written before they were kept) gives one line per product, an hour apart."""
+    stats = payload.get("purchase_stats") or {}
+    last_event = float(payload.get("last_event_ts") or now)
+    out: list[Purchase] = []
+    for i, raw in enumerate(payload.get("recent_purchases") or []):
+        pid = str(raw)
+        figures = stats.get(pid)
+        if not figures:
+            out.append(Purchase(pid, last_event - i * 3600.0))
+            continue
+        n, first, last = max(int(figures[0]), 1), float(figures[1]), float(figures[2])
+        step = (last - first) / (n - 1) if n > 1 else 0.0
+        out.extend(Purchase(pid, last - k * step) for k in range(n))
+    out.sort(key=lambda p: -p.at)
+    return out
 
 
 def _unit(v: Any) -> Vector:
@@ -128,13 +149,7 @@ class Recommender:
         if record is None:
             return UserState()
         p = record.payload
-        last = float(p.get("last_event_ts") or now)
-        # The payload keeps purchases newest first without times: space them an hour apart
-        # so recency still orders "buy again".
-        purchases = [
-            Purchase(str(pid), last - i * 3600.0)
-            for i, pid in enumerate(p.get("recent_purchases") or [])
-        ]
+        purchases = _purchases(p, now=now)
         short_as_of = float(p.get("short_as_of") or 0.0)
         fresh = now - short_as_of < SHORT_HORIZON_TAUS * self.settings.profile_tau_short_s
         return UserState(
@@ -143,6 +158,7 @@ class Recommender:
             short=record.vectors.get("short") if fresh else None,
             purchases=purchases,
             recent=[str(x) for x in p.get("recent_product_ids") or []],
+            carted=[str(x) for x in p.get("recent_carted") or []],
             profile_version=int(p.get("profile_version") or 0),
         )
 
@@ -237,11 +253,16 @@ class Recommender:
         filters: Filters | None = None,
         diversity: float | None = None,
         profile: tuple[Record | None, list[str]] | None = None,
+        include_bought: bool | None = None,
     ) -> Reply:
-        """Personalised list; unknown users and failures fall back to trending / popular.
+        """Personalised list ("for you"); unknown users and failures fall back to trending /
+        popular.
 
-        ``profile``: the stored profile and the problems met reading it, when the caller read
-        it already (:class:`~recsys.ranking.cached.CachedRecommender` keys its cache on it).
+        Past purchases are left out (they are :meth:`buy_again`'s) unless the store's
+        ``ranking_buy_again`` setting lets them in; ``include_bought`` overrides it for one
+        request. ``profile``: the stored profile and the problems met reading it, when the
+        caller read it already (:class:`~recsys.ranking.cached.CachedRecommender` keys its
+        cache on it).
         """
         if profile is None:
             problems: list[str] = []
@@ -250,6 +271,7 @@ class Recommender:
             record, problems = profile[0], list(profile[1])
         now = self.clock()
         state = self.user_state(record, now=now)
+        config = self.ranking_for(include_bought)
         if state.is_known:
             try:
                 aggs = self._aggs(problems)
@@ -260,7 +282,7 @@ class Recommender:
                     items=StoreItems(self.store(), self.products),
                     users=StoreUsers(self.store(), self.users),
                     aggregates=aggs,
-                    config=self.config,
+                    config=config,
                     fitted=self.fitted(aggs),
                     filters=filters,
                     diversity=diversity,
@@ -268,14 +290,32 @@ class Recommender:
                 if items:
                     if len(items) < limit:
                         items += self._top_up(
-                            items, state, limit=limit, filters=filters, problems=problems
+                            items,
+                            state,
+                            limit=limit,
+                            filters=filters,
+                            problems=problems,
+                            buy_again=config.buy_again,
                         )
                     return Reply("personalized", items, bool(problems), problems)
             except Exception as exc:
                 problems.append(f"ranking: {exc}")
                 log.warning("personal ranking failed for %s: %s", user_id, exc)
-        fallback = self._aggregate_list(limit=limit, filters=filters, problems=problems)
+        rules = filters
+        if not config.buy_again and state.purchases:
+            # The fallback keeps the exclude-bought rule of the list it stands in for.
+            base = filters or Filters()
+            bought = {p.product_id for p in state.purchases}
+            rules = replace(base, exclude_keys=sorted(bought | set(base.exclude_keys)))
+        fallback = self._aggregate_list(limit=limit, filters=rules, problems=problems)
         return replace(fallback, degraded=bool(problems))
+
+    def ranking_for(self, include_bought: bool | None) -> RankingConfig:
+        """The ranking for one request: the store's, with ``buy_again`` overridden when the
+        request says whether past purchases may appear."""
+        if include_bought is None or include_bought == self.config.buy_again:
+            return self.config
+        return replace(self.config, buy_again=include_bought)
 
     def _top_up(
         self,
@@ -285,10 +325,11 @@ class Recommender:
         limit: int,
         filters: Filters | None,
         problems: list[str],
+        buy_again: bool,
     ) -> list[Scored]:
         """Fill a short personal list with trending / popular products under the same rules."""
         taken = {s.product_id for s in items} | set(filters.exclude_keys if filters else ())
-        if not self.config.buy_again:
+        if not buy_again:
             taken |= {p.product_id for p in state.purchases}
         base = filters or Filters()
         more = self._aggregate_list(
@@ -297,6 +338,52 @@ class Recommender:
             problems=problems,
         )
         return [s for s in more.items if s.product_id not in taken][: limit - len(items)]
+
+    def buy_again(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        filters: Filters | None = None,
+        profile: tuple[Record | None, list[str]] | None = None,
+    ) -> Reply:
+        """The user's past purchases, the likeliest to be bought again first
+        (:mod:`recsys.ranking.buy_again`), under ``filters``.
+
+        A shopper who bought nothing yet gets an empty list, not other people's bestsellers;
+        an unreadable profile, an empty degraded one; with the product store down the ranked
+        ids come back bare (unfiltered), degraded.
+        """
+        if profile is None:
+            problems: list[str] = []
+            record = self.profile(user_id, problems)
+        else:
+            record, problems = profile[0], list(profile[1])
+        now = self.clock()
+        state = self.user_state(record, now=now)
+        if not state.purchases:
+            return Reply("buy_again", [], bool(problems), problems)
+        aggs = self._aggs(problems)
+        rates: Callable[[str], float | None] | None = getattr(aggs, "repeat_rate", None)
+        try:
+            items = rank_buy_again(
+                state,
+                now=now,
+                limit=limit,
+                items=StoreItems(self.store(), self.products),
+                repeat_rate=rates,
+                filters=filters,
+            )
+        except Exception as exc:
+            problems.append(f"products: {exc}")
+            log.warning("buy again for %s without the product store: %s", user_id, exc)
+            scores = repeat_scores(state, now=now, repeat_rate=rates)
+            order = sorted(scores, key=lambda p: (-scores[p][0], p))[:limit]
+            items = [
+                Scored(pid, round(scores[pid][0], 6), reason(scores[pid][1]), {"product_id": pid})
+                for pid in order
+            ]
+        return Reply("buy_again", items, bool(problems), problems)
 
     def similar(self, product_id: str, *, limit: int, filters: Filters | None = None) -> Reply:
         """Nearest products by embedding; co-purchase then popular when the store fails."""
@@ -404,7 +491,10 @@ class Recommender:
                 long=base.long if base.long is not None else cart_vec,
                 short=cart_vec,
                 purchases=[],
-                recent=[r.key for r in cart] + list(base.recent),
+                # The cart's items seed its list and are all its reasons name; the user's
+                # taste comes in through the long-term vector.
+                recent=[r.key for r in cart],
+                in_cart=[r.key for r in cart],
             )
             aggs = self._aggs(problems)
             items = rank(

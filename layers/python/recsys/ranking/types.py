@@ -32,11 +32,26 @@ class UserState:
     purchases: Sequence[Purchase] = ()
     #: Recently viewed / carted products, most recent first (seeds; "exclude seen").
     recent: Sequence[str] = ()
+    #: Which of ``recent`` were added to a cart (the rest were viewed), for reasons.
+    carted: Sequence[str] = ()
+    #: The products of the cart a list complements (POST /recommendations/cart): only these
+    #: are named in its reasons.
+    in_cart: Sequence[str] = ()
     profile_version: int | None = None
 
     @property
     def is_known(self) -> bool:
         return self.long is not None or bool(self.purchases) or bool(self.recent)
+
+    def interactions(self) -> dict[str, str]:
+        """How the user met each product a reason may name: "in_cart" (the cart being
+        complemented — then nothing else is named), else "bought", "carted" or "viewed"."""
+        if self.in_cart:
+            return dict.fromkeys(self.in_cart, "in_cart")
+        out = dict.fromkeys(self.recent, "viewed")
+        out.update(dict.fromkeys(self.carted, "carted"))
+        out.update(dict.fromkeys((p.product_id for p in self.purchases), "bought"))
+        return out
 
 
 @dataclass(frozen=True)
