@@ -212,6 +212,7 @@ def test_a_deleted_product_never_appears_in_any_reply_after_its_delete(
         "/search?q=lights&limit=5",
         "/trending?limit=5",
         "/users/b0/recommendations?limit=5",
+        "/users/b0/buy-again?limit=5",
     ]
     # GIVEN every read route answered once (cached) with L1 among the items of most
     before = {path: _ids(api.http.get(path)) for path in reads}

@@ -1,8 +1,8 @@
 """The read API over the real embedded edge store, real encoder embeddings and real aggregates.
 
 World: 200 Online Retail products (tests/fixtures/online_retail_sample.csv.gz, 80 customers,
-Oct–Dec 2011) embedded by the int8 encoder; profiles built with the profile maths from events
-before the split; aggregates computed from the same events.
+Oct–Dec 2011) embedded by the int8 encoder, every seventh one out of stock; profiles built with
+the profile maths from events before the split; aggregates computed from the same events.
 """
 
 from __future__ import annotations
@@ -57,6 +57,14 @@ class World:
         assert long is not None
         newest = sorted(events, key=lambda e: -e.at)
         recent = list(dict.fromkeys(e.product_id for e in newest if e.product_id))
+        # As the profile service keeps them: occasions (orders), first and last time.
+        orders: dict[str, set[str]] = defaultdict(set)
+        times: dict[str, list[float]] = defaultdict(list)
+        for e in events:
+            if e.type == "purchase" and e.product_id:
+                orders[e.product_id].add(e.order_id or str(int(e.at // 86400)))
+                times[e.product_id].append(e.at)
+        stats = {p: [len(orders[p]), min(times[p]), max(times[p]), "-"] for p in orders}
         return PointIn(
             key=owner[2:],
             vectors={"long": long, "short": long},
@@ -69,6 +77,7 @@ class World:
                     for p in recent
                     if any(e.product_id == p and e.type == "purchase" for e in newest)
                 ][:50],
+                "purchase_stats": stats,
                 "last_event_ts": now,
                 "short_as_of": now,
                 "profile_version": version,
@@ -79,7 +88,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("recommend") / "data")
-    products, rejected = validate_rows(load_catalog(SAMPLE))
+    rows = [{**row, "in_stock": i % 7 != 3} for i, row in enumerate(load_catalog(SAMPLE))]
+    products, rejected = validate_rows(rows)
     assert not rejected
     encoder = get_encoder(settings)
     vecs = encoder.encode([p.text for p in products])
@@ -506,3 +516,292 @@ def test_health_reports_store_and_cache(world: World) -> None:
     assert body["cache"] == "memory"
     # no fitted ranking in these aggregates: the fixed weights serve, and /health says so
     assert body["ranking"] == {"status": "fixed"}
+
+
+# --- "for you" without past purchases, "buy again" apart ------------------------------------
+
+
+def test_for_you_leaves_past_purchases_out_by_default(world: World) -> None:
+    # GIVEN the default settings and a customer with a purchase history
+    client = make_client(world)
+    user = some_user(world)
+    # WHEN "for you" is asked for
+    items = client.get(f"/users/{user}/recommendations", params={"limit": 20}).json()["items"]
+    # THEN nothing they bought is offered, and no item says "buy it again"
+    assert len(items) == 20
+    assert not {i["product_id"] for i in items} & bought(world, user)
+    assert not any(i["reason"].startswith("buy it again") for i in items)
+
+
+def test_include_bought_overrides_the_stores_setting_per_request(world: World) -> None:
+    # GIVEN a shop that leaves purchases out (the default) and a wholesaler that lets them in
+    shop, wholesaler = make_client(world), make_client(world, ranking_buy_again=True)
+    user = some_user(world)
+    url = f"/users/{user}/recommendations"
+
+    def ids(client: TestClient, **params: Any) -> set[str]:
+        body = client.get(url, params={"limit": 10, **params}).json()
+        return {i["product_id"] for i in body["items"]}
+
+    # WHEN each is asked as configured and with the request overriding it
+    # THEN include_bought=true brings purchases into the shop's list, false keeps them out of
+    # the wholesaler's, and the override never answers from the other setting's cache entry
+    assert not ids(shop) & bought(world, user)
+    assert ids(shop, include_bought="true") & bought(world, user)
+    assert ids(wholesaler) & bought(world, user)
+    assert not ids(wholesaler, include_bought="false") & bought(world, user)
+    assert client_cache_state(shop, url, include_bought="true") == "hit"
+    assert client_cache_state(shop, url, include_bought="false") == "miss"
+
+
+def client_cache_state(client: TestClient, url: str, **params: Any) -> str:
+    return str(client.get(url, params={"limit": 10, **params}).headers["X-Cache"])
+
+
+def test_diversity_visibly_changes_for_you(world: World) -> None:
+    # GIVEN the default "for you" of a customer
+    client = make_client(world)
+    user = some_user(world)
+    url = f"/users/{user}/recommendations"
+    # WHEN asked with diversity 0 and 0.7
+    plain = [i["product_id"] for i in client.get(url, params={"limit": 10}).json()["items"]]
+    varied = client.get(url, params={"limit": 10, "diversity": 0.7}).json()["items"]
+    # THEN the lists differ in what they show, not only in order, under the same rules
+    assert len(varied) == 10
+    assert set(plain) != {i["product_id"] for i in varied}
+    assert not {i["product_id"] for i in varied} & bought(world, user)
+
+
+def test_buy_again_lists_the_users_purchases_best_first(world: World) -> None:
+    # GIVEN a customer with purchases
+    client = make_client(world)
+    user = some_user(world)
+    url = f"/users/{user}/buy-again"
+    # WHEN their "buy again" list is asked for, twice
+    first = client.get(url, params={"limit": 50})
+    second = client.get(url, params={"limit": 50})
+    # THEN it is a list reply of their purchases only, best first, each "buy it again", cached
+    # per user like "for you"
+    body = first.json()
+    assert_list_reply(body, limit=50)
+    assert body["strategy"] == "buy_again" and body["degraded"] is False
+    items = body["items"]
+    assert {i["product_id"] for i in items} == bought(world, user) & set(world.products)
+    assert [i["score"] for i in items] == sorted((i["score"] for i in items), reverse=True)
+    assert all(i["reason"].startswith("buy it again: you bought this") for i in items)
+    assert all(i["title"] == world.products[i["product_id"]]["title"] for i in items)
+    assert first.headers["Cache-Control"] == "private, max-age=300"
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
+    assert second.json()["items"] == items
+
+
+def test_buy_again_ranks_by_frequency_recency_and_the_items_repeat_rate(world: World) -> None:
+    # GIVEN a profile: `often` bought 4 times, `once_old` once a year ago, and two products
+    # bought once on the same recent day — one its buyers often re-buy, one they rarely do
+    rates = {
+        p: world.aggregates.repeat_rate(p)
+        for p, (buyers, _) in world.aggregates.repeat_buyers.items()
+        if buyers >= 3 and p in world.products
+    }
+    assert len(rates) >= 4
+    by_rate = sorted(rates, key=lambda p: (rates[p], p))
+    low, high = by_rate[0], by_rate[-1]
+    often, once_old = by_rate[1], by_rate[2]
+    assert rates[high] > rates[low]  # type: ignore[operator]
+    day = 86400.0
+    stats = {
+        often: [4, SPLIT - 90 * day, SPLIT - 3 * day, "o#1"],
+        once_old: [1, SPLIT - 365 * day, SPLIT - 365 * day, "o#2"],
+        high: [1, SPLIT - 10 * day, SPLIT - 10 * day, "o#3"],
+        low: [1, SPLIT - 10 * day, SPLIT - 10 * day, "o#3"],
+    }
+    point = PointIn(
+        "repeat-shopper",
+        {"long": world.vectors[often], "short": world.vectors[often]},
+        {
+            "kind": "user",
+            "recent_purchases": [often, high, low, once_old],
+            "purchase_stats": stats,
+            "last_event_ts": SPLIT - 3 * day,
+            "profile_version": 1,
+        },
+    )
+    world.store.upsert(world.settings.users_collection, [point])
+    try:
+        # WHEN their "buy again" list is asked for
+        body = make_client(world).get("/users/repeat-shopper/buy-again").json()
+    finally:
+        world.store.delete(world.settings.users_collection, ["repeat-shopper"])
+    # THEN frequency leads, the re-bought product beats the rarely re-bought one, the old
+    # one-off comes last; the reasons count the purchases
+    assert [i["product_id"] for i in body["items"]] == [often, high, low, once_old]
+    assert body["items"][0]["reason"] == "buy it again: you bought this 4 times"
+    assert body["items"][1]["reason"] == "buy it again: you bought this before"
+
+
+def test_buy_again_for_a_shopper_who_bought_nothing_is_empty(world: World) -> None:
+    body = make_client(world).get("/users/nobody-here/buy-again").json()
+    assert body["strategy"] == "buy_again"
+    assert body["items"] == [] and body["degraded"] is False
+
+
+def test_buy_again_with_the_store_down_is_degraded_never_5xx(world: World) -> None:
+    r = make_client(world, store=BrokenStore()).get(f"/users/{some_user(world)}/buy-again")
+    assert r.status_code == 200
+    assert r.json()["degraded"] is True
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+# --- reasons name the right product and verb ------------------------------------------------
+
+
+def _titles(world: World, pids: set[str]) -> set[str]:
+    return {str(world.products[p]["title"]) for p in pids if p in world.products}
+
+
+def test_for_you_says_bought_only_of_products_the_user_bought(world: World) -> None:
+    # GIVEN customers with purchase histories
+    client = make_client(world)
+    users = [o[2:] for o, evs in sorted(world.history.items()) if len(evs) >= 5][:5]
+    for user in users:
+        # WHEN their lists are asked for
+        items = client.get(f"/users/{user}/recommendations", params={"limit": 20}).json()["items"]
+        # THEN every "because you bought X" names one of their own purchases
+        titles = _titles(world, bought(world, user))
+        for item in items:
+            if item["reason"].startswith("because you bought "):
+                assert item["reason"].removeprefix("because you bought ") in titles
+
+
+def test_a_shopper_who_only_viewed_and_carted_is_never_told_bought(world: World) -> None:
+    # GIVEN a shopper who viewed two products and carted a third, and bought nothing; content
+    # the only signal, so every reason names one of them
+    # (two products of one top category, the carted one from another, so each names some items)
+    def top(pid: str) -> str:
+        return str(world.products[pid]["category"]).split(" > ")[0]
+
+    first = sorted(world.products)[10]
+    viewed = [p for p in sorted(world.products) if top(p) == top(first)][:2]
+    carted = next(p for p in sorted(world.products) if top(p) != top(first))
+    taste = world.vectors[viewed[0]] + world.vectors[viewed[1]] + 2 * world.vectors[carted]
+    taste = taste / np.linalg.norm(taste)
+    point = PointIn(
+        "browser-1",
+        {"long": taste, "short": taste},
+        {
+            "kind": "user",
+            "recent_product_ids": [carted, *viewed],
+            "recent_carted": [carted],
+            "recent_purchases": [],
+            "last_event_ts": SPLIT,
+            "short_as_of": SPLIT,
+            "profile_version": 1,
+        },
+    )
+    world.store.upsert(world.settings.users_collection, [point])
+    content_only = {
+        "ranking_w_collaborative": 0.0,
+        "ranking_w_similar_users": 0.0,
+        "ranking_w_popularity": 0.0,
+        "ranking_w_trending": 0.0,
+    }
+    try:
+        # WHEN their list is asked for
+        items = (
+            make_client(world, **content_only)
+            .get("/users/browser-1/recommendations", params={"limit": 10})
+            .json()["items"]
+        )
+    finally:
+        world.store.delete(world.settings.users_collection, ["browser-1"])
+    # THEN reasons say viewed / carted of the right products, never bought
+    reasons = [i["reason"] for i in items]
+    assert reasons and not any("bought" in r for r in reasons)
+    carted_title = world.products[carted]["title"]
+    viewed_titles = _titles(world, set(viewed))
+    for r in reasons:
+        assert r == f"because you carted {carted_title}" or (
+            r.startswith("because you viewed ")
+            and r.removeprefix("because you viewed ") in viewed_titles
+        ), r
+    assert f"because you carted {carted_title}" in reasons
+
+
+def test_cart_reasons_name_only_products_in_the_cart(world: World) -> None:
+    # GIVEN a cart of two products, asked anonymously and by a customer with a history
+    client = make_client(world)
+    cart = [some_product_with_neighbours(world), sorted(world.products)[0]]
+    cart_titles = _titles(world, set(cart))
+    user = some_user(world)
+    for body in (
+        client.post("/recommendations/cart", json={"product_ids": cart, "limit": 10}).json(),
+        client.post(
+            "/recommendations/cart", json={"product_ids": cart, "user_id": user, "limit": 10}
+        ).json(),
+    ):
+        # THEN a reason that names a product names one in the cart, saying so
+        named = [i["reason"] for i in body["items"] if i["reason"].startswith(("often", "goes"))]
+        assert named
+        for reason in named:
+            assert reason.endswith(" in your cart"), reason
+            title = reason.removesuffix(" in your cart").split(" with ", 1)[1]
+            assert title in cart_titles, reason
+        assert not any("you bought" in i["reason"] for i in body["items"])
+
+
+# --- in_stock means what it says, on every route and both store backends ------------------
+
+
+@pytest.fixture(scope="module", params=["edge", "qdrant"])
+def backend(request: pytest.FixtureRequest, world: World) -> Iterator[VectorStore]:
+    """The world's store, or the same points copied into the Qdrant client's engine."""
+    if request.param == "edge":
+        yield world.store
+        return
+    from recsys.store.qdrant import QdrantStore
+
+    store = QdrantStore(":memory:")
+    ensure_collections(store, world.settings)
+    for collection in (world.settings.products_collection, world.settings.users_collection):
+        store.upsert(
+            collection,
+            [
+                PointIn(r.key, r.vectors, dict(r.payload))
+                for r in world.store.scroll(collection, with_vectors=True)
+            ],
+        )
+    yield store
+    store.close()
+
+
+def _stock_of(items: list[dict[str, Any]]) -> set[bool]:
+    return {bool(i["in_stock"]) for i in items}
+
+
+def test_in_stock_filter_means_what_it_says_on_every_route(
+    world: World, backend: VectorStore
+) -> None:
+    # GIVEN a catalog with every seventh product out of stock and a customer who bought one
+    client = make_client(world, store=backend)
+    out_of_stock = {p for p, pl in world.products.items() if not pl["in_stock"]}
+    user = next(o[2:] for o in sorted(world.history) if bought(world, o[2:]) & out_of_stock)
+    pid = some_product_with_neighbours(world)
+    routes = {
+        "for you": (f"/users/{user}/recommendations", {"limit": 30}),
+        "buy again": (f"/users/{user}/buy-again", {"limit": 50}),
+        "similar": (f"/products/{pid}/similar", {"limit": 30}),
+        "search": ("/search", {"q": "christmas decoration", "limit": 30}),
+    }
+    for name, (url, params) in routes.items():
+        # WHEN each list is asked with in_stock true, false and without it
+        lists = {
+            flag: client.get(url, params={**params, **({"in_stock": flag} if flag else {})})
+            for flag in ("true", "false", None)
+        }
+        for flag, r in lists.items():
+            assert r.status_code == 200, (name, flag, r.text)
+        got = {flag: r.json()["items"] for flag, r in lists.items()}
+        # THEN true: only in stock; false: only out of stock; absent: both kinds
+        assert got["true"] and _stock_of(got["true"]) == {True}, name
+        assert got["false"] and _stock_of(got["false"]) == {False}, name
+        assert _stock_of(got[None]) == {True, False}, name

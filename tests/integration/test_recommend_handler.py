@@ -97,3 +97,43 @@ def test_sample_event_gets_a_list_reply(
     assert set(body) == {"request_id", "strategy", "variant", "degraded", "items"}
     assert body["items"], body
     assert "cache-control" in {k.lower() for k in result["headers"]}
+
+
+def test_buy_again_sample_event_lists_the_users_purchases(
+    handler: ModuleType, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    # GIVEN customer 12347's stored profile: the cakestand bought three times, the holder once
+    import numpy as np
+
+    settings = handler.services.settings
+    long = np.zeros(settings.vector_size, dtype=np.float32)
+    long[0] = 1.0
+    handler.services.store.upsert(
+        settings.users_collection,
+        [
+            PointIn(
+                "12347",
+                {"long": long, "short": long},
+                {
+                    "kind": "user",
+                    "owner": "u#12347",
+                    "recent_purchases": ["85123A", "22423"],
+                    "purchase_stats": {
+                        "85123A": [1, 1.32e9, 1.32e9, "o#2"],
+                        "22423": [3, 1.30e9, 1.31e9, "o#1"],
+                    },
+                    "last_event_ts": 1.32e9,
+                    "profile_version": 1,
+                },
+            )
+        ],
+    )
+    # WHEN the Lambda entry point handles GET /users/12347/buy-again
+    result = handler.handler(load_event("apigw_get_buy_again"), None)
+    # THEN both purchases come back in a list reply, the one bought three times first
+    assert result["statusCode"] == 200, result
+    body = json.loads(result["body"])
+    assert set(body) == {"request_id", "strategy", "variant", "degraded", "items"}
+    assert body["strategy"] == "buy_again"
+    assert [i["product_id"] for i in body["items"]] == ["22423", "85123A"]
+    assert body["items"][0]["reason"] == "buy it again: you bought this 3 times"

@@ -37,6 +37,7 @@ WRITE_ROUTES = {
 }
 READ_ROUTES = {
     ("get", "/users/{user_id}/recommendations"),
+    ("get", "/users/{user_id}/buy-again"),
     ("get", "/products/{product_id}/similar"),
     ("get", "/products/{product_id}/bought-together"),
     ("post", "/recommendations/cart"),

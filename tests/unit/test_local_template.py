@@ -39,6 +39,7 @@ def test_real_template_routes_sources_and_schedule() -> None:
         ("POST", "/events"): "LogEventFunction",
         ("DELETE", "/users/{user_id}"): "LogEventFunction",
         ("GET", "/users/{user_id}/recommendations"): "RecommendFunction",
+        ("GET", "/users/{user_id}/buy-again"): "RecommendFunction",
         ("GET", "/products/{product_id}/similar"): "RecommendFunction",
         ("GET", "/products/{product_id}/bought-together"): "RecommendFunction",
         ("POST", "/recommendations/cart"): "RecommendFunction",

@@ -1,5 +1,10 @@
-"""The read side of the API: recommendations, similar items, bought together, cart, trending,
-search and health.
+"""The read side of the API: recommendations ("for you"), buy again, similar items, bought
+together, cart, trending, search and health.
+
+"For you" shows what the shopper has not bought unless the store's ``ranking_buy_again`` (or the
+request's ``include_bought``) says otherwise; past purchases have their own list, ``buy-again``.
+The ``in_stock`` filter means what it says: true only in stock, false only out of stock, absent
+any.
 
 Every list reply is ``{"request_id", "strategy", "variant", "degraded", "items": [...]}``: the
 storefront sends request_id back in the ``context`` of the list's impressions, clicks and sales,
@@ -52,7 +57,9 @@ async def _filters(
     brand: str | None = None,
     price_min: float | None = Query(None, ge=0),
     price_max: float | None = Query(None, ge=0),
-    in_stock: bool = Query(True, description="Only products in stock (false: any)."),
+    in_stock: bool | None = Query(
+        None, description="true: only products in stock; false: only out of stock; absent: any."
+    ),
 ) -> Filters:
     if price_min is not None and price_max is not None and price_min > price_max:
         # Contradictory filters are the caller's mistake, not an empty (or degraded) list.
@@ -71,7 +78,7 @@ async def _filters(
         brands=[brand] if brand else None,
         price_min=price_min,
         price_max=price_max,
-        in_stock=True if in_stock else None,
+        in_stock=in_stock,
     )
 
 
@@ -139,12 +146,45 @@ async def recommend_for_user(
     services: ServicesDep,
     filters: FiltersDep,
     limit: Limit = 10,
-    diversity: Annotated[float | None, Query(ge=0, le=1)] = None,
+    diversity: Annotated[
+        float | None,
+        Query(ge=0, le=1, description="MMR trade-off: 0 relevance only, 1 most varied."),
+    ] = None,
+    include_bought: Annotated[
+        bool | None,
+        Query(
+            description="Offer past purchases too (true) or never (false); absent: the store's "
+            "ranking_buy_again setting (default false: they are in /buy-again)."
+        ),
+    ] = None,
 ) -> Response:
     """Personalised list ("for you"); new users and outages get trending / popular."""
     variant, subject, rec = _variant(services, user_id)
-    served = rec.for_user(user_id, limit=limit, filters=filters, diversity=diversity)
+    served = rec.for_user(
+        user_id,
+        limit=limit,
+        filters=filters,
+        diversity=diversity,
+        include_bought=include_bought,
+    )
     return _response(served, services=services, endpoint="user", variant=variant, subject=subject)
+
+
+@router.get("/users/{user_id}/buy-again", response_model=RecommendationsOut)
+async def buy_again(
+    user_id: UserIdPath,
+    services: ServicesDep,
+    filters: FiltersDep,
+    limit: Limit = 10,
+) -> Response:
+    """The shopper's past purchases, the likeliest to be bought again first (how often and how
+    lately they bought each, and how often its buyers re-buy it); empty for a shopper who
+    bought nothing yet."""
+    variant, subject, rec = _variant(services, user_id)
+    served = rec.buy_again(user_id, limit=limit, filters=filters)
+    return _response(
+        served, services=services, endpoint="buy_again", variant=variant, subject=subject
+    )
 
 
 @router.get("/products/{product_id}/similar", response_model=RecommendationsOut)
