@@ -16,12 +16,15 @@ the explicit allow-list ``cors_allow_origins`` (empty: no cross-origin browser a
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 
+from recsys.core.errors import StackStartError
 from recsys.local.containers import ContainerPool
 from recsys.local.template import HttpRoute
 
@@ -142,3 +145,45 @@ class Gateway:
                 await self.pools[mount.function].serve(mount.app, scope, receive, send)
                 return
         await self.admin(scope, receive, send)
+
+
+def start_server(app: Any, *, host: str, port: int) -> tuple[Any, threading.Thread]:
+    """uvicorn serving ``app`` in a daemon thread; (server, thread). Signals stay the CLI's
+    business (it owns the main thread), not uvicorn's."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        # Ctrl-C must not wait on idle keep-alive clients or slow requests for long.
+        timeout_graceful_shutdown=3,
+    )
+    server: Any = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def wait_healthy(url: str, thread: threading.Thread, *, timeout_s: float) -> None:
+    """Return once GET ``url``/health answers 200; StackStartError if the server thread dies
+    or ``timeout_s`` passes first."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise StackStartError(f"the HTTP server stopped while starting on {url}")
+        try:
+            reply = httpx.get(f"{url}/health", timeout=5.0)
+            if reply.status_code == 200:
+                return
+            last = f"HTTP {reply.status_code}: {reply.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise StackStartError(f"GET {url}/health did not answer 200 within {timeout_s:.0f} s ({last})")

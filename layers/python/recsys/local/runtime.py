@@ -5,8 +5,7 @@
   is already set (e.g. LocalStack), that endpoint instead of moto;
 - Lambda: each function's handler file loaded by path from CodeUri + Handler;
 - API Gateway: uvicorn serving every HttpApi route with the function's own FastAPI ``app``;
-- SQS event sources: one poller thread per queue (batch size, window, partial failures);
-- S3 notifications and the nightly schedule: see :mod:`recsys.local.triggers`.
+- SQS event sources, S3 notifications and the nightly schedule: :mod:`recsys.local.sources`;
 
 The handlers read their settings from the environment as on Lambda, so the runtime sets the
 same ``RECSYS_*`` variables the template would (endpoint, queue URLs, table, bucket, data dir)
@@ -41,10 +40,10 @@ from recsys.core.aws import client
 from recsys.core.config import Settings, get_settings
 from recsys.core.errors import StackStartError, TemplateError
 from recsys.local.admin import admin_app
-from recsys.local.gateway import Gateway, Mount
+from recsys.local.gateway import Gateway, Mount, start_server, wait_healthy
 from recsys.local.invoke import LocalFunction
 from recsys.local.moto import MotoProcess, free_port
-from recsys.local.poller import SqsPoller, surface_batch_failures
+from recsys.local.poller import surface_batch_failures
 from recsys.local.provision import (
     RESOURCE_PREFIX,
     TEMPLATE_PATH,
@@ -53,9 +52,10 @@ from recsys.local.provision import (
     provision_from_template,
     resource_env,
 )
-from recsys.local.snapshot import load_bucket, load_table, save_bucket, save_table
+from recsys.local.snapshot import restore_snapshots, save_snapshots
+from recsys.local.sources import EventSources
 from recsys.local.template import LocalTemplate, read_template
-from recsys.local.triggers import S3Watcher, Scheduler
+from recsys.local.triggers import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,7 @@ class LocalRuntime:
     settings: Settings = field(init=False)
     provisioned: Provisioned = field(init=False)
     functions: dict[str, LocalFunction] = field(default_factory=dict, init=False)
-    pollers: list[SqsPoller] = field(default_factory=list, init=False)
-    watchers: list[S3Watcher] = field(default_factory=list, init=False)
-    schedulers: list[Scheduler] = field(default_factory=list, init=False)
+    sources: EventSources = field(default_factory=EventSources, init=False)
     _moto: MotoProcess | None = field(default=None, init=False)
     _server: Any = field(default=None, init=False)
     _gateway: Gateway | None = field(default=None, init=False)
@@ -173,19 +171,15 @@ class LocalRuntime:
         return tables
 
     def _restore(self) -> None:
-        ddb, s3 = client("dynamodb", self.settings), client("s3", self.settings)
-        items = objects = 0
-        for logical_id, table in self._snapshot_tables().items():
-            saved = self._aws_dir / f"{logical_id}.jsonl.gz"
-            if not saved.is_file():
-                continue
-            self.say(f"restoring {logical_id} from the last run ...")
-            items += load_table(ddb, table, saved)
-            # Used once: if this run's save fails, the next start must not restore this older
-            # state (it may hold what was erased since).
-            saved.replace(saved.with_name(saved.name + ".restored"))
-        for logical_id, bucket in self.provisioned.buckets.items():
-            objects += load_bucket(s3, bucket, self._aws_dir / logical_id)
+        if (self._aws_dir).is_dir():
+            self.say("restoring the emulated bucket and tables of the last run ...")
+        items, objects = restore_snapshots(
+            client("dynamodb", self.settings),
+            client("s3", self.settings),
+            tables=self._snapshot_tables(),
+            buckets=self.provisioned.buckets,
+            folder=self._aws_dir,
+        )
         if items or objects:
             self.say(f"restored {items} items and {objects} objects from {self._aws_dir}")
         if self.settings.events_backend == "sqlite":
@@ -205,54 +199,7 @@ class LocalRuntime:
             self.functions[logical_id] = LocalFunction.load(spec)
 
     def _start_triggers(self) -> None:
-        sqs, s3 = client("sqs", self.settings), client("s3", self.settings)
-        region = self.settings.aws_region
-        for fn in self.functions.values():
-            for src in fn.spec.sqs:
-                url = self.provisioned.queue_urls.get(src.queue)
-                if url is None:
-                    raise TemplateError(
-                        f"queue {src.queue} is not an AWS::SQS::Queue", resource=fn.spec.logical_id
-                    )
-                poller = SqsPoller(
-                    sqs=sqs,
-                    queue_url=url,
-                    handler=fn.invoke,
-                    batch_size=src.batch_size,
-                    window_s=src.window_s,
-                    report_failures=src.report_failures,
-                    region=region,
-                    name=f"{fn.spec.logical_id}.{src.event}",
-                )
-                poller.start()
-                self.pollers.append(poller)
-            for s3_src in fn.spec.s3:
-                bucket = self.provisioned.buckets.get(s3_src.bucket)
-                if bucket is None:
-                    raise TemplateError(
-                        f"bucket {s3_src.bucket} is not an AWS::S3::Bucket",
-                        resource=fn.spec.logical_id,
-                    )
-                watcher = S3Watcher(
-                    s3=s3,
-                    bucket=bucket,
-                    source=s3_src,
-                    handler=fn.invoke,
-                    interval_s=self.settings.local_s3_poll_s,
-                    region=region,
-                )
-                watcher.prime()
-                watcher.start()
-                self.watchers.append(watcher)
-            for sched in fn.spec.schedules:
-                scheduler = Scheduler(
-                    rule=f"{fn.spec.logical_id}{sched.event}",
-                    handler=fn.invoke,
-                    interval_s=self.settings.local_refresh_interval_s if sched.enabled else 0.0,
-                    region=region,
-                )
-                scheduler.start()
-                self.schedulers.append(scheduler)
+        self.sources.start(self.functions.values(), self.provisioned, self.settings)
 
     # --- HTTP ----------------------------------------------------------------------------------
     def _mounts(self) -> list[Mount]:
@@ -277,45 +224,10 @@ class LocalRuntime:
         }
 
     def _serve(self) -> None:
-        import uvicorn
-
         mounts = self._mounts()
         gateway = self._gateway = Gateway(mounts, admin_app(self, mounts))
-        config = uvicorn.Config(
-            gateway,
-            host=self.host,
-            port=self.port,
-            log_level="warning",
-            lifespan="on",
-            # Ctrl-C must not wait on idle keep-alive clients or slow requests for long.
-            timeout_graceful_shutdown=3,
-        )
-        self._server = uvicorn.Server(config)
-        # Signals are the CLI's business (it owns the main thread), not uvicorn's.
-        self._server.install_signal_handlers = lambda: None
-        self._server_thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
-        self._server_thread.start()
-        self._wait_healthy(timeout_s=60.0)
-
-    def _wait_healthy(self, *, timeout_s: float) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout_s
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self._server_thread is not None and not self._server_thread.is_alive():
-                raise StackStartError(f"the HTTP server stopped while starting on {self.url}")
-            try:
-                reply = httpx.get(f"{self.url}/health", timeout=5.0)
-                if reply.status_code == 200:
-                    return
-                last = f"HTTP {reply.status_code}: {reply.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = str(exc)
-            time.sleep(0.1)
-        raise StackStartError(
-            f"GET {self.url}/health did not answer 200 within {timeout_s:.0f} s ({last})"
-        )
+        self._server, self._server_thread = start_server(gateway, host=self.host, port=self.port)
+        wait_healthy(self.url, self._server_thread, timeout_s=60.0)
 
     # --- state ---------------------------------------------------------------------------------
     def queue_depths(self) -> dict[str, dict[str, int]]:
@@ -343,13 +255,11 @@ class LocalRuntime:
         visibility timeout (up to 30 min for the profile queue) before a retry or the DLQ:
         there is no work to wait for until then.
         """
-        if any(p.busy for p in self.pollers):
+        if self.sources.busy:
             return False
         sources = {s.queue for f in self.template.functions.values() for s in f.sqs}
         depths = self.queue_depths()
-        return all(depths[q]["visible"] == 0 for q in sources) and not any(
-            p.busy for p in self.pollers
-        )
+        return all(depths[q]["visible"] == 0 for q in sources) and not self.sources.busy
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until :meth:`is_idle` holds twice in a row (a handler may enqueue more work)."""
@@ -366,7 +276,7 @@ class LocalRuntime:
         """What the stack has done so far, for /_local/status."""
         return {
             "queues": self.queue_depths(),
-            "pollers": {p.name: vars(p.stats) for p in self.pollers},
+            "pollers": {p.name: vars(p.stats) for p in self.sources.pollers},
             "functions": {
                 k: {
                     "invocations": f.invocations,
@@ -377,18 +287,21 @@ class LocalRuntime:
             },
             "schedules": {
                 s.rule: {"runs": s.runs, "last_run_at": s.last_run_at, "last_error": s.last_error}
-                for s in self.schedulers
+                for s in self.sources.schedulers
             },
-            "s3": {w.bucket: {"delivered": w.delivered, "errors": w.errors} for w in self.watchers},
+            "s3": {
+                w.bucket: {"delivered": w.delivered, "errors": w.errors}
+                for w in self.sources.watchers
+            },
         }
 
     def processed(self) -> dict[str, int]:
         """Messages each poller has handled so far, by poller name."""
-        return {p.name: p.stats.succeeded for p in self.pollers}
+        return {p.name: p.stats.succeeded for p in self.sources.pollers}
 
     def refresh(self) -> list[dict[str, Any]]:
         """Fire every schedule now (the nightly job)."""
-        return [self._fire(s) for s in self.schedulers]
+        return [self._fire(s) for s in self.sources.schedulers]
 
     # --- stop ----------------------------------------------------------------------------------
     def stop(self, *, drain_s: float | None = None) -> None:
@@ -401,15 +314,14 @@ class LocalRuntime:
         if drain_s is None:
             drain_s = self.settings.local_drain_s if hasattr(self, "settings") else 5.0
         self._stop_http_and_triggers()
-        if self.pollers and drain_s > 0:
+        if self.sources.pollers and drain_s > 0:
             self.say(f"  draining the queues (at most {drain_s:g} s) ...")
             if not self._drained(drain_s):
                 self.say(
                     "  queues not drained: their messages are dropped (profiles catch up from "
                     "the event log at the next nightly job)"
                 )
-        for poller in self.pollers:
-            poller.stop(timeout=5.0)
+        self.sources.stop_pollers(timeout=5.0)
         if self._moto is not None and self.persist and hasattr(self, "provisioned"):
             self.say("  saving the emulated bucket and tables ...")
             self._save()
@@ -431,10 +343,7 @@ class LocalRuntime:
                 self._server_thread.join(5.0)
         if self._gateway is not None:
             self._gateway.close()
-        for scheduler in self.schedulers:
-            scheduler.stop()
-        for watcher in self.watchers:
-            watcher.stop()
+        self.sources.stop_triggers()
 
     def _drained(self, timeout_s: float) -> bool:
         """:meth:`wait_idle`, tolerating an emulator that is already gone."""
@@ -446,12 +355,13 @@ class LocalRuntime:
 
     def _save(self) -> None:
         try:
-            ddb, s3 = client("dynamodb", self.settings), client("s3", self.settings)
-            items = objects = 0
-            for logical_id, table in self._snapshot_tables().items():
-                items += save_table(ddb, table, self._aws_dir / f"{logical_id}.jsonl.gz")
-            for logical_id, bucket in self.provisioned.buckets.items():
-                objects += save_bucket(s3, bucket, self._aws_dir / logical_id)
+            items, objects = save_snapshots(
+                client("dynamodb", self.settings),
+                client("s3", self.settings),
+                tables=self._snapshot_tables(),
+                buckets=self.provisioned.buckets,
+                folder=self._aws_dir,
+            )
             self.say(f"saved {items} items and {objects} objects under {self._aws_dir}")
         except Exception:
             log.exception("saving the emulated AWS state failed")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +88,32 @@ def load_bucket(s3: Any, bucket: str, folder: Path) -> int:
             )
             count += 1
     return count
+
+
+def restore_snapshots(
+    ddb: Any, s3: Any, *, tables: Mapping[str, str], buckets: Mapping[str, str], folder: Path
+) -> tuple[int, int]:
+    """Load the saved tables (logical id → table name) and buckets back; (items, objects).
+
+    A table snapshot is used once: it is set aside after loading, so that if this run's save
+    fails, the next start cannot restore this older state (it may hold what was erased since).
+    """
+    items = objects = 0
+    for logical_id, table in tables.items():
+        saved = folder / f"{logical_id}.jsonl.gz"
+        if not saved.is_file():
+            continue
+        items += load_table(ddb, table, saved)
+        saved.replace(saved.with_name(saved.name + ".restored"))
+    for logical_id, bucket in buckets.items():
+        objects += load_bucket(s3, bucket, folder / logical_id)
+    return items, objects
+
+
+def save_snapshots(
+    ddb: Any, s3: Any, *, tables: Mapping[str, str], buckets: Mapping[str, str], folder: Path
+) -> tuple[int, int]:
+    """Save the tables and buckets under ``folder``; (items, objects)."""
+    items = sum(save_table(ddb, t, folder / f"{lid}.jsonl.gz") for lid, t in tables.items())
+    objects = sum(save_bucket(s3, b, folder / lid) for lid, b in buckets.items())
+    return items, objects
