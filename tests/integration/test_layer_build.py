@@ -99,6 +99,8 @@ def test_what_never_runs_is_left_out_but_package_metadata_stays(built: Path) -> 
     assert not list((site / "numpy" / "_core").glob("_simd.*"))
     assert not (site / "pydantic" / "v1").exists()
     assert not (site / "h2").exists()
+    # AND PyYAML, which only the local stack's template reader needs
+    assert not (site / "yaml").exists()
     assert not list(site.rglob("*.pyi"))
     # AND every distribution keeps the METADATA importlib.metadata reads at import
     dist_infos = list(site.glob("*.dist-info"))
@@ -111,7 +113,7 @@ def test_native_libraries_load_and_the_encoder_runs_from_the_layer(
 ) -> None:
     model = built / "models_onnx" / "all-MiniLM-L6-v2-int8"
     code = (
-        "import sys, numpy as np, onnxruntime as ort, tokenizers, grpc, yaml, pydantic_core\n"
+        "import sys, numpy as np, onnxruntime as ort, tokenizers, grpc, pydantic_core\n"
         "a = np.arange(64, dtype=np.float64).reshape(8, 8)\n"
         "assert float((a @ a.T).trace()) == float((a * a).sum())\n"  # BLAS through openblas
         f"tok = tokenizers.Tokenizer.from_file({str(model / 'tokenizer.json')!r})\n"
