@@ -348,7 +348,10 @@ class Settings(BaseSettings):
         description="Largest catalog row as JSON: one must fit an embed message (256 KB).",
     )
     local_containers: int = Field(
-        default=4, ge=1, le=64, description="Concurrent invocations per function locally."
+        default=16,
+        ge=1,
+        le=64,
+        description="Concurrent invocations per function locally (requests waiting on I/O).",
     )
     local_drain_s: float = Field(
         default=5.0, ge=0, le=120, description="At Ctrl-C, wait this long for the queues."
