@@ -90,10 +90,12 @@ class Stack:
         raise RuntimeError("stack did not finish loading the demo in time")
 
     def stop(self) -> None:
+        # SIGINT to the runtime only (not its group): older runtimes lost their moto server
+        # first on a group Ctrl-C and with it the state they save at shutdown.
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
+            self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(60)
+                self.proc.wait(300)  # older runtimes drain 30 s, then save the whole table
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
@@ -111,6 +113,22 @@ def _demo_ids() -> tuple[list[str], list[str]]:
     users = sorted({e["user_id"] for e in recent if "user_id" in e})
     products = [p for p, _ in Counter(e["product_id"] for e in recent).most_common(500)]
     return users, products
+
+
+def _wait_idle(port: int, timeout_s: float = 1800) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            reply = httpx.get(
+                f"http://127.0.0.1:{port}/_local/status", params={"wait_s": 60}, timeout=120
+            )
+            if reply.status_code == 200 and reply.json().get("idle"):
+                return
+        except httpx.HTTPError:
+            pass
+    raise RuntimeError("the stack's queues did not drain")
 
 
 def _get(path: str) -> Request:
@@ -164,6 +182,8 @@ def measure(
     try:
         stack.wait_serving()
         port = stack.port
+        # The demo's nightly job leaves profile rebuilds queued: measure once they are done.
+        _wait_idle(port)
         rng = random.Random(7)
         recs = [_get(f"/users/{u}/recommendations?limit=10") for u in users]
         rng.shuffle(recs)
