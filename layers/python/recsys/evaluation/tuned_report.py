@@ -159,7 +159,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def write(runs: list[dict[str, Any]], docs: Path = DOCS) -> None:
+def write(runs: list[dict[str, Any]], docs: Path = DOCS, doc: str = "EVALUATION.md") -> None:
     parts = []
     for r in runs:
         parts.append(
@@ -167,8 +167,8 @@ def write(runs: list[dict[str, Any]], docs: Path = DOCS) -> None:
             f"Against the goals — {verdict(r)}.\n\n{fitted(r)}"
         )
     block = "<!-- tuned:results -->\n" + "\n\n".join(parts) + "\n<!-- /tuned:results -->"
-    md = docs / "EVALUATION.md"
-    text = md.read_text(encoding="utf-8")
+    md = docs / doc
+    text = md.read_text(encoding="utf-8") if md.exists() else "# Self-tuned ranking\n"
     pattern = re.compile(r"<!-- tuned:results -->.*?<!-- /tuned:results -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"
     md.write_text(text, encoding="utf-8")
@@ -178,8 +178,9 @@ def write(runs: list[dict[str, Any]], docs: Path = DOCS) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--doc", default="EVALUATION.md", help="the page under docs/ to update")
     args = parser.parse_args(argv)
-    write(_runs(args.runs))
+    write(_runs(args.runs), doc=args.doc)
     return 0
 
 
