@@ -223,3 +223,23 @@ def test_cold_store_keeps_the_safe_defaults(shop: tuple[list[ProfileEvent], Cata
     assert got.status == "cold" and "reason" in got.report
     assert set(got.modes) == {"repeat", "new"}
     assert all(m.chosen == "cold_start" for m in got.modes.values())
+
+
+def test_explicit_weights_win_over_the_fit(
+    shop: tuple[list[ProfileEvent], Catalog], fitted: FittedRanking
+) -> None:
+    from recsys.core.config import Settings
+    from recsys.ranking.service import Recommender
+
+    events, catalog = shop
+    _, _, aggs, _ = _sources(events, catalog, events[-1].at)
+    attach(aggs, fitted)
+    default = Recommender(settings=Settings(), store=lambda: None, aggregates=lambda: aggs)  # type: ignore[arg-type,return-value]
+    assert default.fitted() is not None and default.fitted().version == fitted.version  # type: ignore[union-attr]
+    variant = Recommender(
+        settings=Settings(),
+        store=lambda: None,  # type: ignore[arg-type,return-value]
+        aggregates=lambda: aggs,
+        config=RankingConfig.from_overrides({"ranking_w_content": 0.9}),
+    )
+    assert variant.fitted() is None

@@ -21,7 +21,7 @@ from recsys.core.config import Settings
 from recsys.core.errors import NotFoundError
 from recsys.core.types import Encoder
 from recsys.ranking.buy_again import rank_buy_again, reason, repeat_scores
-from recsys.ranking.config import RankingConfig
+from recsys.ranking.config import RankingConfig, Weights
 from recsys.ranking.fitted import FittedRanking, fitted_of, rank
 from recsys.ranking.rules import matches, top_category
 from recsys.ranking.sources import StoreItems, StoreUsers
@@ -126,7 +126,10 @@ class Recommender:
 
     def fitted(self, aggs: AggregateSource | None = None) -> FittedRanking | None:
         """The ranking the nightly tuner fitted to this store (kept in the aggregates), or None:
-        the fixed weights of :attr:`config` serve."""
+        the fixed weights of :attr:`config` serve. Weights set explicitly (``RECSYS_RANKING_W_*``,
+        or an experiment variant's) win over the tuner, so a variant can compare the two."""
+        if self.config.weights != Weights():
+            return None
         if aggs is None:
             try:
                 aggs = self._aggregates()
