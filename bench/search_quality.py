@@ -43,7 +43,7 @@ from bench.search_queryset import DEFAULT_CATALOG, FULL_OUT, ROOT, load_queries
 from recsys.catalog.categories import category_levels
 from recsys.catalog.text import product_text
 from recsys.search import keywords as kw
-from recsys.search.fusion import Hit, SearchTuning, fuse
+from recsys.search.fusion import TUNINGS, Hit, SearchTuning, fuse
 from recsys.search.service import ProductSearch
 from recsys.store import PointIn, products_spec
 from recsys.store.edge import EdgeStore
@@ -266,6 +266,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--encoder", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--vectors", action="append", default=[], metavar="NAME=FILE.npz")
     parser.add_argument("--lower", action="append", default=[], metavar="NAME")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER",
+        help="the model folder whose shipped tuning (recsys.search.fusion.TUNINGS) NAME uses",
+    )
     parser.add_argument("--no-minilm", action="store_true")
     parser.add_argument("--write", action="store_true", help="update docs/EVALUATION.md")
     args = parser.parse_args(argv)
@@ -276,11 +283,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     catalog = load_catalog(args.catalog)
     queries = load_queries(args.queries)
     encoders: dict[str, Callable[[], Any]] = {}
+    models = dict(spec.split("=", 1) for spec in args.model)
+    models.setdefault("MiniLM", "all-MiniLM-L6-v2-int8")
     if not args.no_minilm:
         encoders["MiniLM"] = lambda: TextEncoder(ROOT / "models_onnx" / "all-MiniLM-L6-v2-int8")
     for spec in args.encoder:
         name, path = spec.split("=", 1)
         encoders[name] = lambda p=path: TextEncoder(Path(p))
+        models.setdefault(name, Path(path).name)
     for spec in args.vectors:
         name, path = spec.split("=", 1)
         encoders[name] = lambda p=path, n=name: LookupEncoder(Path(p), lower=n in args.lower)
@@ -336,6 +346,22 @@ def main(argv: Sequence[str] | None = None) -> None:
                 table(fused, queries, "b"),
             )
         )
+        folder = models.get(name)
+        if folder in TUNINGS:
+            shipped = fused_run(cands, TUNINGS[folder])
+            rows.append(
+                (
+                    f"{name} fused, shipped tuning",
+                    table(shipped, queries),
+                    table(shipped, queries, "a"),
+                    table(shipped, queries, "b"),
+                )
+            )
+            k, n = kept_true_matches(shipped, [dense, bm25], queries)
+            notes.append(
+                f"- **{name}, shipped** (`TUNINGS[{folder!r}]`, `min_dense` = "
+                f"{TUNINGS[folder].min_dense}): answers {k}/{n} of the queries a baseline answers."
+            )
         kept = {
             s: kept_true_matches(fused, [dense, bm25], [q for q in queries if q["split"] == s])
             for s in "ab"

@@ -866,13 +866,17 @@ def _row(concept: Concept, kind: str, lang: str, text: str, relevant: list[str])
 
 
 def test_subset(rows: Sequence[Mapping[str, Any]], *, per_kind: int = 12) -> list[dict[str, Any]]:
-    """A small, fixed subset: the first ``per_kind`` concepts of each kind (all their languages),
-    keeping queries with at most 8 relevant products so the test catalog stays small."""
+    """A small, fixed subset: the first ``per_kind`` concepts of each kind (all their languages)
+    and the first four product-code queries, keeping queries with at most 8 relevant products so
+    the test catalog stays small."""
     out: list[dict[str, Any]] = []
+    codes = [r for r in rows if r["concept"].startswith("code-")][:4]
     for kind in ("language", "rare", "paraphrase", "nomatch"):
         concepts: list[str] = []
+        if kind == "rare":
+            out.extend(dict(r) for r in codes)
         for row in rows:
-            if row["kind"] != kind or len(row["relevant"]) > 8:
+            if row["kind"] != kind or len(row["relevant"]) > 8 or row in codes:
                 continue
             if row["concept"] not in concepts:
                 if len(concepts) >= per_kind:
