@@ -43,10 +43,15 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 SPLIT = "2011-11-01T00:00:00+00:00"
-#: Control: the shipped defaults. Variant: no weight on the repeat-purchase signal.
+#: Online Retail is a wholesaler whose customers re-stock: both variants offer past purchases
+#: again ("for you" with buy-again on, which is also what `recsys eval`'s "all" protocol
+#: measures). Control: the shipped weights. Variant: no weight on the repeat-purchase signal.
 EXPERIMENT = {
-    "name": "buy-again-sim",
-    "variants": {"a": {"share": 0.5}, "b": {"share": 0.5, "ranking_w_repeat": 0.0}},
+    "name": "repeat-signal-sim",
+    "variants": {
+        "a": {"share": 0.5, "ranking_buy_again": True},
+        "b": {"share": 0.5, "ranking_buy_again": True, "ranking_w_repeat": 0.0},
+    },
 }
 
 
