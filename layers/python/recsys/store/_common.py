@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from recsys.catalog.categories import brand_key, category_key
 from recsys.core.errors import StoreError, ValidationError
-from recsys.store.base import FLAG_FIELDS, CollectionSpec, Filters, PointIn, SparseVector, Vector
+from recsys.store.model import FLAG_FIELDS, CollectionSpec, Filters, PointIn, SparseVector, Vector
 
 
 def unique(keys: Iterable[str]) -> list[str]:
@@ -162,16 +161,6 @@ def unknown_collection(name: str, known: Iterable[str]) -> StoreError:
     )
 
 
-def category_filter_keys(filters: Filters) -> list[str]:
-    """The case-folded ``category_keys`` values a category filter selects."""
-    return list(dict.fromkeys(category_key(c) for c in filters.categories or ()))
-
-
-def brand_filter_keys(filters: Filters) -> list[str]:
-    """The case-folded ``brand_key`` values a brand filter selects."""
-    return [k for k in dict.fromkeys(brand_key(b) for b in filters.brands or ()) if k]
-
-
 def check_filters(filters: Filters) -> None:
     """Raise on filters no point can satisfy by construction (an inverted price range)."""
     low, high = filters.price_min, filters.price_max
@@ -189,3 +178,35 @@ def check_examples(positive: Sequence[str]) -> None:
     """Raise unless a recommendation has at least one positive example."""
     if not positive:
         raise ValidationError("recommend needs at least one positive example", field="positive")
+
+
+#: The payload index kinds a collection spec lists, by the spec attribute that lists them.
+INDEX_KINDS = {
+    "keyword_indexes": "keyword",
+    "float_indexes": "float",
+    "integer_indexes": "integer",
+    "datetime_indexes": "datetime",
+}
+
+
+def missing_indexes(spec: CollectionSpec, existing: Iterable[str]) -> list[tuple[str, str]]:
+    """(field, kind) of each payload index ``spec`` asks for that is not in ``existing``."""
+    have = set(existing)
+    return [
+        (name, kind)
+        for attr, kind in INDEX_KINDS.items()
+        for name in getattr(spec, attr)
+        if name not in have
+    ]
+
+
+def dense_vectors(spec: CollectionSpec, raw: Any) -> dict[str, Vector]:
+    """The dense vectors of a stored point as float32 (its sparse ones are the store's own
+    index, not vectors callers compute with)."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {
+        name: np.asarray(vec, dtype=np.float32)
+        for name, vec in raw.items()
+        if name not in spec.sparse_vectors
+    }

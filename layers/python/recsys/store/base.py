@@ -1,28 +1,62 @@
 """The vector-store contract every backend honours (qdrant-client, qdrant-edge).
 
-Keys are the store's own string ids (product_id, user_id); backends derive point ids from them
-deterministically and keep the key in the payload under ``key_field``. Boolean flags
-(``FLAG_FIELDS``) are stored as 0/1 integers — qdrant-edge cannot match booleans — and are
-returned as ``bool``; callers never see the difference.
+:class:`VectorStore` is a template: its public methods do every step both backends share —
+the collection registry, argument and point checks, payload flag encoding, filters as
+neutral conditions, key ↔ point id mapping, records in the order asked, the scroll loop, the
+average-vector rule of recommendations — and call a few ``_hooks`` that each backend
+implements for its engine. So the backends cannot drift apart in what they accept, store or
+return; the contract tests (tests/integration/test_store_contract.py) run on both.
+
+The data shapes live in :mod:`recsys.store.model` (re-exported here).
 """
 
 from __future__ import annotations
 
-import uuid
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from recsys.core.types import Vector
+from recsys.core.errors import ExamplesNotFoundError, NotFoundError, StoreError
+from recsys.store._common import (
+    average_query,
+    check_examples,
+    check_limit,
+    check_point,
+    check_query,
+    check_sparse,
+    check_sparse_vector,
+    check_using,
+    decode_payload,
+    dense_vectors,
+    encode_payload,
+    unique,
+    unknown_collection,
+)
+from recsys.store.conditions import Condition, filter_conditions
+from recsys.store.model import (
+    FLAG_FIELDS,
+    CheckedPoint,
+    CollectionSpec,
+    Filters,
+    PointIn,
+    Record,
+    SparseVector,
+    StoredPoint,
+    Vector,
+    point_id,
+    products_spec,
+    users_spec,
+)
 
 __all__ = [
     "FLAG_FIELDS",
+    "CheckedPoint",
     "CollectionSpec",
     "Filters",
     "PointIn",
     "Record",
     "SparseVector",
+    "StoredPoint",
     "Vector",
     "VectorStore",
     "point_id",
@@ -30,148 +64,88 @@ __all__ = [
     "users_spec",
 ]
 
-#: Namespace for deterministic point ids: uuid5(NAMESPACE, f"{collection}:{key}").
-POINT_NAMESPACE = uuid.UUID("6f1c2e0a-8d1b-4b7e-9a53-5f0b1c9e7d42")
-
-#: Payload flags stored as 0/1 integers.
-FLAG_FIELDS = ("in_stock", "is_active")
-
-
-@lru_cache(maxsize=65_536)
-def point_id(collection: str, key: str) -> str:
-    """The deterministic point id (a UUID string) of ``key`` in ``collection``.
-
-    Cached: a personalised request maps about a hundred keys, and uuid5 is SHA-1 plus parsing.
-    """
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{collection}:{key}"))
-
-
-@dataclass(frozen=True)
-class SparseVector:
-    """A sparse vector: distinct indices and their weights (BM25 term weights for "keywords")."""
-
-    indices: list[int]
-    values: list[float]
-
-
-@dataclass(frozen=True)
-class CollectionSpec:
-    """A collection: its named dense vectors (name → size, cosine), key field and indexes.
-
-    ``sparse_vectors`` are scored by dot product with the store's IDF modifier on (BM25 when the
-    weights are BM25 term weights, see :mod:`recsys.search.keywords`). A collection created
-    before it had them opens without them (:meth:`VectorStore.has_sparse` says so).
-    """
-
-    name: str
-    vectors: Mapping[str, int]
-    key_field: str
-    sparse_vectors: Sequence[str] = ()
-    keyword_indexes: Sequence[str] = ()
-    float_indexes: Sequence[str] = ()
-    integer_indexes: Sequence[str] = ()
-    datetime_indexes: Sequence[str] = ()
-    quantize: bool = True
-
-
-def products_spec(name: str = "products", size: int = 384) -> CollectionSpec:
-    """`products`: one point per product, vector "text"."""
-    return CollectionSpec(
-        name=name,
-        vectors={"text": size},
-        key_field="product_id",
-        sparse_vectors=("keywords",),
-        keyword_indexes=(
-            "product_id",
-            "category",
-            "category_levels",
-            "category_keys",
-            "brand",
-            "brand_key",
-        ),
-        float_indexes=("price", "popularity", "trending"),
-        integer_indexes=FLAG_FIELDS,
-        datetime_indexes=("created_at", "updated_at"),
-    )
-
-
-def users_spec(name: str = "users", size: int = 384) -> CollectionSpec:
-    """`users`: one point per user or anonymous session; long- and short-term vectors."""
-    return CollectionSpec(
-        name=name,
-        vectors={"long": size, "short": size},
-        key_field="user_id",
-        keyword_indexes=("user_id", "kind"),
-        datetime_indexes=("last_event_at",),
-        quantize=False,
-    )
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Conditions on product payloads; ``None`` means "no condition".
-
-    ``categories`` matches a product whose category path has any of them at any level, case
-    aside: a prefix ("home > kitchen"), a level's name ("Kitchen") or a word of one ("kitchen"
-    selects "Kitchen & Dining"); payload ``category_keys`` holds them case-folded, and products
-    written before it existed match on ``category_levels`` (every prefix, exact case).
-    ``brands`` matches the brand case aside (payload ``brand_key``; ``brand`` for older ones).
-    """
-
-    categories: Sequence[str] | None = None
-    brands: Sequence[str] | None = None
-    price_min: float | None = None
-    price_max: float | None = None
-    in_stock: bool | None = None
-    is_active: bool | None = True
-    exclude_keys: Sequence[str] = ()
-
-
-@dataclass
-class PointIn:
-    """A point to write: its key, named vectors and payload."""
-
-    key: str
-    vectors: Mapping[str, Vector]
-    payload: dict[str, Any] = field(default_factory=dict)
-    #: Named sparse vectors (only those the collection declares).
-    sparse: Mapping[str, SparseVector] = field(default_factory=dict)
-
-
-@dataclass
-class Record:
-    """A point read back: key, payload, named vectors (when asked) and score (for searches)."""
-
-    key: str
-    payload: dict[str, Any]
-    vectors: dict[str, Vector] = field(default_factory=dict)
-    score: float = 0.0
-
 
 class VectorStore:
-    """Operations the system needs. Backends override every method."""
+    """Operations the system needs; backends implement the ``_hooks`` below the line."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, CollectionSpec] = {}
+        self._registry_lock = threading.Lock()
+        self._closed = False
+
+    # --- collections -------------------------------------------------------------------------
 
     def ensure_collection(self, spec: CollectionSpec) -> None:
         """Create the collection and its payload indexes if absent (idempotent)."""
-        raise NotImplementedError
+        with self._registry_lock:
+            self._check_open()
+            known = self._specs.get(spec.name)
+            if known is not None:
+                if known != spec:
+                    raise StoreError(f"collection {spec.name!r} is already open with another spec")
+                return
+            self._open_collection(spec)
+            self._specs[spec.name] = spec
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"this store is closed ({self!r})")
+
+    def _spec(self, collection: str) -> CollectionSpec:
+        self._check_open()
+        try:
+            return self._specs[collection]
+        except KeyError:
+            raise unknown_collection(collection, self._specs) from None
+
+    def has_sparse(self, collection: str, name: str) -> bool:
+        """Whether the open collection holds the sparse vector ``name`` (a collection created
+        before it declared one has none until it is rebuilt)."""
+        self._spec(collection)
+        return name in self._sparse_names(collection)
+
+    # --- writes ------------------------------------------------------------------------------
 
     def upsert(self, collection: str, points: Sequence[PointIn]) -> None:
         """Insert or replace points (vectors and payload) in one batch."""
-        raise NotImplementedError
+        spec = self._spec(collection)
+        available = self._sparse_names(collection)
+        checked = []
+        for point in points:
+            vectors, payload = check_point(spec, point)
+            sparse = check_sparse(spec, point, available=available)
+            checked.append(CheckedPoint(point_id(collection, point.key), vectors, sparse, payload))
+        if checked:
+            self._upsert(spec, checked)
 
     def set_payload(self, collection: str, key: str, payload: Mapping[str, Any]) -> None:
         """Merge ``payload`` into an existing point's payload; vectors untouched."""
-        raise NotImplementedError
+        spec = self._spec(collection)
+        encoded = encode_payload(payload)
+        if encoded.get(spec.key_field, key) != key:
+            raise StoreError(f"set_payload cannot change {spec.key_field} of {key!r}")
+        if not self._set_payload(spec, point_id(collection, key), encoded):
+            raise NotFoundError(f"no point {key!r} in {collection!r}")
 
     def delete(self, collection: str, keys: Sequence[str]) -> None:
         """Delete points by key; unknown keys are ignored."""
-        raise NotImplementedError
+        spec = self._spec(collection)
+        if keys:
+            self._delete(spec, [point_id(collection, k) for k in unique(keys)])
+
+    # --- reads -------------------------------------------------------------------------------
 
     def retrieve(
         self, collection: str, keys: Sequence[str], *, with_vectors: bool = False
     ) -> list[Record]:
         """Points by key, in the order asked; unknown keys are left out."""
-        raise NotImplementedError
+        spec = self._spec(collection)
+        wanted = unique(keys)
+        if not wanted:
+            return []
+        found = self._retrieve(spec, [point_id(collection, k) for k in wanted], with_vectors)
+        by_key = {r.key: r for r in (self._record(spec, p) for p in found)}
+        return [by_key[k] for k in wanted if k in by_key]
 
     def search(
         self,
@@ -184,7 +158,14 @@ class VectorStore:
         with_vectors: bool = False,
     ) -> list[Record]:
         """Top-``limit`` by cosine similarity of the named vector ``using``, filtered."""
-        raise NotImplementedError
+        spec = self._spec(collection)
+        query = check_query(spec, using, vector)
+        check_limit(limit)
+        flt = self._filter(collection, filters)
+        hits = self._search(
+            spec, query, using=using, limit=limit, flt=flt, with_vectors=with_vectors
+        )
+        return self._scored(spec, hits)
 
     def recommend(
         self,
@@ -196,12 +177,26 @@ class VectorStore:
         limit: int,
         filters: Filters | None = None,
     ) -> list[Record]:
-        """Nearest to the examples (positive keys, away from negative ones); examples excluded."""
-        raise NotImplementedError
+        """Nearest to the examples (positive keys, away from negative ones); examples excluded.
 
-    def has_sparse(self, collection: str, name: str) -> bool:
-        """Whether the open collection holds the sparse vector ``name``."""
-        raise NotImplementedError
+        Unknown examples are ignored (the server refuses them; qdrant-edge never sees ids), and
+        every backend ranks by Qdrant's ``average_vector`` rule, so scores stay plain cosines.
+        """
+        spec = self._spec(collection)
+        check_using(spec, using)
+        check_examples(positive)
+        check_limit(limit)
+        pos = [
+            r for r in self.retrieve(collection, positive, with_vectors=True) if using in r.vectors
+        ]
+        if not pos:
+            raise ExamplesNotFoundError(collection, unique(positive))
+        neg = [
+            r for r in self.retrieve(collection, negative, with_vectors=True) if using in r.vectors
+        ]
+        flt = self._filter(collection, filters, exclude=[*positive, *negative])
+        hits = self._recommend(spec, pos, neg, using=using, limit=limit, flt=flt)
+        return self._scored(spec, hits)
 
     def search_sparse(
         self,
@@ -214,24 +209,51 @@ class VectorStore:
     ) -> list[Record]:
         """Top-``limit`` by Σ idf · weight over the indices ``vector`` shares with each point
         (points sharing none are not returned), filtered."""
-        raise NotImplementedError
+        spec = self._check_sparse_query(collection, [vector], using=using, limit=limit)
+        if not vector.indices:
+            return []
+        flt = self._filter(collection, filters)
+        (hits,) = self._search_sparse(spec, [vector], using=using, limit=limit, flt=flt)
+        return self._scored(spec, hits)
 
     def search_sparse_batch(
         self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
     ) -> list[list[Record]]:
         """:meth:`search_sparse` for several vectors at once, unfiltered (one round trip)."""
-        raise NotImplementedError
+        spec = self._check_sparse_query(collection, vectors, using=using, limit=limit)
+        wanted = [i for i, v in enumerate(vectors) if v.indices]
+        out: list[list[Record]] = [[] for _ in vectors]
+        if wanted:
+            asked = [vectors[i] for i in wanted]
+            found = self._search_sparse(spec, asked, using=using, limit=limit, flt=None)
+            for i, hits in zip(wanted, found, strict=True):
+                out[i] = self._scored(spec, hits)
+        return out
+
+    def _check_sparse_query(
+        self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
+    ) -> CollectionSpec:
+        spec = self._spec(collection)
+        check_limit(limit)
+        if using not in self._sparse_names(collection):
+            raise StoreError(f"collection {collection!r} has no sparse vector {using!r}")
+        for vector in vectors:
+            check_sparse_vector(vector, key="<query>", name=using)
+        return spec
 
     def facet(
         self, collection: str, key: str, *, limit: int, filters: Filters | None = None
     ) -> list[tuple[Any, int]]:
         """The most frequent values of the keyword-indexed payload field ``key`` and how many
         matching points have each, most frequent first (exact counts)."""
-        raise NotImplementedError
+        spec = self._spec(collection)
+        check_limit(limit)
+        return self._facet(spec, key, limit=limit, flt=self._filter(collection, filters))
 
     def count(self, collection: str, filters: Filters | None = None) -> int:
         """Exact number of points matching ``filters``."""
-        raise NotImplementedError
+        spec = self._spec(collection)
+        return self._count(spec, self._filter(collection, filters))
 
     def scroll(
         self,
@@ -242,10 +264,143 @@ class VectorStore:
         with_vectors: bool = False,
     ) -> Iterator[Record]:
         """Every matching point, in batches, without loading the collection at once."""
-        raise NotImplementedError
+        spec = self._spec(collection)
+        check_limit(batch_size)
+        flt = self._filter(collection, filters)
+        offset: Any = None
+        while True:
+            points, offset = self._scroll_page(
+                spec, flt, limit=batch_size, offset=offset, with_vectors=with_vectors
+            )
+            for point in points:
+                yield self._record(spec, point)
+            if offset is None:
+                return
+
+    def _filter(
+        self, collection: str, filters: Filters | None, exclude: Sequence[str] = ()
+    ) -> Any | None:
+        """The engine filter for ``filters`` also leaving out the keys in ``exclude``; None
+        when nothing is filtered."""
+        must = filter_conditions(filters) if filters is not None else []
+        excluded = unique([*exclude, *(filters.exclude_keys if filters is not None else ())])
+        if not must and not excluded:
+            return None
+        return self._native_filter(must, [point_id(collection, k) for k in excluded])
+
+    def _record(self, spec: CollectionSpec, point: StoredPoint, *, score: float = 0.0) -> Record:
+        payload = decode_payload(point.payload)
+        return Record(
+            key=str(payload.get(spec.key_field, point.id)),
+            payload=payload,
+            vectors=dense_vectors(spec, point.vector),
+            score=score,
+        )
+
+    def _scored(self, spec: CollectionSpec, hits: Sequence[Any]) -> list[Record]:
+        return [self._record(spec, h, score=float(h.score)) for h in hits]
+
+    # --- maintenance -------------------------------------------------------------------------
 
     def optimize(self) -> None:
         """Build search indexes now (HNSW in qdrant-edge); a no-op where the server does it."""
 
     def close(self) -> None:
-        """Flush and release files or connections."""
+        """Flush and release files or connections; the store refuses work afterwards."""
+        with self._registry_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._specs = {}
+        self._close()
+
+    # --- what each backend implements --------------------------------------------------------
+
+    def _open_collection(self, spec: CollectionSpec) -> None:
+        """Create or open ``spec``'s collection and its missing payload indexes; raise a
+        StoreError when what exists contradicts ``spec``."""
+        raise NotImplementedError
+
+    def _sparse_names(self, collection: str) -> frozenset[str]:
+        """The sparse vectors the open collection really holds."""
+        raise NotImplementedError
+
+    def _upsert(self, spec: CollectionSpec, points: Sequence[CheckedPoint]) -> None:
+        raise NotImplementedError
+
+    def _set_payload(self, spec: CollectionSpec, pid: str, payload: dict[str, Any]) -> bool:
+        """Merge ``payload`` into point ``pid``; False (and nothing written) when it is absent."""
+        raise NotImplementedError
+
+    def _delete(self, spec: CollectionSpec, pids: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def _retrieve(
+        self, spec: CollectionSpec, pids: Sequence[str], with_vectors: bool
+    ) -> Sequence[StoredPoint]:
+        """The existing points among ``pids`` (any order), with payloads."""
+        raise NotImplementedError
+
+    def _search(
+        self,
+        spec: CollectionSpec,
+        query: Vector,
+        *,
+        using: str,
+        limit: int,
+        flt: Any | None,
+        with_vectors: bool,
+    ) -> Sequence[Any]:
+        """The nearest points to ``query`` by the named vector, each with a ``score``."""
+        raise NotImplementedError
+
+    def _recommend(
+        self,
+        spec: CollectionSpec,
+        positive: Sequence[Record],
+        negative: Sequence[Record],
+        *,
+        using: str,
+        limit: int,
+        flt: Any | None,
+    ) -> Sequence[Any]:
+        """Nearest to the examples (read with their vectors): by default the nearest to their
+        ``average_vector`` query, which is what the Qdrant server computes too."""
+        query = average_query(
+            [r.vectors[using] for r in positive], [r.vectors[using] for r in negative]
+        )
+        return self._search(spec, query, using=using, limit=limit, flt=flt, with_vectors=False)
+
+    def _search_sparse(
+        self,
+        spec: CollectionSpec,
+        vectors: Sequence[SparseVector],
+        *,
+        using: str,
+        limit: int,
+        flt: Any | None,
+    ) -> list[Sequence[Any]]:
+        """For each (non-empty) sparse query, its best points, each with a ``score``."""
+        raise NotImplementedError
+
+    def _facet(
+        self, spec: CollectionSpec, key: str, *, limit: int, flt: Any | None
+    ) -> list[tuple[Any, int]]:
+        raise NotImplementedError
+
+    def _count(self, spec: CollectionSpec, flt: Any | None) -> int:
+        raise NotImplementedError
+
+    def _scroll_page(
+        self, spec: CollectionSpec, flt: Any | None, *, limit: int, offset: Any, with_vectors: bool
+    ) -> tuple[Sequence[StoredPoint], Any]:
+        """One page of points from ``offset`` (None: the start) and the next offset (None at
+        the end)."""
+        raise NotImplementedError
+
+    def _native_filter(self, must: Sequence[Condition], exclude_ids: Sequence[str]) -> Any:
+        """The engine's filter: every condition of ``must`` and none of the point ids."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release the engine (flush files, close connections)."""

@@ -23,43 +23,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import qdrant_edge as qe
 
-from recsys.core.errors import ExamplesNotFoundError, NotFoundError, StoreError
-from recsys.store._common import (
-    average_query,
-    brand_filter_keys,
-    category_filter_keys,
-    check_examples,
-    check_filters,
-    check_limit,
-    check_point,
-    check_query,
-    check_sparse,
-    check_sparse_vector,
-    check_using,
-    decode_payload,
-    encode_payload,
-    unique,
-    unknown_collection,
-)
-from recsys.store.base import (
-    FLAG_FIELDS,
-    CollectionSpec,
-    Filters,
-    PointIn,
-    Record,
-    SparseVector,
-    Vector,
-    VectorStore,
-    point_id,
-)
+from recsys.core.errors import StoreError
+from recsys.store._common import missing_indexes
+from recsys.store.base import CheckedPoint, CollectionSpec, SparseVector, Vector, VectorStore
+from recsys.store.conditions import AnyOf, Between, Condition, Equals
 
 _SPEC_FILE = "recsys_spec.json"
 
@@ -169,114 +143,50 @@ def _release(opened: _OpenShard) -> None:
 
 
 _SCHEMAS = {
-    "keyword_indexes": qe.PayloadSchemaType.Keyword,
-    "float_indexes": qe.PayloadSchemaType.Float,
-    "integer_indexes": qe.PayloadSchemaType.Integer,
-    "datetime_indexes": qe.PayloadSchemaType.Datetime,
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "float": qe.PayloadSchemaType.Float,
+    "integer": qe.PayloadSchemaType.Integer,
+    "datetime": qe.PayloadSchemaType.Datetime,
 }
 
 
-def _edge_filter(
-    collection: str, filters: Filters | None, exclude: Sequence[str] = ()
-) -> qe.Filter | None:
-    """The engine filter for ``filters``, also excluding the keys in ``exclude``."""
-    must: list[Any] = []
-    excluded = list(exclude)
-    if filters is not None:
-        check_filters(filters)
-        if filters.categories:
-            must.append(
-                qe.Filter(
-                    should=[
-                        qe.FieldCondition(
-                            "category_keys", match=qe.MatchAny(category_filter_keys(filters))
-                        ),
-                        qe.FieldCondition(
-                            "category_levels", match=qe.MatchAny(list(filters.categories))
-                        ),
-                    ]
-                )
-            )
-        if filters.brands:
-            must.append(
-                qe.Filter(
-                    should=[
-                        qe.FieldCondition(
-                            "brand_key", match=qe.MatchAny(brand_filter_keys(filters))
-                        ),
-                        qe.FieldCondition("brand", match=qe.MatchAny(list(filters.brands))),
-                    ]
-                )
-            )
-        if filters.price_min is not None or filters.price_max is not None:
-            must.append(
-                qe.FieldCondition(
-                    "price", range=qe.RangeFloat(gte=filters.price_min, lte=filters.price_max)
-                )
-            )
-        for flag in FLAG_FIELDS:
-            wanted = getattr(filters, flag)
-            if wanted is not None:
-                must.append(qe.FieldCondition(flag, match=qe.MatchValue(int(wanted))))
-        excluded.extend(filters.exclude_keys)
-    must_not: list[Any] = []
-    if excluded:
-        must_not.append(qe.HasIdCondition({point_id(collection, key) for key in excluded}))
-    if not must and not must_not:
-        return None
-    return qe.Filter(must=must or None, must_not=must_not or None)
-
-
-def _vectors(raw: Any) -> dict[str, Vector]:
-    """The dense vectors of a point (its sparse "keywords" vector is the store's own index)."""
-    if not isinstance(raw, dict):
-        return {}
-    return {
-        name: np.asarray(vec, dtype=np.float32)
-        for name, vec in raw.items()
-        if not isinstance(vec, qe.SparseVector)
-    }
+def _condition(c: Condition) -> Any:
+    if isinstance(c, AnyOf):
+        return qe.FieldCondition(c.field, match=qe.MatchAny(list(c.values)))
+    if isinstance(c, Between):
+        return qe.FieldCondition(c.field, range=qe.RangeFloat(gte=c.gte, lte=c.lte))
+    if isinstance(c, Equals):
+        return qe.FieldCondition(c.field, match=qe.MatchValue(c.value))
+    return qe.Filter(should=[_condition(o) for o in c.options])
 
 
 class EdgeStore(VectorStore):
     """Collections as qdrant-edge shards under ``root`` (``<root>/<collection>/``)."""
 
     def __init__(self, root: Path, *, params: EdgeParams | None = None) -> None:
+        super().__init__()
         self.root = Path(root)
         self.params = params or EdgeParams()
-        self._specs: dict[str, CollectionSpec] = {}
         self._shards: dict[str, _OpenShard] = {}
-        self._lock = threading.Lock()
-        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"EdgeStore({str(self.root)!r})"
 
     # --- collections -----------------------------------------------------------------------
 
-    def ensure_collection(self, spec: CollectionSpec) -> None:
-        """Open (creating if absent) the shard of ``spec`` and its payload indexes."""
-        with self._lock:
-            if self._closed:
-                raise StoreError("this EdgeStore is closed")
-            if spec.name in self._shards:
-                if self._specs[spec.name] != spec:
-                    raise StoreError(f"collection {spec.name!r} is already open with another spec")
-                return
-            path = self.root / spec.name
-            opened = _acquire(path, spec, self.params)
-            try:
-                self._check_spec_file(path, spec)
-                with opened.lock:
-                    existing = set(opened.shard.info().payload_schema)
-                    for attr, schema in _SCHEMAS.items():
-                        for name in getattr(spec, attr):
-                            if name not in existing:
-                                opened.shard.update(
-                                    qe.UpdateOperation.create_field_index(name, schema)
-                                )
-            except BaseException:
-                _release(opened)
-                raise
-            self._shards[spec.name] = opened
-            self._specs[spec.name] = spec
+    def _open_collection(self, spec: CollectionSpec) -> None:
+        path = self.root / spec.name
+        opened = _acquire(path, spec, self.params)
+        try:
+            self._check_spec_file(path, spec)
+            with opened.lock:
+                existing = opened.shard.info().payload_schema
+                for name, kind in missing_indexes(spec, existing):
+                    opened.shard.update(qe.UpdateOperation.create_field_index(name, _SCHEMAS[kind]))
+        except BaseException:
+            _release(opened)
+            raise
+        self._shards[spec.name] = opened
 
     @staticmethod
     def _check_spec_file(path: Path, spec: CollectionSpec) -> None:
@@ -293,86 +203,55 @@ class EdgeStore(VectorStore):
         else:
             spec_file.write_text(json.dumps(wanted), encoding="utf-8")
 
-    def _open(self, collection: str) -> tuple[CollectionSpec, _OpenShard]:
-        if self._closed:
-            raise StoreError(f"this EdgeStore over {self.root} is closed")
-        try:
-            return self._specs[collection], self._shards[collection]
-        except KeyError:
-            raise unknown_collection(collection, self._specs) from None
+    def _shard(self, spec: CollectionSpec) -> _OpenShard:
+        return self._shards[spec.name]
+
+    def _sparse_names(self, collection: str) -> frozenset[str]:
+        return self._shards[collection].sparse
 
     # --- writes ----------------------------------------------------------------------------
 
-    def upsert(self, collection: str, points: Sequence[PointIn]) -> None:
-        spec, opened = self._open(collection)
+    def _upsert(self, spec: CollectionSpec, points: Sequence[CheckedPoint]) -> None:
         edge_points = []
-        for point in points:
-            vectors, payload = check_point(spec, point)
-            named: dict[str, Any] = dict(vectors)
-            for name, sv in check_sparse(spec, point, available=opened.sparse).items():
+        for p in points:
+            named: dict[str, Any] = dict(p.vectors)
+            for name, sv in p.sparse.items():
                 named[name] = qe.SparseVector(list(sv.indices), list(sv.values))
             # The binding takes numpy arrays as they are; its stub only names lists.
-            edge_points.append(qe.Point(point_id(collection, point.key), cast(Any, named), payload))
-        if not edge_points:
-            return
+            edge_points.append(qe.Point(p.id, cast(Any, named), p.payload))
+        opened = self._shard(spec)
         with opened.lock:
             opened.shard.update(qe.UpdateOperation.upsert_points(edge_points))
 
-    def set_payload(self, collection: str, key: str, payload: Mapping[str, Any]) -> None:
-        spec, opened = self._open(collection)
-        encoded = encode_payload(payload)
-        if encoded.get(spec.key_field, key) != key:
-            raise StoreError(f"set_payload cannot change {spec.key_field} of {key!r}")
-        pid = point_id(collection, key)
+    def _set_payload(self, spec: CollectionSpec, pid: str, payload: dict[str, Any]) -> bool:
+        opened = self._shard(spec)
+        # Under the shard's write lock, so the point cannot vanish between check and write.
         with opened.lock:
             if not opened.shard.retrieve([pid], False, False):
-                raise NotFoundError(f"no point {key!r} in {collection!r}")
-            opened.shard.update(qe.UpdateOperation.set_payload([pid], encoded))
+                return False
+            opened.shard.update(qe.UpdateOperation.set_payload([pid], payload))
+        return True
 
-    def delete(self, collection: str, keys: Sequence[str]) -> None:
-        _, opened = self._open(collection)
-        if not keys:
-            return
+    def _delete(self, spec: CollectionSpec, pids: Sequence[str]) -> None:
+        opened = self._shard(spec)
         with opened.lock:
-            opened.shard.update(
-                qe.UpdateOperation.delete_points([point_id(collection, k) for k in unique(keys)])
-            )
+            opened.shard.update(qe.UpdateOperation.delete_points(list(pids)))
 
     # --- reads -----------------------------------------------------------------------------
 
-    def _record(self, spec: CollectionSpec, point: Any, *, score: float = 0.0) -> Record:
-        payload = decode_payload(point.payload)
-        return Record(
-            key=str(payload.get(spec.key_field, point.id)),
-            payload=payload,
-            vectors=_vectors(point.vector),
-            score=score,
-        )
+    def _retrieve(self, spec: CollectionSpec, pids: Sequence[str], with_vectors: bool) -> Any:
+        return self._shard(spec).shard.retrieve(list(pids), True, with_vectors)
 
-    def retrieve(
-        self, collection: str, keys: Sequence[str], *, with_vectors: bool = False
-    ) -> list[Record]:
-        spec, opened = self._open(collection)
-        wanted = unique(keys)
-        if not wanted:
-            return []
-        found = opened.shard.retrieve([point_id(collection, k) for k in wanted], True, with_vectors)
-        by_key = {r.key: r for r in (self._record(spec, p) for p in found)}
-        return [by_key[k] for k in wanted if k in by_key]
-
-    def _query(
+    def _search(
         self,
-        collection: str,
+        spec: CollectionSpec,
         query: Vector,
         *,
         using: str,
         limit: int,
-        flt: qe.Filter | None,
+        flt: Any | None,
         with_vectors: bool,
-    ) -> list[Record]:
-        spec, opened = self._open(collection)
-        check_using(spec, using)
-        check_limit(limit)
+    ) -> Any:
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(cast(Any, query), using=using),
@@ -386,168 +265,53 @@ class EdgeStore(VectorStore):
                 quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0),
             ),
         )
-        hits = opened.shard.query(request)
-        return [self._record(spec, hit, score=float(hit.score)) for hit in hits]
+        return self._shard(spec).shard.query(request)
 
-    def search(
+    def _search_sparse(
         self,
-        collection: str,
-        vector: Vector,
+        spec: CollectionSpec,
+        vectors: Sequence[SparseVector],
         *,
         using: str,
         limit: int,
-        filters: Filters | None = None,
-        with_vectors: bool = False,
-    ) -> list[Record]:
-        spec, _ = self._open(collection)
-        query = check_query(spec, using, vector)
-        return self._query(
-            collection,
-            query,
-            using=using,
-            limit=limit,
-            flt=_edge_filter(collection, filters),
-            with_vectors=with_vectors,
-        )
-
-    def recommend(
-        self,
-        collection: str,
-        *,
-        positive: Sequence[str],
-        negative: Sequence[str] = (),
-        using: str,
-        limit: int,
-        filters: Filters | None = None,
-    ) -> list[Record]:
-        spec, _ = self._open(collection)
-        check_using(spec, using)
-        check_examples(positive)
-        pos = [
-            r.vectors[using]
-            for r in self.retrieve(collection, positive, with_vectors=True)
-            if using in r.vectors
-        ]
-        if not pos:
-            raise ExamplesNotFoundError(collection, unique(positive))
-        neg = [
-            r.vectors[using]
-            for r in self.retrieve(collection, negative, with_vectors=True)
-            if using in r.vectors
-        ]
-        return self._query(
-            collection,
-            average_query(pos, neg),
-            using=using,
-            limit=limit,
-            flt=_edge_filter(collection, filters, exclude=[*positive, *negative]),
-            with_vectors=False,
-        )
-
-    def has_sparse(self, collection: str, name: str) -> bool:
-        _, opened = self._open(collection)
-        return name in opened.sparse
-
-    def _sparse_request(
-        self, vector: SparseVector, *, using: str, limit: int, flt: qe.Filter | None
-    ) -> qe.QueryRequest:
-        return qe.QueryRequest(
-            limit=limit,
-            query=qe.Query.Nearest(
-                qe.SparseVector(list(vector.indices), list(vector.values)), using=using
-            ),
-            filter=flt,
-            with_payload=True,
-            with_vector=False,
-        )
-
-    def _check_sparse_query(
-        self, collection: str, vector: SparseVector, *, using: str, limit: int
-    ) -> tuple[CollectionSpec, _OpenShard]:
-        spec, opened = self._open(collection)
-        check_limit(limit)
-        if using not in opened.sparse:
-            raise StoreError(f"collection {collection!r} has no sparse vector {using!r}")
-        check_sparse_vector(vector, key="<query>", name=using)
-        return spec, opened
-
-    def search_sparse(
-        self,
-        collection: str,
-        vector: SparseVector,
-        *,
-        using: str,
-        limit: int,
-        filters: Filters | None = None,
-    ) -> list[Record]:
-        spec, opened = self._check_sparse_query(collection, vector, using=using, limit=limit)
-        if not vector.indices:
-            return []
-        request = self._sparse_request(
-            vector, using=using, limit=limit, flt=_edge_filter(collection, filters)
-        )
-        return [self._record(spec, h, score=float(h.score)) for h in opened.shard.query(request)]
-
-    def search_sparse_batch(
-        self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
-    ) -> list[list[Record]]:
-        spec, opened = self._open(collection)
-        for vector in vectors:
-            self._check_sparse_query(collection, vector, using=using, limit=limit)
-        wanted = [i for i, v in enumerate(vectors) if v.indices]
-        out: list[list[Record]] = [[] for _ in vectors]
-        if not wanted:
-            return out
-        batch = qe.QueryBatchRequest(
-            [self._sparse_request(vectors[i], using=using, limit=limit, flt=None) for i in wanted]
-        )
-        for i, hits in zip(wanted, opened.shard.query_batch(batch), strict=True):
-            out[i] = [self._record(spec, h, score=float(h.score)) for h in hits]
-        return out
-
-    def facet(
-        self, collection: str, key: str, *, limit: int, filters: Filters | None = None
-    ) -> list[tuple[Any, int]]:
-        _, opened = self._open(collection)
-        check_limit(limit)
-        response = opened.shard.facet(
-            qe.FacetRequest(
-                key=key, limit=limit, exact=True, filter=_edge_filter(collection, filters)
+        flt: Any | None,
+    ) -> list[Sequence[Any]]:
+        requests = [
+            qe.QueryRequest(
+                limit=limit,
+                query=qe.Query.Nearest(
+                    qe.SparseVector(list(v.indices), list(v.values)), using=using
+                ),
+                filter=flt,
+                with_payload=True,
+                with_vector=False,
             )
-        )
+            for v in vectors
+        ]
+        return list(self._shard(spec).shard.query_batch(qe.QueryBatchRequest(requests)))
+
+    def _facet(
+        self, spec: CollectionSpec, key: str, *, limit: int, flt: Any | None
+    ) -> list[tuple[Any, int]]:
+        request = qe.FacetRequest(key=key, limit=limit, exact=True, filter=flt)
+        response = self._shard(spec).shard.facet(request)
         return [(hit.value, int(hit.count)) for hit in response.hits]
 
-    def count(self, collection: str, filters: Filters | None = None) -> int:
-        _, opened = self._open(collection)
-        flt = _edge_filter(collection, filters)
-        return int(opened.shard.count(qe.CountRequest(exact=True, filter=flt)))
+    def _count(self, spec: CollectionSpec, flt: Any | None) -> int:
+        return int(self._shard(spec).shard.count(qe.CountRequest(exact=True, filter=flt)))
 
-    def scroll(
-        self,
-        collection: str,
-        *,
-        filters: Filters | None = None,
-        batch_size: int = 256,
-        with_vectors: bool = False,
-    ) -> Iterator[Record]:
-        spec, opened = self._open(collection)
-        check_limit(batch_size)
-        flt = _edge_filter(collection, filters)
-        offset: Any = None
-        while True:
-            points, offset = opened.shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset,
-                    limit=batch_size,
-                    filter=flt,
-                    with_payload=True,
-                    with_vector=with_vectors,
-                )
-            )
-            for point in points:
-                yield self._record(spec, point)
-            if offset is None:
-                return
+    def _scroll_page(
+        self, spec: CollectionSpec, flt: Any | None, *, limit: int, offset: Any, with_vectors: bool
+    ) -> tuple[Any, Any]:
+        request = qe.ScrollRequest(
+            offset=offset, limit=limit, filter=flt, with_payload=True, with_vector=with_vectors
+        )
+        points, next_offset = self._shard(spec).shard.scroll(request)
+        return points, next_offset
+
+    def _native_filter(self, must: Sequence[Condition], exclude_ids: Sequence[str]) -> Any:
+        must_not: list[Any] | None = [qe.HasIdCondition(set(exclude_ids))] if exclude_ids else None
+        return qe.Filter(must=[_condition(c) for c in must] or None, must_not=must_not)
 
     # --- maintenance -----------------------------------------------------------------------
 
@@ -563,8 +327,7 @@ class EdgeStore(VectorStore):
 
     def info(self, collection: str) -> dict[str, int]:
         """Points, segments and HNSW-indexed vectors of ``collection`` (for ops and benches)."""
-        _, opened = self._open(collection)
-        info = opened.shard.info()
+        info = self._shard(self._spec(collection)).shard.info()
         return {
             "points": int(info.points_count),
             "segments": int(info.segments_count),
@@ -577,9 +340,7 @@ class EdgeStore(VectorStore):
             with opened.lock:
                 opened.shard.flush()
 
-    def close(self) -> None:
-        with self._lock:
-            shards, self._shards, self._specs = list(self._shards.values()), {}, {}
-            self._closed = True
+    def _close(self) -> None:
+        shards, self._shards = list(self._shards.values()), {}
         for opened in shards:
             _release(opened)

@@ -14,48 +14,30 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from recsys.core.errors import ExamplesNotFoundError, NotFoundError, StoreError
-from recsys.store._common import (
-    brand_filter_keys,
-    category_filter_keys,
-    check_examples,
-    check_filters,
-    check_limit,
-    check_point,
-    check_query,
-    check_sparse,
-    check_sparse_vector,
-    check_using,
-    decode_payload,
-    encode_payload,
-    unique,
-    unknown_collection,
-)
+from recsys.core.errors import StoreError
+from recsys.store._common import missing_indexes
 from recsys.store._qdrant_client import QdrantClient
 from recsys.store._qdrant_client import models as qm
 from recsys.store.base import (
-    FLAG_FIELDS,
+    CheckedPoint,
     CollectionSpec,
-    Filters,
-    PointIn,
     Record,
     SparseVector,
     Vector,
     VectorStore,
     point_id,
 )
+from recsys.store.conditions import AnyOf, Between, Condition, Equals
 
 _SCHEMAS = {
-    "keyword_indexes": qm.PayloadSchemaType.KEYWORD,
-    "float_indexes": qm.PayloadSchemaType.FLOAT,
-    "integer_indexes": qm.PayloadSchemaType.INTEGER,
-    "datetime_indexes": qm.PayloadSchemaType.DATETIME,
+    "keyword": qm.PayloadSchemaType.KEYWORD,
+    "float": qm.PayloadSchemaType.FLOAT,
+    "integer": qm.PayloadSchemaType.INTEGER,
+    "datetime": qm.PayloadSchemaType.DATETIME,
 }
 
 
@@ -74,66 +56,14 @@ def _client_for(location: str, *, api_key: str | None, timeout: int) -> tuple[Qd
     return QdrantClient(path=location, force_disable_check_same_thread=True), True
 
 
-def _qdrant_filter(
-    collection: str, filters: Filters | None, exclude: Sequence[str] = ()
-) -> qm.Filter | None:
-    must: list[qm.Condition] = []
-    excluded = list(exclude)
-    if filters is not None:
-        check_filters(filters)
-        if filters.categories:
-            must.append(
-                qm.Filter(
-                    should=[
-                        qm.FieldCondition(
-                            key="category_keys",
-                            match=qm.MatchAny(any=category_filter_keys(filters)),
-                        ),
-                        qm.FieldCondition(
-                            key="category_levels", match=qm.MatchAny(any=list(filters.categories))
-                        ),
-                    ]
-                )
-            )
-        if filters.brands:
-            must.append(
-                qm.Filter(
-                    should=[
-                        qm.FieldCondition(
-                            key="brand_key", match=qm.MatchAny(any=brand_filter_keys(filters))
-                        ),
-                        qm.FieldCondition(key="brand", match=qm.MatchAny(any=list(filters.brands))),
-                    ]
-                )
-            )
-        if filters.price_min is not None or filters.price_max is not None:
-            must.append(
-                qm.FieldCondition(
-                    key="price", range=qm.Range(gte=filters.price_min, lte=filters.price_max)
-                )
-            )
-        for flag in FLAG_FIELDS:
-            wanted = getattr(filters, flag)
-            if wanted is not None:
-                must.append(qm.FieldCondition(key=flag, match=qm.MatchValue(value=int(wanted))))
-        excluded.extend(filters.exclude_keys)
-    must_not: list[qm.Condition] = []
-    if excluded:
-        must_not.append(qm.HasIdCondition(has_id=[point_id(collection, k) for k in excluded]))
-    if not must and not must_not:
-        return None
-    return qm.Filter(must=must or None, must_not=must_not or None)
-
-
-def _vectors(raw: Any) -> dict[str, Vector]:
-    if not isinstance(raw, dict):
-        return {}
-    # The sparse "keywords" vector is the store's own index, not one callers compute with.
-    return {
-        name: np.asarray(vec, dtype=np.float32)
-        for name, vec in raw.items()
-        if not isinstance(vec, qm.SparseVector)
-    }
+def _condition(c: Condition) -> qm.Condition:
+    if isinstance(c, AnyOf):
+        return qm.FieldCondition(key=c.field, match=qm.MatchAny(any=list(c.values)))
+    if isinstance(c, Between):
+        return qm.FieldCondition(key=c.field, range=qm.Range(gte=c.gte, lte=c.lte))
+    if isinstance(c, Equals):
+        return qm.FieldCondition(key=c.field, match=qm.MatchValue(value=c.value))
+    return qm.Filter(should=[_condition(o) for o in c.options])
 
 
 @dataclass(frozen=True)
@@ -164,6 +94,7 @@ class QdrantStore(VectorStore):
         timeout: int = 30,
         cluster: ClusterParams | None = None,
     ) -> None:
+        super().__init__()
         try:
             self.client, self.local = _client_for(location, api_key=api_key, timeout=timeout)
         except Exception as exc:
@@ -173,13 +104,15 @@ class QdrantStore(VectorStore):
         self.hnsw_ef_construct = hnsw_ef_construct
         self.hnsw_ef = hnsw_ef
         self.cluster = cluster or ClusterParams()
-        self._specs: dict[str, CollectionSpec] = {}
         #: Sparse vectors each open collection holds (one created before them has none).
         self._sparse: dict[str, frozenset[str]] = {}
         # The server client is thread-safe; local mode mutates Python dicts and sqlite.
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if self.local else contextlib.nullcontext()
         )
+
+    def __repr__(self) -> str:
+        return f"QdrantStore({self.location!r})"
 
     # --- collections -----------------------------------------------------------------------
 
@@ -224,23 +157,20 @@ class QdrantStore(VectorStore):
             )
         return config
 
-    def ensure_collection(self, spec: CollectionSpec) -> None:
+    def _open_collection(self, spec: CollectionSpec) -> None:
         with self._lock:
             if not self.client.collection_exists(spec.name):
                 self.client.create_collection(spec.name, **self.collection_config(spec))
             else:
                 self._check_vectors(spec)
             if not self.local:
-                existing = set(self.client.get_collection(spec.name).payload_schema)
-                for attr, schema in _SCHEMAS.items():
-                    for name in getattr(spec, attr):
-                        if name not in existing:
-                            self.client.create_payload_index(
-                                spec.name, name, field_schema=schema, wait=True
-                            )
+                existing = self.client.get_collection(spec.name).payload_schema
+                for name, kind in missing_indexes(spec, existing):
+                    self.client.create_payload_index(
+                        spec.name, name, field_schema=_SCHEMAS[kind], wait=True
+                    )
             sparse = self.client.get_collection(spec.name).config.params.sparse_vectors or {}
             self._sparse[spec.name] = frozenset(spec.sparse_vectors) & frozenset(sparse)
-            self._specs[spec.name] = spec
 
     def _check_vectors(self, spec: CollectionSpec) -> None:
         params = self.client.get_collection(spec.name).config.params.vectors
@@ -250,77 +180,42 @@ class QdrantStore(VectorStore):
                 f"collection {spec.name!r} exists with vectors {have}, not {dict(spec.vectors)}"
             )
 
-    def _spec(self, collection: str) -> CollectionSpec:
-        try:
-            return self._specs[collection]
-        except KeyError:
-            raise unknown_collection(collection, self._specs) from None
+    def _sparse_names(self, collection: str) -> frozenset[str]:
+        return self._sparse.get(collection, frozenset())
 
     # --- writes ----------------------------------------------------------------------------
 
-    def upsert(self, collection: str, points: Sequence[PointIn]) -> None:
-        spec = self._spec(collection)
+    def _upsert(self, spec: CollectionSpec, points: Sequence[CheckedPoint]) -> None:
         structs = []
-        available = self._sparse.get(collection, frozenset())
-        for point in points:
-            vectors, payload = check_point(spec, point)
-            named: dict[str, Any] = {name: vec.tolist() for name, vec in vectors.items()}
-            for name, sv in check_sparse(spec, point, available=available).items():
+        for p in points:
+            named: dict[str, Any] = {name: vec.tolist() for name, vec in p.vectors.items()}
+            for name, sv in p.sparse.items():
                 named[name] = qm.SparseVector(indices=list(sv.indices), values=list(sv.values))
-            structs.append(
-                qm.PointStruct(id=point_id(collection, point.key), vector=named, payload=payload)
-            )
-        if not structs:
-            return
+            structs.append(qm.PointStruct(id=p.id, vector=named, payload=p.payload))
         with self._lock:
-            self.client.upsert(collection, points=structs, wait=True)
+            self.client.upsert(spec.name, points=structs, wait=True)
 
-    def set_payload(self, collection: str, key: str, payload: Mapping[str, Any]) -> None:
-        spec = self._spec(collection)
-        encoded = encode_payload(payload)
-        if encoded.get(spec.key_field, key) != key:
-            raise StoreError(f"set_payload cannot change {spec.key_field} of {key!r}")
-        pid = point_id(collection, key)
+    def _set_payload(self, spec: CollectionSpec, pid: str, payload: dict[str, Any]) -> bool:
         with self._lock:
-            if not self.client.retrieve(collection, [pid], with_payload=False):
-                raise NotFoundError(f"no point {key!r} in {collection!r}")
-            self.client.set_payload(collection, payload=encoded, points=[pid], wait=True)
+            if not self.client.retrieve(spec.name, [pid], with_payload=False):
+                return False
+            self.client.set_payload(spec.name, payload=payload, points=[pid], wait=True)
+        return True
 
-    def delete(self, collection: str, keys: Sequence[str]) -> None:
-        self._spec(collection)
-        if not keys:
-            return
-        ids: list[qm.ExtendedPointId] = [point_id(collection, k) for k in unique(keys)]
+    def _delete(self, spec: CollectionSpec, pids: Sequence[str]) -> None:
+        ids: list[qm.ExtendedPointId] = list(pids)
         with self._lock:
-            self.client.delete(collection, points_selector=qm.PointIdsList(points=ids), wait=True)
+            self.client.delete(spec.name, points_selector=qm.PointIdsList(points=ids), wait=True)
 
     # --- reads -----------------------------------------------------------------------------
 
-    def _record(self, spec: CollectionSpec, point: Any, *, score: float = 0.0) -> Record:
-        payload = decode_payload(point.payload)
-        return Record(
-            key=str(payload.get(spec.key_field, point.id)),
-            payload=payload,
-            vectors=_vectors(point.vector),
-            score=score,
-        )
-
-    def retrieve(
-        self, collection: str, keys: Sequence[str], *, with_vectors: bool = False
-    ) -> list[Record]:
-        spec = self._spec(collection)
-        wanted = unique(keys)
-        if not wanted:
-            return []
+    def _retrieve(
+        self, spec: CollectionSpec, pids: Sequence[str], with_vectors: bool
+    ) -> list[qm.Record]:
         with self._lock:
-            found = self.client.retrieve(
-                collection,
-                [point_id(collection, k) for k in wanted],
-                with_payload=True,
-                with_vectors=with_vectors,
+            return self.client.retrieve(
+                spec.name, list(pids), with_payload=True, with_vectors=with_vectors
             )
-        by_key = {r.key: r for r in (self._record(spec, p) for p in found)}
-        return [by_key[k] for k in wanted if k in by_key]
 
     def _search_params(self, limit: int) -> qm.SearchParams | None:
         if self.local:
@@ -332,19 +227,17 @@ class QdrantStore(VectorStore):
 
     def _query(
         self,
-        collection: str,
+        spec: CollectionSpec,
         query: qm.Query | list[float],
         *,
         using: str,
         limit: int,
-        flt: qm.Filter | None,
+        flt: Any | None,
         with_vectors: bool,
-    ) -> list[Record]:
-        spec = self._spec(collection)
-        check_limit(limit)
+    ) -> list[qm.ScoredPoint]:
         with self._lock:
             response = self.client.query_points(
-                collection,
+                spec.name,
                 query=query,
                 using=using,
                 query_filter=flt,
@@ -353,185 +246,102 @@ class QdrantStore(VectorStore):
                 with_vectors=with_vectors,
                 search_params=self._search_params(limit),
             )
-        return [self._record(spec, p, score=float(p.score)) for p in response.points]
+        return response.points
 
-    def search(
+    def _search(
         self,
-        collection: str,
-        vector: Vector,
+        spec: CollectionSpec,
+        query: Vector,
         *,
         using: str,
         limit: int,
-        filters: Filters | None = None,
-        with_vectors: bool = False,
-    ) -> list[Record]:
-        spec = self._spec(collection)
-        query = check_query(spec, using, vector)
+        flt: Any | None,
+        with_vectors: bool,
+    ) -> list[qm.ScoredPoint]:
         return self._query(
-            collection,
-            query.tolist(),
-            using=using,
-            limit=limit,
-            flt=_qdrant_filter(collection, filters),
-            with_vectors=with_vectors,
+            spec, query.tolist(), using=using, limit=limit, flt=flt, with_vectors=with_vectors
         )
 
-    def recommend(
+    def _recommend(
         self,
-        collection: str,
+        spec: CollectionSpec,
+        positive: Sequence[Record],
+        negative: Sequence[Record],
         *,
-        positive: Sequence[str],
-        negative: Sequence[str] = (),
         using: str,
         limit: int,
-        filters: Filters | None = None,
-    ) -> list[Record]:
-        spec = self._spec(collection)
-        check_using(spec, using)
-        check_examples(positive)
-        # Qdrant refuses unknown example ids; keep the ones that exist, as qdrant-edge does.
-        pos = [
-            r.key
-            for r in self.retrieve(collection, positive, with_vectors=True)
-            if using in r.vectors
-        ]
-        if not pos:
-            raise ExamplesNotFoundError(collection, unique(positive))
-        neg = [
-            r.key
-            for r in self.retrieve(collection, negative, with_vectors=True)
-            if using in r.vectors
-        ]
+        flt: Any | None,
+    ) -> list[qm.ScoredPoint]:
+        # The server's own average_vector recommendation by ids (only existing examples: it
+        # refuses unknown ones); the base's default computes the same query client-side.
         query = qm.RecommendQuery(
             recommend=qm.RecommendInput(
-                positive=[point_id(collection, k) for k in pos],
-                negative=[point_id(collection, k) for k in neg] or None,
+                positive=[self._pid(spec, r) for r in positive],
+                negative=[self._pid(spec, r) for r in negative] or None,
                 strategy=qm.RecommendStrategy.AVERAGE_VECTOR,
             )
         )
-        return self._query(
-            collection,
-            query,
-            using=using,
-            limit=limit,
-            flt=_qdrant_filter(collection, filters, exclude=[*positive, *negative]),
-            with_vectors=False,
-        )
+        return self._query(spec, query, using=using, limit=limit, flt=flt, with_vectors=False)
 
-    def has_sparse(self, collection: str, name: str) -> bool:
-        self._spec(collection)
-        return name in self._sparse.get(collection, frozenset())
+    @staticmethod
+    def _pid(spec: CollectionSpec, record: Record) -> qm.ExtendedPointId:
+        return point_id(spec.name, record.key)
 
-    def _check_sparse_query(
-        self, collection: str, vector: SparseVector, *, using: str, limit: int
-    ) -> CollectionSpec:
-        spec = self._spec(collection)
-        check_limit(limit)
-        if not self.has_sparse(collection, using):
-            raise StoreError(f"collection {collection!r} has no sparse vector {using!r}")
-        check_sparse_vector(vector, key="<query>", name=using)
-        return spec
-
-    def search_sparse(
+    def _search_sparse(
         self,
-        collection: str,
-        vector: SparseVector,
+        spec: CollectionSpec,
+        vectors: Sequence[SparseVector],
         *,
         using: str,
         limit: int,
-        filters: Filters | None = None,
-    ) -> list[Record]:
-        spec = self._check_sparse_query(collection, vector, using=using, limit=limit)
-        if not vector.indices:
-            return []
-        with self._lock:
-            response = self.client.query_points(
-                collection,
-                query=qm.SparseVector(indices=list(vector.indices), values=list(vector.values)),
-                using=using,
-                query_filter=_qdrant_filter(collection, filters),
-                limit=limit,
-                with_payload=True,
-            )
-        return [self._record(spec, p, score=float(p.score)) for p in response.points]
-
-    def search_sparse_batch(
-        self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
-    ) -> list[list[Record]]:
-        spec = self._spec(collection)
-        for vector in vectors:
-            self._check_sparse_query(collection, vector, using=using, limit=limit)
-        wanted = [i for i, v in enumerate(vectors) if v.indices]
-        out: list[list[Record]] = [[] for _ in vectors]
-        if not wanted:
-            return out
+        flt: Any | None,
+    ) -> list[Sequence[Any]]:
         requests = [
             qm.QueryRequest(
-                query=qm.SparseVector(
-                    indices=list(vectors[i].indices), values=list(vectors[i].values)
-                ),
+                query=qm.SparseVector(indices=list(v.indices), values=list(v.values)),
                 using=using,
+                filter=flt,
                 limit=limit,
                 with_payload=True,
             )
-            for i in wanted
+            for v in vectors
         ]
         with self._lock:
-            responses = self.client.query_batch_points(collection, requests=requests)
-        for i, response in zip(wanted, responses, strict=True):
-            out[i] = [self._record(spec, p, score=float(p.score)) for p in response.points]
-        return out
+            responses = self.client.query_batch_points(spec.name, requests=requests)
+        return [response.points for response in responses]
 
-    def facet(
-        self, collection: str, key: str, *, limit: int, filters: Filters | None = None
+    def _facet(
+        self, spec: CollectionSpec, key: str, *, limit: int, flt: Any | None
     ) -> list[tuple[Any, int]]:
-        self._spec(collection)
-        check_limit(limit)
         with self._lock:
             response = self.client.facet(
-                collection,
-                key=key,
-                facet_filter=_qdrant_filter(collection, filters),
-                limit=limit,
-                exact=True,
+                spec.name, key=key, facet_filter=flt, limit=limit, exact=True
             )
         return [(hit.value, int(hit.count)) for hit in response.hits]
 
-    def count(self, collection: str, filters: Filters | None = None) -> int:
-        self._spec(collection)
+    def _count(self, spec: CollectionSpec, flt: Any | None) -> int:
         with self._lock:
-            result = self.client.count(
-                collection, count_filter=_qdrant_filter(collection, filters), exact=True
+            return int(self.client.count(spec.name, count_filter=flt, exact=True).count)
+
+    def _scroll_page(
+        self, spec: CollectionSpec, flt: Any | None, *, limit: int, offset: Any, with_vectors: bool
+    ) -> tuple[list[qm.Record], Any]:
+        with self._lock:
+            return self.client.scroll(
+                spec.name,
+                scroll_filter=flt,
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+                with_vectors=with_vectors,
             )
-        return int(result.count)
 
-    def scroll(
-        self,
-        collection: str,
-        *,
-        filters: Filters | None = None,
-        batch_size: int = 256,
-        with_vectors: bool = False,
-    ) -> Iterator[Record]:
-        spec = self._spec(collection)
-        check_limit(batch_size)
-        flt = _qdrant_filter(collection, filters)
-        offset: Any = None
-        while True:
-            with self._lock:
-                points, offset = self.client.scroll(
-                    collection,
-                    scroll_filter=flt,
-                    limit=batch_size,
-                    offset=offset,
-                    with_payload=True,
-                    with_vectors=with_vectors,
-                )
-            for point in points:
-                yield self._record(spec, point)
-            if offset is None:
-                return
+    def _native_filter(self, must: Sequence[Condition], exclude_ids: Sequence[str]) -> qm.Filter:
+        must_not: list[qm.Condition] = [qm.HasIdCondition(has_id=list(exclude_ids))]
+        return qm.Filter(
+            must=[_condition(c) for c in must] or None, must_not=must_not if exclude_ids else None
+        )
 
-    def close(self) -> None:
+    def _close(self) -> None:
         with self._lock:
             self.client.close()
