@@ -214,6 +214,8 @@ def run_demo(stack: DemoStack, *, full_history: bool, stop: threading.Event) -> 
     lines = ["", f"demo loaded in {time.monotonic() - t0:.0f} s. Some answers:"]
     for user in customers:
         lines += _show(http, f"/users/{user}/recommendations", {"limit": 5})
+    if customers:
+        lines += _show(http, f"/users/{customers[0]}/buy-again", {"limit": 5})
     if top_product:
         pid = top_product[0][0]
         lines += _show(http, f"/products/{pid}/similar", {"limit": 5})
@@ -227,6 +229,7 @@ def run_demo(stack: DemoStack, *, full_history: bool, stop: threading.Event) -> 
         "Try:",
         f"  {stack.url}/docs                                  (OpenAPI, every route)",
         f"  {stack.url}/users/{user}/recommendations?limit=10",
+        f"  {stack.url}/users/{user}/buy-again?limit=10",
         f"  {stack.url}/products/{pid}/similar?limit=10",
         f"  {stack.url}/search?q=red+retrospot+bag&user_id={user}",
         f"  {stack.url}/trending?category=Home",
