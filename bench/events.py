@@ -349,6 +349,7 @@ def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
         t = time.perf_counter()
         from recsys.events.models import validate_events
         from recsys.profiles.point import to_profile_event
+        from recsys.profiles.schema import ProfilePayload
 
         good, _ = validate_events(list(read_retail_events(RETAIL)))
         agg = compute_aggregates(
@@ -366,20 +367,21 @@ def replay_history(data_dir: Path, customers: list[str]) -> dict[str, Any]:
         shown = []
         for cust in customers:
             (profile,) = store.retrieve(settings.users_collection, [cust], with_vectors=True)
+            payload = ProfilePayload.read(profile.payload)
             near = store.search(
                 settings.products_collection, profile.vectors["long"], using="text", limit=5
             )
             shown.append(
                 {
                     "customer": cust,
-                    "counts": profile.payload["counts"],
-                    "top_categories": profile.payload["top_categories"][:3],
+                    "counts": payload.counts,
+                    "top_categories": payload.top_categories[:3],
                     "bought": [titles.get(p, p) for p, _ in bought[cust].most_common(5)],
                     "nearest": [
                         (
                             r.payload.get("title"),
                             round(r.score, 3),
-                            r.key in profile.payload["recent_purchases"],
+                            r.key in payload.recent_purchases,
                         )
                         for r in near
                     ],

@@ -37,6 +37,7 @@ from recsys.api.app import build_app
 from recsys.api.routes import recommend
 from recsys.cache import MemoryCache
 from recsys.core.config import Settings
+from recsys.profiles.schema import ProfilePayload
 from recsys.ranking.cached import CachedRecommender
 from recsys.ranking.service import Recommender
 from recsys.services import Services
@@ -61,14 +62,14 @@ def _users(cat: Any, rng: np.random.Generator, now: float) -> list[PointIn]:
                     "long": (long / np.linalg.norm(long)).astype(np.float32),
                     "short": (short / np.linalg.norm(short)).astype(np.float32),
                 },
-                payload={
-                    "kind": "user",
-                    "recent_purchases": [cat.keys[i] for i in bought],
-                    "recent_product_ids": [cat.keys[i] for i in bought[:10]],
-                    "last_event_ts": now - 600,
-                    "short_as_of": now - 600,
-                    "profile_version": 1,
-                },
+                payload=ProfilePayload(
+                    kind="user",
+                    recent_purchases=[cat.keys[i] for i in bought],
+                    recent_product_ids=[cat.keys[i] for i in bought[:10]],
+                    last_event_ts=now - 600,
+                    short_as_of=now - 600,
+                    profile_version=1,
+                ).to_payload(),
             )
         )
     return out
@@ -76,7 +77,7 @@ def _users(cat: Any, rng: np.random.Generator, now: float) -> list[PointIn]:
 
 def _aggregates(cat: Any, users: list[PointIn], rng: np.random.Generator) -> Aggregates:
     n = len(cat.keys)
-    purchased = {p for u in users for p in u.payload["recent_purchases"]}
+    purchased = {p for u in users for p in ProfilePayload.read(u.payload).recent_purchases}
     popular = rng.choice(n, size=min(5000, n), replace=False)
     neighbours = {
         p: [
@@ -126,7 +127,7 @@ def _time_lookup(ctx: Any, user: str, count: int) -> dict[str, float]:
     for _ in range(count):
         t0 = time.perf_counter()
         record = ctx.ranker.profile(user, [])
-        version = record.payload.get("profile_version", 0) if record else "none"
+        version = ProfilePayload.read(record.payload).profile_version if record else "none"
         key = cache_key(
             ctx.settings.cache_prefix,
             "user",

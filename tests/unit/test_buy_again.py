@@ -10,8 +10,9 @@ import pytest
 
 from recsys.aggregates.compute import Aggregates
 from recsys.evaluation.memory import ArrayItems
+from recsys.profiles.schema import ProfilePayload
 from recsys.ranking.buy_again import rank_buy_again, repeat_scores
-from recsys.ranking.service import _purchases
+from recsys.ranking.state import purchases
 from recsys.ranking.types import Purchase, UserState
 from recsys.store.base import Filters
 
@@ -99,7 +100,7 @@ def test_stored_purchase_figures_become_order_lines() -> None:
         "last_event_ts": NOW - DAY,
     }
     # WHEN read as purchases
-    lines = _purchases(payload, now=NOW)
+    lines = purchases(ProfilePayload.read(payload), now=NOW)
     # THEN cups get 3 lines spread from first to last, tea 1, the old one one line an hour
     # apart from the newest event; newest first
     at = {p: sorted(x.at for x in lines if x.product_id == p) for p in ("tea", "cups", "old")}

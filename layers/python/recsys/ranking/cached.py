@@ -20,7 +20,9 @@ from typing import Any
 
 from recsys.cache import Cache, cache_key
 from recsys.core.config import Settings
-from recsys.ranking.service import Recommender, Reply
+from recsys.profiles.schema import ProfilePayload
+from recsys.ranking.fallback import Reply
+from recsys.ranking.service import Recommender
 from recsys.ranking.types import Scored
 from recsys.store.base import Filters
 
@@ -138,7 +140,7 @@ class CachedRecommender:
         record = self.ranker.profile(user_id, problems)
         if problems:
             return record, problems, None
-        version = record.payload.get("profile_version", 0) if record else "none"
+        version = ProfilePayload.read(record.payload).profile_version if record else "none"
         return record, problems, self._key(endpoint, user_id, version, params)
 
     def for_user(

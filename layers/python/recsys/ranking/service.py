@@ -1,85 +1,37 @@
 """The recommendation service behind the HTTP routes: strategies, fallbacks and degradation.
 
-Every method returns a :class:`Reply` and never raises for a dependency outage: when the vector
-store, the aggregates or the encoder fail, it falls back — profile → trending → popular →
-catalog order — and marks the reply ``degraded``. Only a missing product (404) or bad input
-(422) reach the caller as errors.
+Every method returns a :class:`~recsys.ranking.fallback.Reply` and never raises for a
+dependency outage: when the vector store, the aggregates or the encoder fail, it falls back —
+profile → trending → popular → catalog order — and marks the reply ``degraded``. Only a missing
+product (404) or bad input (422) reach the caller as errors. The lists about one product are
+:mod:`recsys.ranking.products`'s, the fallbacks :mod:`recsys.ranking.fallback`'s.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from recsys.core.config import Settings
-from recsys.core.errors import NotFoundError
 from recsys.core.types import Encoder
 from recsys.ranking.buy_again import rank_buy_again, reason, repeat_scores
 from recsys.ranking.config import RankingConfig, Weights
+from recsys.ranking.fallback import Fallbacks, Reply
 from recsys.ranking.fitted import FittedRanking, fitted_of, rank
-from recsys.ranking.rules import matches, top_category
+from recsys.ranking.products import ProductLists
 from recsys.ranking.sources import StoreItems, StoreUsers
-from recsys.ranking.types import AggregateSource, Purchase, Scored, UserState
+from recsys.ranking.state import user_state
+from recsys.ranking.types import AggregateSource, Scored, UserState
 from recsys.search import ProductSearch, tuning_for
 from recsys.store.base import Filters, Record, Vector, VectorStore
 
 log = logging.getLogger(__name__)
-
-#: A short-term vector older than this many short time constants says nothing about intent.
-SHORT_HORIZON_TAUS = 6.0
-
-
-class _NoAggregates:
-    """Stands in when the aggregates cannot be loaded: every list is empty."""
-
-    def popular(self, *, limit: int, category: str | None = None) -> list[tuple[str, float]]:
-        return []
-
-    def trending(self, *, limit: int, category: str | None = None) -> list[tuple[str, float]]:
-        return []
-
-    def bought_with(self, product_id: str, *, limit: int) -> list[tuple[str, float]]:
-        return []
-
-    def popularity(self, product_id: str) -> float:
-        return 0.0
-
-
-@dataclass
-class Reply:
-    """A ranked list, how it was made, and whether a dependency failed on the way."""
-
-    strategy: str
-    items: list[Scored]
-    degraded: bool = False
-    #: What failed, for logs (never shown to shoppers).
-    problems: list[str] = field(default_factory=list)
-
-
-def _purchases(payload: Mapping[str, Any], *, now: float) -> list[Purchase]:
-    """The profile's purchases as order lines, newest first: each recent product's occasions
-    spread evenly between its first and last purchase (``purchase_stats``). A profile without
-    them (written before they were kept) gives one line per product, an hour apart."""
-    stats = payload.get("purchase_stats") or {}
-    last_event = float(payload.get("last_event_ts") or now)
-    out: list[Purchase] = []
-    for i, raw in enumerate(payload.get("recent_purchases") or []):
-        pid = str(raw)
-        figures = stats.get(pid)
-        if not figures:
-            out.append(Purchase(pid, last_event - i * 3600.0))
-            continue
-        n, first, last = max(int(figures[0]), 1), float(figures[1]), float(figures[2])
-        step = (last - first) / (n - 1) if n > 1 else 0.0
-        out.extend(Purchase(pid, last - k * step) for k in range(n))
-    out.sort(key=lambda p: -p.at)
-    return out
 
 
 def _unit(v: Any) -> Vector:
@@ -110,6 +62,8 @@ class Recommender:
         self.products = settings.products_collection
         self.users = settings.users_collection
         self._search_engine: ProductSearch | None = None
+        self.lists = Fallbacks(store=self.store, aggregates=aggregates, products=self.products)
+        self.by_product = ProductLists(store=self.store, lists=self.lists, products=self.products)
 
     # --- dependencies, each failure recorded -------------------------------------------------
 
@@ -117,12 +71,7 @@ class Recommender:
         return self._store() if callable(self._store) else self._store
 
     def _aggs(self, problems: list[str]) -> AggregateSource:
-        try:
-            return self._aggregates()
-        except Exception as exc:  # any outage of S3 / parsing degrades, never fails the reply
-            problems.append(f"aggregates: {exc}")
-            log.warning("aggregates unavailable: %s", exc)
-            return _NoAggregates()
+        return self.lists.aggregates(problems)
 
     def fitted(self, aggs: AggregateSource | None = None) -> FittedRanking | None:
         """The ranking the nightly tuner fitted to this store (kept in the aggregates), or None:
@@ -149,102 +98,7 @@ class Recommender:
 
     def user_state(self, record: Record | None, *, now: float) -> UserState:
         """What ranking needs from a stored profile."""
-        if record is None:
-            return UserState()
-        p = record.payload
-        purchases = _purchases(p, now=now)
-        short_as_of = float(p.get("short_as_of") or 0.0)
-        fresh = now - short_as_of < SHORT_HORIZON_TAUS * self.settings.profile_tau_short_s
-        return UserState(
-            user_id=record.key,
-            long=record.vectors.get("long"),
-            short=record.vectors.get("short") if fresh else None,
-            purchases=purchases,
-            recent=[str(x) for x in p.get("recent_product_ids") or []],
-            carted=[str(x) for x in p.get("recent_carted") or []],
-            profile_version=int(p.get("profile_version") or 0),
-        )
-
-    # --- payload helpers ------------------------------------------------------------------------
-
-    def _hydrate(
-        self,
-        ranked: Sequence[tuple[str, float]],
-        *,
-        reason: Callable[[Mapping[str, Any]], str],
-        filters: Filters | None,
-        limit: int,
-        problems: list[str],
-    ) -> list[Scored]:
-        """Payloads for ids from the aggregates, filtered; bare ids when the store is down."""
-        ids = [pid for pid, _ in ranked]
-        try:
-            found = {r.key: r.payload for r in self.store().retrieve(self.products, ids)}
-        except Exception as exc:
-            problems.append(f"products: {exc}")
-            return [
-                Scored(pid, round(s, 6), reason({}), {"product_id": pid})
-                for pid, s in ranked[:limit]
-            ]
-        out = [
-            Scored(pid, round(s, 6), reason(found[pid]), found[pid])
-            for pid, s in ranked
-            if pid in found and matches(found[pid], filters)
-        ]
-        return out[:limit]
-
-    def _aggregate_list(
-        self,
-        *,
-        limit: int,
-        filters: Filters | None,
-        problems: list[str],
-        trending_first: bool = True,
-    ) -> Reply:
-        """Trending, then popular, then catalog order: the cold-start and outage fallback."""
-        aggs = self._aggs(problems)
-        category = filters.categories[0] if filters and filters.categories else None
-        pool = max(limit * 5, 50)
-        if trending_first:
-            trending = aggs.trending(limit=pool, category=category)
-            items = self._hydrate(
-                trending,
-                reason=lambda p: (
-                    f"trending in {top_category(p)}" if top_category(p) else "trending now"
-                ),
-                filters=filters,
-                limit=limit,
-                problems=problems,
-            )
-            if len(items) >= limit:
-                return Reply("trending", items, bool(problems), problems)
-        else:
-            items = []
-        seen = {s.product_id for s in items}
-        popular = [(p, s) for p, s in aggs.popular(limit=pool, category=category) if p not in seen]
-        items += self._hydrate(
-            popular,
-            reason=lambda _: "popular right now",
-            filters=filters,
-            limit=limit - len(items),
-            problems=problems,
-        )
-        if items:
-            strategy = "trending" if trending_first and seen else "popular"
-            return Reply(strategy, items[:limit], bool(problems), problems)
-        return self._catalog_order(limit=limit, filters=filters, problems=problems)
-
-    def _catalog_order(self, *, limit: int, filters: Filters | None, problems: list[str]) -> Reply:
-        """A catalog without any events yet still answers: the first matching products."""
-        items: list[Scored] = []
-        try:
-            for rec in self.store().scroll(self.products, filters=filters, batch_size=limit):
-                items.append(Scored(rec.key, 0.0, "new in our catalog", rec.payload))
-                if len(items) >= limit:
-                    break
-        except Exception as exc:
-            problems.append(f"catalog: {exc}")
-        return Reply("catalog", items, bool(problems), problems)
+        return user_state(record, now=now, tau_short_s=self.settings.profile_tau_short_s)
 
     # --- strategies -----------------------------------------------------------------------------
 
@@ -310,7 +164,7 @@ class Recommender:
             base = filters or Filters()
             bought = {p.product_id for p in state.purchases}
             rules = replace(base, exclude_keys=sorted(bought | set(base.exclude_keys)))
-        fallback = self._aggregate_list(limit=limit, filters=rules, problems=problems)
+        fallback = self.lists.aggregate_list(limit=limit, filters=rules, problems=problems)
         return replace(fallback, degraded=bool(problems))
 
     def ranking_for(self, include_bought: bool | None) -> RankingConfig:
@@ -335,7 +189,7 @@ class Recommender:
         if not buy_again:
             taken |= {p.product_id for p in state.purchases}
         base = filters or Filters()
-        more = self._aggregate_list(
+        more = self.lists.aggregate_list(
             limit=limit - len(items),
             filters=replace(base, exclude_keys=sorted(taken)),
             problems=problems,
@@ -389,92 +243,12 @@ class Recommender:
         return Reply("buy_again", items, bool(problems), problems)
 
     def similar(self, product_id: str, *, limit: int, filters: Filters | None = None) -> Reply:
-        """Nearest products by embedding; co-purchase then popular when the store fails."""
-        problems: list[str] = []
-        try:
-            store = self.store()
-            found = store.retrieve(self.products, [product_id])
-            if not found:
-                raise NotFoundError(f"product {product_id!r} not found")
-            title = found[0].payload.get("title") or product_id
-            recs = store.recommend(
-                self.products, positive=[product_id], using="text", limit=limit, filters=filters
-            )
-            items = [
-                Scored(r.key, round(r.score, 6), f"similar to {title}", r.payload) for r in recs
-            ]
-            return Reply("similar", items)
-        except NotFoundError:
-            raise
-        except Exception as exc:
-            problems.append(f"similar: {exc}")
-        co = self._aggs(problems).bought_with(product_id, limit=limit * 3)
-        items = self._hydrate(
-            co,
-            reason=lambda _: "often bought together",
-            filters=filters,
-            limit=limit,
-            problems=problems,
-        )
-        if items:
-            return Reply("bought_together", items, True, problems)
-        return self._aggregate_list(limit=limit, filters=filters, problems=problems)
+        """Nearest products by embedding (:class:`~recsys.ranking.products.ProductLists`)."""
+        return self.by_product.similar(product_id, limit=limit, filters=filters)
 
     def bought_together(self, product_id: str, *, limit: int) -> Reply:
-        """Co-purchased products; thin support is topped up with complementary similar items."""
-        problems: list[str] = []
-        aggs = self._aggs(problems)
-        rules = Filters(in_stock=True, exclude_keys=[product_id])
-        try:
-            found = self.store().retrieve(self.products, [product_id], with_vectors=True)
-        except Exception as exc:
-            problems.append(f"products: {exc}")
-            found = []
-        if not found and not problems:
-            raise NotFoundError(f"product {product_id!r} not found")
-        title = found[0].payload.get("title") if found else product_id
-        items = self._hydrate(
-            aggs.bought_with(product_id, limit=limit * 3),
-            reason=lambda _: f"often bought with {title}",
-            filters=rules,
-            limit=limit,
-            problems=problems,
-        )
-        strategy = "bought_together"
-        if len(items) < limit and found and (vec := found[0].vectors.get("text")) is not None:
-            try:
-                extra = self._complementary(found[0], vec, limit=limit, skip=items)
-                items += extra
-                if extra:
-                    strategy = "bought_together+similar" if items[: -len(extra)] else "similar"
-            except Exception as exc:
-                problems.append(f"similar: {exc}")
-        if not items:
-            return self._aggregate_list(limit=limit, filters=rules, problems=problems)
-        return Reply(strategy, items[:limit], bool(problems), problems)
-
-    def _complementary(
-        self, product: Record, vec: Vector, *, limit: int, skip: Sequence[Scored]
-    ) -> list[Scored]:
-        """Similar products, those from another top-level category first (they complete a
-        basket; near-duplicates from the same shelf rarely do)."""
-        exclude = [product.key, *(s.product_id for s in skip)]
-        recs = self.store().search(
-            self.products,
-            vec,
-            using="text",
-            limit=limit * 4,
-            filters=Filters(in_stock=True, exclude_keys=exclude),
-        )
-        own = top_category(product.payload)
-        title = product.payload.get("title") or product.key
-        ranked = sorted(
-            recs, key=lambda r: (top_category(r.payload) == own and bool(own), -r.score)
-        )
-        return [
-            Scored(r.key, round(r.score, 6), f"goes well with {title}", r.payload)
-            for r in ranked[: limit - len(skip)]
-        ]
+        """Frequently bought together (:class:`~recsys.ranking.products.ProductLists`)."""
+        return self.by_product.bought_together(product_id, limit=limit)
 
     def cart(self, product_ids: Sequence[str], *, user_id: str | None, limit: int) -> Reply:
         """Complements of a cart: its items seed co-purchase and content; the user's taste
@@ -515,13 +289,13 @@ class Recommender:
                 return Reply("cart", items, bool(problems), problems)
         except Exception as exc:
             problems.append(f"cart: {exc}")
-        fallback = self._aggregate_list(limit=limit, filters=filters, problems=problems)
+        fallback = self.lists.aggregate_list(limit=limit, filters=filters, problems=problems)
         return replace(fallback, degraded=bool(problems))
 
     def trending(self, *, limit: int, category: str | None = None) -> Reply:
         """Trending products (popular when too few trend), optionally in one category."""
         filters = Filters(categories=[category] if category else None)
-        return self._aggregate_list(limit=limit, filters=filters, problems=[])
+        return self.lists.aggregate_list(limit=limit, filters=filters, problems=[])
 
     def search(
         self,
@@ -562,7 +336,7 @@ class Recommender:
         except Exception as exc:
             problems.append(f"search: {exc}")
             log.warning("search failed: %s", exc)
-        return self._aggregate_list(limit=limit, filters=filters, problems=problems)
+        return self.lists.aggregate_list(limit=limit, filters=filters, problems=problems)
 
     def _product_search(self) -> ProductSearch:
         """The search engine over the current store and encoder (kept while they are the same,
