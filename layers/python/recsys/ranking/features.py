@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from recsys.catalog.categories import top_category
 from recsys.ranking.rules import predicate
 from recsys.ranking.types import AggregateSource, ItemSource, UserSource, UserState
 from recsys.store.base import Filters, Vector
@@ -110,7 +111,7 @@ def _leaf(category: str) -> str:
 
 
 def _top(category: str) -> str:
-    return category.split(">")[0].strip()
+    return top_category(category)
 
 
 @dataclass

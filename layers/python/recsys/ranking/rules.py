@@ -11,22 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from recsys.catalog.categories import brand_key, category_key, category_keys
+from recsys.catalog.categories import top_category as category_top
 from recsys.store.base import Filters
 
 
-def category_levels(payload: Mapping[str, Any]) -> list[str]:
-    """Every prefix of the product's category path, plus the bare level names."""
-    levels = payload.get("category_levels")
-    if not levels:
-        parts = [p.strip() for p in str(payload.get("category") or "").split(">") if p.strip()]
-        levels = [" > ".join(parts[: i + 1]) for i in range(len(parts))]
-    out = [str(level) for level in levels]
-    return out + [level.rsplit(" > ", 1)[-1] for level in out]
-
-
 def top_category(payload: Mapping[str, Any]) -> str:
-    """The first level of the category path ("" when the product has none)."""
-    return str(payload.get("category") or "").split(">")[0].strip()
+    """The first level of the product's category path ("" when it has none)."""
+    return category_top(str(payload.get("category") or ""))
 
 
 def _flag(payload: Mapping[str, Any], name: str, default: bool) -> bool:
