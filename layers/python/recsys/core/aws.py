@@ -26,13 +26,14 @@ _SESSION_LOCK = threading.Lock()
 @lru_cache(maxsize=1)
 def _session() -> boto3.session.Session:
     # One session for every client: each new session reloads botocore's endpoint and service
-    # data, so a cold start building 2-3 clients saves ≈ 45 ms CPU per client after the first.
+    # data, which a cold start building 2-3 clients would otherwise pay for each (the cost:
+    # docs/BENCHMARKS.md, Lambda layer).
     return boto3.session.Session()
 
 
 @lru_cache(maxsize=32)
 def _client(service: str, endpoint_url: str | None, region: str) -> Any:
-    # Clients are thread-safe and costly to build (≈ 50 ms): one per service and endpoint.
+    # Clients are thread-safe and costly to build: one per service and endpoint.
     with _SESSION_LOCK:
         return _session().client(  # type: ignore[call-overload]
             service, endpoint_url=endpoint_url, region_name=region

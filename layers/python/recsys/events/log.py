@@ -7,7 +7,7 @@ Idempotency (exactly once in the log per event_id) and exact counts:
 - Every call first reads the claims of its events (BatchGetItem, 100 keys a request); a claim
   names where its event lives (owner, sk), and those event items are read back the same way.
   An event whose claim and item both exist is a duplicate — also when the retry carries
-  another timestamp. This makes replays of logged history cost ≈ 0.02 requests per event.
+  another timestamp. So a replay of logged history costs two batched reads per 100 events.
 - Every other event is claimed with a conditional PutItem (``attribute_not_exists(pk)``); a
   lost race returns the winner's claim (ReturnValuesOnConditionCheckFailure).
 - The event item itself is then put, conditionally, at the key its claim names — by the
@@ -17,8 +17,8 @@ Idempotency (exactly once in the log per event_id) and exact counts:
   writers of the same events (several Lambda containers, client retries) get replies whose
   ``accepted`` add up to exactly what the log holds, and a half-written event is completed by
   the first retry that sees it.
-A new event costs two conditional writes (≈ 2.02 requests; the pool runs them in parallel),
-the price of exact counts: BatchWriteItem cannot be conditional.
+A new event costs two conditional writes besides its share of those reads (the pool runs them in
+parallel), the price of exact counts: BatchWriteItem cannot be conditional.
 
 Why not TransactWriteItems (event + claim atomically, 50 events per call): a transaction that
 hits one duplicate is cancelled whole and must be retried, and the emulator (moto 5.2.5)

@@ -51,8 +51,7 @@ class RankingConfig:
     seed_tau_days: float = 365.0
     ann_candidates: int = 50
     #: Co-purchase neighbours taken per seed: with 50 seeds, each seed's few closest partners
-    #: beat long tails that add up to bestsellers (new-recall 0.0421 → 0.0437 and
-    #: 0.0513 → 0.0528 on the two evaluation splits going from 50 to 10).
+    #: beat long tails that add up to bestsellers (docs/EVALUATION.md, neighbours per seed).
     neighbours_per_seed: int = 10
     similar_users: int = 30
     popular_candidates: int = 50

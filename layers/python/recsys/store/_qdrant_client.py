@@ -1,13 +1,13 @@
 """qdrant-client, imported with its ~400 REST models built on first use instead of at import.
 
 Importing qdrant-client builds a pydantic validator for every generated REST model, then
-``qdrant_client/http/__init__.py`` calls ``model_rebuild()`` on each of them: together about
-0.4 s of CPU, the largest single part of a Lambda cold start, for models a handler mostly never
-touches. pydantic can build a model the first time it is validated or serialised instead
-(``defer_build``; a model whose forward references were unresolved at class creation is built
-that way too). Importing qdrant-client through this module turns that on for its models and
-skips the eager pass; the few models a request touches build on first use (≈ 30 ms, once per
-process).
+``qdrant_client/http/__init__.py`` calls ``model_rebuild()`` on each of them: together the
+largest single part of a Lambda cold start (docs/BENCHMARKS.md, Lambda layer), for models a
+handler mostly never touches. pydantic can build a model the first time it is validated or
+serialised instead (``defer_build``; a model whose forward references were unresolved at class
+creation is built that way too). Importing qdrant-client through this module turns that on for
+its models and skips the eager pass; the few models a request touches build on first use, once
+per process.
 
 Both switches are on only while the package imports and are restored before anything else
 runs: models defined later, ours included, build as usual. tests/unit/test_qdrant_import.py

@@ -10,7 +10,8 @@ Facts this module is built around (qdrant-edge-py 0.9, measured here):
   both backends rank alike and scores stay plain cosine similarities (RecommendBestScore
   returns transformed scores that cannot be compared with search scores or across backends).
 - HNSW (and the int8 quantized copy) is built only by ``optimize()``, which blocks and holds
-  the GIL for its whole duration; until then search is exact and fast enough (~9 ms at 100k).
+  the GIL for its whole duration; until then search is exact, and fast enough to serve from
+  (docs/BENCHMARKS.md, search).
   So ``optimize()`` is an explicit step after bulk loads and in the nightly refresh, never
   per batch; segments smaller than ``indexing_threshold_kb`` stay plain even then.
 - Calls into the engine hold the GIL, so threads never run engine calls in parallel; the
@@ -44,7 +45,7 @@ class EdgeParams:
 
     hnsw_m: int = 16
     hnsw_ef_construct: int = 100
-    #: ef at query time; 128 keeps recall ≈ exact for top-10 at 100k.
+    #: ef at query time: top-10 recall stays that of exact search (docs/BENCHMARKS.md, search).
     hnsw_ef: int = 128
     #: Below this many KB of vectors a segment is scanned, not walked (≈ 6.6k × 384-d).
     full_scan_threshold_kb: int = 10_000

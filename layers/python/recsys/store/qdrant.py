@@ -1,7 +1,8 @@
 """qdrant-client backend: a Qdrant server or cluster by URL, or qdrant-client's local mode.
 
-Local mode (``:memory:`` or a directory) is exact brute force in Python — about 1.5 s per
-filtered search at 100k points — so it serves contract tests and tiny catalogs; real
+Local mode (``:memory:`` or a directory) is exact brute force in Python — seconds per
+filtered search at 100k points (docs/BENCHMARKS.md, search) — so it serves contract tests and
+tiny catalogs; real
 deployments point ``qdrant_url`` at a server. Local mode ignores payload indexes and search
 params (and warns when given them), so neither is sent to it; it is not thread-safe either,
 so its calls are serialised by a lock.
