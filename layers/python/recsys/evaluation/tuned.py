@@ -83,7 +83,8 @@ class TunedRecommender(SystemRecommender):
         name = ROWS[self.row]
         if name not in check or "current" not in check:
             return None
-        if check[name]["recall"] <= check["current"]["recall"]:
+        # The tuner's own acceptance test: beat the current configuration by ``min_gain``.
+        if check[name]["recall"] <= check["current"]["recall"] * (1.0 + TuneOptions().min_gain):
             return None
         return candidate(self.fitted, mode, name)
 

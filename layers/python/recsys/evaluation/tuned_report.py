@@ -100,7 +100,8 @@ def fitted(run: dict[str, Any]) -> str:
         check = e.get("check", {})
         recall = ", ".join(f"{k} {v['recall']:.4f}" for k, v in check.items())
         ws = e.get("weighted_sum", {})
-        weights = ", ".join(f"{k} {v:g}" for k, v in ws.get("weights", {}).items())
+        dead = ("repeat", "due") if mode == "new" else ()  # zero there: bought items are out
+        weights = ", ".join(f"{k} {v:g}" for k, v in ws.get("weights", {}).items() if k not in dead)
         cols = ", ".join(f"{k} by {v}" for k, v in ws.get("columns", {}).items())
         learned = e.get("signals", {}).get("learned", {})
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(learned.items())[:6])
