@@ -17,13 +17,8 @@ from recsys.services import Services
 services = Services()
 services.recommender  # noqa: B018 - wire it at cold start, not on the first request
 services.feedback  # noqa: B018 - RECSYS_EXPERIMENT checked at cold start: a bad one fails here
-app = build_app(
-    recommend.router,
-    categories.router,
-    stats.router,
-    services=services,
-    title="recsys-recommend",
-)
+routers = (recommend.router, categories.router, stats.router)
+app = build_app(*routers, services=services, title="recsys-recommend")
 http_handler = Mangum(app, lifespan="off")
 
 
