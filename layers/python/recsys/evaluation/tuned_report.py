@@ -142,10 +142,13 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
                 if m is not None:
                     xs.append(i + (j - len(names) / 2 + 0.5) * width)
                     vs.append(m["recall@10"])
-            bars = ax.bar(xs, vs, width, label=name.replace("_", "-"), color=colours[name])
+            label = dict(ROWS)[name].strip("*")
+            bars = ax.bar(xs, vs, width, label=label, color=colours[name])
             ax.bar_label(bars, labels=[f"{v:.3f}" for v in vs], fontsize=6, rotation=90, padding=2)
         ax.set_xticks(range(len(runs)))
-        ax.set_xticklabels([r.get("dataset", "?") for r in runs], fontsize=8)
+        ax.set_xticklabels(
+            [f"{r.get('dataset', '?')}\n@ {r.get('split', '')}" for r in runs], fontsize=8
+        )
         ax.set_ylabel(f"Recall@10, {protocol}")
         ax.margins(y=0.22)
         ax.legend(fontsize=7, ncol=6, loc="upper right")
