@@ -30,51 +30,45 @@ import json
 import logging
 import resource
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.core.config import Settings
-from recsys.profiles.maths import DEFAULT_WEIGHTS as EVENT_WEIGHTS
-from recsys.profiles.maths import ProfileEvent, build_profile
+from recsys.profiles.maths import ProfileEvent
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import (
-    FEATURES,
-    INDEX,
-    Budgets,
-    ItemStats,
-    Pool,
-    build_pool,
-    compute_item_stats,
-)
-from recsys.ranking.fitted import (
-    MODES,
-    FittedRanking,
-    ModeFit,
-    _cold_modes,
-    _epoch,
-    _iso,
-    rank,
-)
+from recsys.ranking.features import INDEX, compute_item_stats
+from recsys.ranking.fitted import MODES, FittedRanking, ModeFit, _cold_modes, _iso
 from recsys.ranking.learned import (
     DEFAULT_WEIGHTS,
     SIGNAL_COLUMNS,
     Scorer,
     WeightedSum,
     fit_listwise,
-    scale,
-    top_k_blocks,
 )
-from recsys.ranking.memory import ArrayItems, ArrayUsers
-from recsys.ranking.rules import top_category
-from recsys.ranking.types import Purchase, UserState
+from recsys.ranking.replay import (
+    Block,
+    Catalog,
+    TuneOptions,
+    Window,
+    current_lists,
+    measure,
+    measure_lists,
+    replay_window,
+)
 from recsys.store.base import Vector, VectorStore
+
+__all__ = [
+    "Catalog",
+    "TuneOptions",
+    "catalog_from_store",
+    "explain_report",
+    "nightly_tuning",
+    "tune",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,315 +78,6 @@ WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 #: A coordinate step is taken only when it raises the fit window's recall by this share (the
 #: search otherwise chases noise among a few hundred customers).
 MIN_STEP = 0.005
-
-
-@dataclass(frozen=True)
-class TuneOptions:
-    """Bounds of one tuning run (all cheap by default: the nightly job runs it)."""
-
-    window_days: float | None = None  # None: a quarter of the history, within [7, 28] days
-    max_users: int = 400  # customers scored per window (a fixed hash sample above that)
-    min_users: int = 50  # fewer buyers in a window: cold store
-    min_gain: float = 0.01  # relative Recall@10 gain needed to replace the current config
-    min_coverage: float = 0.0  # a tuned list below this catalog coverage is not chosen
-    passes: int = 2  # coordinate-search passes
-    k: int = 10
-    learned: bool = True
-    budgets: Budgets = field(default_factory=Budgets)
-
-
-# --- replaying history -----------------------------------------------------------------------
-
-
-@dataclass
-class Catalog:
-    """What the tuner reads of the catalog: ids, unit text vectors and payloads."""
-
-    ids: list[str]
-    vectors: FloatArray
-    payloads: dict[str, dict[str, Any]]
-
-
-@dataclass
-class Block:
-    """One objective's candidate pools over one window's users, concatenated."""
-
-    users: list[str]
-    x: FloatArray
-    starts: npt.NDArray[np.int64]
-    labels: npt.NDArray[np.bool_]
-    items: list[str]
-    top_cat: list[str]
-    n_truth: FloatArray
-    truth: dict[str, set[str]]
-    scaled: FloatArray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.scaled = scale(self.x, self.starts)
-
-
-@dataclass
-class Window:
-    """Everything fitted before ``cut``, and the truth in [cut, end)."""
-
-    cut: float
-    end: float
-    aggregates: Aggregates
-    stats: ItemStats
-    items: ArrayItems
-    users: ArrayUsers
-    profiles: dict[str, Vector]
-    history: dict[str, list[Purchase]]
-    blocks: dict[str, Block]
-
-
-def _sample(users: Iterable[str], n: int) -> list[str]:
-    ranked = sorted(users, key=lambda u: hashlib.sha256(u.encode()).hexdigest())
-    return sorted(ranked[:n])
-
-
-def replay_window(
-    events: Sequence[ProfileEvent],
-    catalog: Catalog,
-    *,
-    cut: float,
-    end: float,
-    options: TuneOptions,
-    profile_tau_days: float = 30.0,
-) -> Window:
-    """Fit aggregates, statistics and profiles on events before ``cut``; pools and truth for
-    the customers who bought in [cut, end)."""
-    train = [e for e in events if e.at < cut]
-    known = [p for p in catalog.ids if _launched_before(catalog.payloads[p], cut)]
-    index = {p: i for i, p in enumerate(catalog.ids)}
-    rows = [index[p] for p in known]
-    vectors = catalog.vectors[rows] if rows else catalog.vectors[:0]
-    payloads = {p: catalog.payloads[p] for p in known}
-    categories = {p: str(payloads[p].get("category") or "") for p in known}
-    aggregates = compute_aggregates(train, now=cut, catalog_categories=categories)
-    stats = compute_item_stats(train, now=cut, payloads=payloads)
-    vec_of = {p: vectors[i] for i, p in enumerate(known)}
-    by_owner: dict[str, list[ProfileEvent]] = defaultdict(list)
-    history: dict[str, list[Purchase]] = defaultdict(list)
-    for ev in train:
-        if ev.owner and ev.owner.startswith("u#"):
-            by_owner[ev.owner].append(ev)
-            if ev.type == "purchase" and ev.product_id in vec_of:
-                history[ev.owner].append(Purchase(ev.product_id, ev.at))
-    for purchases in history.values():
-        purchases.sort(key=lambda p: -p.at)
-    profiles: dict[str, Vector] = {}
-    tau = profile_tau_days * DAY
-    dim = int(catalog.vectors.shape[1])
-    for owner, evs in by_owner.items():
-        unit = build_profile(
-            evs, vec_of, now=cut, tau_seconds=tau, weights=EVENT_WEIGHTS, size=dim
-        ).unit()
-        if unit is not None:
-            profiles[owner] = unit
-    owners = sorted(profiles)
-    recent = {u: list(dict.fromkeys(p.product_id for p in history.get(u, [])))[:20] for u in owners}
-    user_matrix = (
-        np.stack([profiles[u] for u in owners]).astype(np.float32)
-        if owners
-        else np.zeros((0, catalog.vectors.shape[1]), dtype=np.float32)
-    )
-    items = ArrayItems(known, vectors, payloads)
-    users = ArrayUsers(owners, user_matrix, recent)
-    truth: dict[str, set[str]] = defaultdict(set)
-    for ev in events:
-        if (
-            cut <= ev.at < end
-            and ev.type == "purchase"
-            and ev.product_id
-            and (ev.owner or "").startswith("u#")
-            and ev.product_id in catalog.payloads
-        ):
-            truth[ev.owner or ""].add(ev.product_id)
-    window = Window(cut, end, aggregates, stats, items, users, profiles, dict(history), {})
-    bought = {u: {p.product_id for p in h} for u, h in history.items()}
-    for mode in MODES:
-        t = {u: (s - bought.get(u, set())) if mode == "new" else set(s) for u, s in truth.items()}
-        t = {u: s for u, s in t.items() if s}
-        window.blocks[mode] = _block(window, _sample(t, options.max_users), t, mode, options)
-    return window
-
-
-def _launched_before(payload: Mapping[str, Any], cut: float) -> bool:
-    created = payload.get("created_at")
-    if not created:
-        return True
-    try:
-        return _epoch(str(created).replace("Z", "+00:00")) < cut
-    except ValueError:
-        return True
-
-
-def _state(window: Window, user: str) -> UserState:
-    return UserState(
-        user_id=user, long=window.profiles.get(user), purchases=window.history.get(user, [])
-    )
-
-
-def _prefetch(window: Window, users: Sequence[str], budgets: Budgets, mode: str) -> None:
-    """One matrix product for a block of users' nearest products and similar users."""
-    window.items.clear_prefetched()
-    window.users.clear_prefetched()
-    known = [u for u in users if u in window.profiles]
-    queries = [window.profiles[u] for u in known]
-    n = len(window.items.ids)
-    if budgets.ann > 0 and n:
-        windows = [
-            min(
-                n,
-                ArrayItems.window(
-                    budgets.ann,
-                    0
-                    if mode == "repeat"
-                    else len({p.product_id for p in window.history.get(u, [])}),
-                ),
-            )
-            for u in known
-        ]
-        window.items.prefetch(queries, windows)
-    if budgets.similar_users > 0:
-        window.users.prefetch(queries, budgets.similar_users)
-
-
-def _pool_of(window: Window, user: str, budgets: Budgets, mode: str) -> Pool:
-    return build_pool(
-        _state(window, user),
-        now=window.cut,
-        items=window.items,
-        users=window.users,
-        aggregates=window.aggregates,
-        stats=window.stats,
-        budgets=budgets,
-        buy_again=mode == "repeat",
-    )
-
-
-def _block(
-    window: Window, users: list[str], truth: dict[str, set[str]], mode: str, options: TuneOptions
-) -> Block:
-    xs: list[FloatArray] = []
-    labels: list[npt.NDArray[np.bool_]] = []
-    item_ids: list[str] = []
-    starts: list[int] = []
-    kept: list[str] = []
-    n = 0
-    budgets = options.budgets
-    for start in range(0, len(users), 256):
-        part = users[start : start + 256]
-        _prefetch(window, part, budgets, mode)
-        for user in part:
-            pool = _pool_of(window, user, budgets, mode)
-            if not pool.ids:
-                continue
-            kept.append(user)
-            starts.append(n)
-            n += len(pool.ids)
-            xs.append(pool.x)
-            labels.append(np.array([p in truth[user] for p in pool.ids], dtype=bool))
-            item_ids.extend(pool.ids)
-    window.items.clear_prefetched()
-    window.users.clear_prefetched()
-    x = np.concatenate(xs) if xs else np.zeros((0, len(FEATURES)), dtype=np.float32)
-    cats = [top_category(window.items.payloads.get(p, {})) for p in item_ids]
-    return Block(
-        users=kept,
-        x=x,
-        starts=np.asarray(starts, dtype=np.int64),
-        labels=np.concatenate(labels) if labels else np.zeros(0, dtype=bool),
-        items=item_ids,
-        top_cat=cats,
-        n_truth=np.asarray([len(truth[u]) for u in kept], dtype=np.float32),
-        truth={u: truth[u] for u in users},
-    )
-
-
-# --- measuring ---------------------------------------------------------------------------------
-
-
-def _cap_order(block: Block, scores: FloatArray, cap: int, k: int) -> npt.NDArray[np.int64]:
-    """Top-k rows per user with at most ``cap`` per top-level category (cap 0: none)."""
-    chosen, mask = top_k_blocks(scores, block.starts, k=k if cap <= 0 else max(k * 5, 50))
-    if cap <= 0:
-        return np.where(mask, chosen, -1)
-    out = np.full((len(block.users), k), -1, dtype=np.int64)
-    for u in range(len(block.users)):
-        seen: dict[str, int] = {}
-        j = 0
-        for r, ok in zip(chosen[u].tolist(), mask[u].tolist(), strict=True):
-            if not ok or j >= k:
-                break
-            c = block.top_cat[r]
-            if seen.get(c, 0) < cap:
-                seen[c] = seen.get(c, 0) + 1
-                out[u, j] = r
-                j += 1
-    return out
-
-
-def measure(
-    block: Block, scores: FloatArray, *, k: int = 10, cap: int = 0, catalog_size: int = 1
-) -> dict[str, float]:
-    """Recall@k (over every truth item, in the pool or not), hit rate and coverage."""
-    if not block.users:
-        return {"recall": 0.0, "hitrate": 0.0, "coverage": 0.0, "users": 0}
-    top = _cap_order(block, scores, cap, k)
-    valid = top >= 0
-    hits = np.where(valid, block.labels[np.where(valid, top, 0)], False)
-    recall = float(np.mean(hits.sum(axis=1) / block.n_truth))
-    shown = {block.items[r] for r in top[valid].tolist()}
-    return {
-        "recall": round(recall, 5),
-        "hitrate": round(float(np.mean(hits.any(axis=1))), 4),
-        "coverage": round(len(shown) / max(catalog_size, 1), 4),
-        "users": len(block.users),
-    }
-
-
-def measure_lists(
-    lists: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], *, catalog_size: int
-) -> dict[str, float]:
-    users = [u for u in truth if truth[u]]
-    if not users:
-        return {"recall": 0.0, "hitrate": 0.0, "coverage": 0.0, "users": 0}
-    rec = [len(set(lists.get(u, [])[:10]) & truth[u]) / len(truth[u]) for u in users]
-    hit = [bool(set(lists.get(u, [])[:10]) & truth[u]) for u in users]
-    shown = {p for u in users for p in lists.get(u, [])[:10]}
-    return {
-        "recall": round(float(np.mean(rec)), 5),
-        "hitrate": round(float(np.mean(hit)), 4),
-        "coverage": round(len(shown) / max(catalog_size, 1), 4),
-        "users": len(users),
-    }
-
-
-def _current_lists(
-    window: Window, mode: str, current: FittedRanking | None, config: RankingConfig, k: int
-) -> dict[str, list[str]]:
-    """What the current configuration serves each checked user (the real ranking function)."""
-    block = window.blocks[mode]
-    cfg = replace(config, buy_again=mode == "repeat")
-    out: dict[str, list[str]] = {}
-    fitted = current
-    if fitted is not None:
-        fitted = replace(fitted, stats=window.stats)
-    for user in block.truth:
-        ranked = rank(
-            _state(window, user),
-            now=window.cut,
-            limit=k,
-            items=window.items,
-            users=window.users,
-            aggregates=window.aggregates,
-            config=cfg,
-            fitted=fitted,
-        )
-        out[user] = [r.product_id for r in ranked]
-    return out
 
 
 # --- searching -----------------------------------------------------------------------------
@@ -572,7 +257,9 @@ def tune(
     report["modes"] = {}
     for mode in MODES:
         fb, cb = fit_w.blocks[mode], check_w.blocks[mode]
-        start = WeightedSum(dict(DEFAULT_WEIGHTS))  # the search starts at the fixed blend
+        # The search starts at the fixed blend (without buy-again where bought items are out).
+        skip = ("repeat", "due") if mode == "new" else ()
+        start = WeightedSum({k: v for k, v in DEFAULT_WEIGHTS.items() if k not in skip})
         t0 = time.perf_counter()
         ws, cap, ws_fit_m, n_eval = search_weighted(
             fb, start=start, options=opts, catalog_size=size_fit
@@ -589,8 +276,8 @@ def tune(
             t_lr = time.perf_counter() - t0
         metrics: dict[str, Any] = {}
         t0 = time.perf_counter()
-        current_lists = _current_lists(check_w, mode, current, cfg, opts.k)
-        metrics["current"] = measure_lists(current_lists, cb.truth, catalog_size=size_check)
+        served = current_lists(check_w, mode, current, cfg, opts.k)
+        metrics["current"] = measure_lists(served, cb.truth, catalog_size=size_check)
         for name, cand in candidates.items():
             metrics[name] = measure(
                 cb,
