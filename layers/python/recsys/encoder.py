@@ -30,6 +30,7 @@ __all__ = [
     "LazyEncoder",
     "TextEncoder",
     "get_encoder",
+    "lower_text",
 ]
 
 MODEL_FILE = "model.onnx"
@@ -144,7 +145,7 @@ class TextEncoder:
             return np.zeros((0, self._dim), dtype=np.float32)
 
         if self.lowercase:
-            texts = [text.lower() for text in texts]
+            texts = [lower_text(text) for text in texts]
         encodings = self._tokenizer.encode_batch(list(texts))
         empty = self._empty_ids
         # A text with nothing but special tokens embeds as its model's export measured it.
@@ -178,6 +179,13 @@ class TextEncoder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         unit: FloatArray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
         return unit
+
+
+def lower_text(text: str) -> str:
+    """Lower-casing for models whose config asks for it: ``str.lower()``, with Turkish "İ" as
+    "i" (str.lower() gives "i" + a combining dot, which tokenizers split into a piece of its own;
+    "I" stays "i", as the language of a text is not known)."""
+    return text.lower().replace("i\u0307", "i")
 
 
 def _read_config(model_dir: Path) -> dict[str, Any]:
