@@ -30,8 +30,9 @@ from bench._report import machine_line, write_section
 from bench.recommend import USERS, _aggregates, _users
 from bench.search import make_catalog
 from recsys.core.config import Settings
-from recsys.ranking.features import FEATURES, ItemStats
+from recsys.ranking.features import FEATURES
 from recsys.ranking.fitted import FittedRanking, ModeFit, attach
+from recsys.ranking.item_stats import ItemStats
 from recsys.ranking.learned import DESIGN_NAMES, LinearRanker, WeightedSum
 from recsys.ranking.service import Recommender
 from recsys.store import ensure_collections, open_store

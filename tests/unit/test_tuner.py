@@ -11,8 +11,9 @@ import pytest
 from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.profiles.maths import ProfileEvent
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import FEATURES, INDEX, Budgets, build_pool, compute_item_stats
+from recsys.ranking.features import FEATURES, INDEX, Budgets, build_pool
 from recsys.ranking.fitted import FittedRanking, attach, fitted_of, rank
+from recsys.ranking.item_stats import compute_item_stats
 from recsys.ranking.learned import LinearRanker, WeightedSum, fit_listwise, scale
 from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.tuner import Catalog, TuneOptions, tune

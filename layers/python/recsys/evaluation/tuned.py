@@ -30,8 +30,8 @@ from recsys.evaluation.harness import (
     register,
 )
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import ItemStats, compute_item_stats
 from recsys.ranking.fitted import FittedRanking, ModeFit, candidate, rank_fitted
+from recsys.ranking.item_stats import ItemStats, compute_item_stats
 from recsys.ranking.tuner import Catalog, TuneOptions, tune
 from recsys.ranking.types import UserState
 

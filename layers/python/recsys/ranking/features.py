@@ -10,8 +10,8 @@ age. The tuner (:mod:`recsys.ranking.tuner`) replays history through this same f
 fitted scorer is judged on exactly the candidates and values it will be served.
 
 Item-level figures that the aggregates do not carry (buyers, repeat rate, repurchase interval,
-price, first sale, rank in its category) are :class:`ItemStats`, computed from the same events
-by the nightly job and stored with the fitted configuration.
+price, first sale, rank in its category) are :class:`~recsys.ranking.item_stats.ItemStats`,
+computed from the same events by the nightly job and stored with the fitted configuration.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from recsys.catalog.categories import top_category
+from recsys.ranking.item_stats import ItemStats, leaf_category, top_category
 from recsys.ranking.rules import predicate
 from recsys.ranking.types import AggregateSource, ItemSource, UserSource, UserState
 from recsys.store.base import Filters, Vector
@@ -66,17 +66,6 @@ FEATURES: tuple[str, ...] = (
 INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
 
 
-class _Event(Protocol):
-    @property
-    def type(self) -> str: ...
-    @property
-    def at(self) -> float: ...
-    @property
-    def product_id(self) -> str | None: ...
-    @property
-    def owner(self) -> str | None: ...
-
-
 @dataclass(frozen=True)
 class Budgets:
     """How many candidates each source contributes (fixed, so tuning and serving agree)."""
@@ -104,154 +93,6 @@ class Budgets:
     def from_json(cls, data: Mapping[str, Any]) -> Budgets:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: int(v) for k, v in data.items() if k in known})
-
-
-def _leaf(category: str) -> str:
-    return category.strip()
-
-
-def _top(category: str) -> str:
-    return top_category(category)
-
-
-@dataclass
-class ItemStats:
-    """Item-level figures from purchase history (as of ``as_of``)."""
-
-    buyers: dict[str, int] = field(default_factory=dict)
-    repeat_rate: dict[str, float] = field(default_factory=dict)
-    interval_days: dict[str, float] = field(default_factory=dict)
-    first_seen: dict[str, float] = field(default_factory=dict)
-    price: dict[str, float] = field(default_factory=dict)
-    category: dict[str, str] = field(default_factory=dict)
-    as_of: float | None = None
-
-    def __post_init__(self) -> None:
-        ranked = sorted(self.buyers.items(), key=lambda kv: (-kv[1], kv[0]))
-        self.rank = {pid: i for i, (pid, _) in enumerate(ranked)}
-        per_cat: dict[str, int] = defaultdict(int)
-        self.cat_rank: dict[str, int] = {}
-        for pid, _ in ranked:
-            cat = _leaf(self.category.get(pid, ""))
-            self.cat_rank[pid] = per_cat[cat]
-            per_cat[cat] += 1
-        self.by_category: dict[str, list[str]] = defaultdict(list)
-        for pid, _ in ranked:
-            self.by_category[_leaf(self.category.get(pid, ""))].append(pid)
-        # One row per known item: pop_rank, log(1+buyers), repeat_rate, cat_pop, log price,
-        # first seen, repurchase interval (NaN where unknown).
-        ids = sorted(set(self.buyers) | set(self.price) | set(self.first_seen))
-        self.row: dict[str, int] = {p: i for i, p in enumerate(ids)}
-        table = np.zeros((len(ids), 7), dtype=np.float64)
-        for i, pid in enumerate(ids):
-            rank = self.rank.get(pid)
-            crank = self.cat_rank.get(pid)
-            price = self.price.get(pid)
-            table[i] = (
-                1.0 / math.log2(2.0 + rank) if rank is not None else 0.0,
-                math.log1p(self.buyers.get(pid, 0)),
-                self.repeat_rate.get(pid, 0.0),
-                1.0 / math.log2(2.0 + crank) if crank is not None else 0.0,
-                math.log(price) if price else np.nan,
-                self.first_seen.get(pid, np.nan),
-                self.interval_days.get(pid, 0.0),
-            )
-        self.table = table
-
-    def to_json(self) -> dict[str, Any]:
-        ids = sorted(set(self.buyers) | set(self.price) | set(self.category) | set(self.first_seen))
-        return {
-            "as_of": self.as_of,
-            "ids": ids,
-            "buyers": [self.buyers.get(p, 0) for p in ids],
-            "repeat_rate": [round(self.repeat_rate.get(p, 0.0), 4) for p in ids],
-            "interval_days": [round(self.interval_days.get(p, 0.0), 2) for p in ids],
-            "first_seen": [self.first_seen.get(p) for p in ids],
-            "price": [self.price.get(p) for p in ids],
-            "category": [self.category.get(p, "") for p in ids],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ItemStats:
-        ids = [str(p) for p in data.get("ids", [])]
-
-        def col(name: str) -> list[Any]:
-            values = list(data.get(name) or [])
-            return values + [None] * (len(ids) - len(values))
-
-        return cls(
-            buyers={p: int(v) for p, v in zip(ids, col("buyers"), strict=True) if v},
-            repeat_rate={p: float(v) for p, v in zip(ids, col("repeat_rate"), strict=True) if v},
-            interval_days={
-                p: float(v) for p, v in zip(ids, col("interval_days"), strict=True) if v
-            },
-            first_seen={
-                p: float(v) for p, v in zip(ids, col("first_seen"), strict=True) if v is not None
-            },
-            price={p: float(v) for p, v in zip(ids, col("price"), strict=True) if v},
-            category={p: str(v) for p, v in zip(ids, col("category"), strict=True) if v},
-            as_of=data.get("as_of"),
-        )
-
-
-def compute_item_stats(
-    events: Iterable[_Event],
-    *,
-    now: float,
-    payloads: Mapping[str, Mapping[str, Any]],
-) -> ItemStats:
-    """Buyers, repeat rate and repurchase interval per item from purchases before ``now``;
-    price, category and launch from the catalog payloads (first sale when no launch date)."""
-    days: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
-    first: dict[str, float] = {}
-    for ev in events:
-        pid = ev.product_id
-        if pid is None or ev.at >= now or ev.type != "purchase" or not ev.owner:
-            continue
-        days[pid][ev.owner].add(int(ev.at // DAY))
-        if pid not in first or ev.at < first[pid]:
-            first[pid] = ev.at
-    buyers: dict[str, int] = {}
-    repeat: dict[str, float] = {}
-    interval: dict[str, float] = {}
-    for pid, owners in days.items():
-        buyers[pid] = len(owners)
-        repeaters = [sorted(d) for d in owners.values() if len(d) > 1]
-        repeat[pid] = len(repeaters) / len(owners)
-        if repeaters:
-            gaps = [(d[-1] - d[0]) / (len(d) - 1) for d in repeaters]
-            interval[pid] = float(np.median(gaps))
-    price: dict[str, float] = {}
-    category: dict[str, str] = {}
-    for pid, payload in payloads.items():
-        p = payload.get("price")
-        if isinstance(p, int | float) and p > 0:
-            price[pid] = float(p)
-        if payload.get("category"):
-            category[pid] = str(payload["category"])
-        launched = _launch(payload.get("created_at"))
-        if launched is not None and launched < now:
-            first[pid] = min(first.get(pid, launched), launched)
-    return ItemStats(
-        buyers=buyers,
-        repeat_rate=repeat,
-        interval_days=interval,
-        first_seen=first,
-        price=price,
-        category=category,
-        as_of=now,
-    )
-
-
-def _launch(created_at: Any) -> float | None:
-    if not created_at:
-        return None
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(str(created_at).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -316,10 +157,10 @@ class _Gather:
         self.cat_last: dict[str, float] = {}
         log_prices: list[float] = []
         for pid, ats in self.lines.items():
-            cat = _leaf(stats.category.get(pid, ""))
+            cat = leaf_category(stats.category.get(pid, ""))
             if cat:
                 self.cat_count[cat] += 1
-                self.top_count[_top(cat)] += 1
+                self.top_count[top_category(cat)] += 1
                 self.cat_last[cat] = max(self.cat_last.get(cat, 0.0), max(ats))
             price = stats.price.get(pid)
             if price:
@@ -469,10 +310,11 @@ class _Gather:
         n_distinct = max(len(self.lines), 1)
         total = sum(self.cat_count.values()) or 1
         leaves = [
-            _leaf(self.stats.category.get(p) or str(payloads[p].get("category") or "")) for p in ids
+            leaf_category(self.stats.category.get(p) or str(payloads[p].get("category") or ""))
+            for p in ids
         ]
         x[:, INDEX["cat_leaf"]] = [self.cat_count.get(c, 0) / n_distinct for c in leaves]
-        x[:, INDEX["cat_top"]] = [self.top_count.get(_top(c), 0) / total for c in leaves]
+        x[:, INDEX["cat_top"]] = [self.top_count.get(top_category(c), 0) / total for c in leaves]
         x[:, INDEX["cat_recent"]] = [
             math.exp(-max(now - self.cat_last[c], 0.0) / (30 * DAY)) if c in self.cat_last else 0.0
             for c in leaves

@@ -25,7 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import Budgets, ItemStats, build_pool
+from recsys.ranking.features import Budgets, build_pool
+from recsys.ranking.item_stats import ItemStats
 from recsys.ranking.learned import Scorer, WeightedSum, scale, scorer_from_json
 from recsys.ranking.mmr import mmr
 from recsys.ranking.personal import rank_for_user

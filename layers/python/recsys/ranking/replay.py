@@ -17,15 +17,9 @@ from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.profiles.maths import DEFAULT_WEIGHTS as EVENT_WEIGHTS
 from recsys.profiles.maths import ProfileEvent, build_profile
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import (
-    FEATURES,
-    Budgets,
-    ItemStats,
-    Pool,
-    build_pool,
-    compute_item_stats,
-)
+from recsys.ranking.features import FEATURES, Budgets, Pool, build_pool
 from recsys.ranking.fitted import MODES, FittedRanking, _epoch, rank
+from recsys.ranking.item_stats import ItemStats, compute_item_stats
 from recsys.ranking.learned import scale, top_k_blocks
 from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.rules import top_category

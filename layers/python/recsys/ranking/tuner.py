@@ -40,8 +40,9 @@ import numpy.typing as npt
 from recsys.core.config import Settings
 from recsys.profiles.maths import ProfileEvent
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import INDEX, compute_item_stats
+from recsys.ranking.features import INDEX
 from recsys.ranking.fitted import MODES, FittedRanking, ModeFit, _cold_modes, _iso
+from recsys.ranking.item_stats import compute_item_stats
 from recsys.ranking.learned import (
     DEFAULT_WEIGHTS,
     SIGNAL_COLUMNS,
