@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from recsys.aggregates.compute import Aggregates
-from recsys.evaluation.memory import ArrayItems
 from recsys.profiles.schema import ProfilePayload
 from recsys.ranking.buy_again import rank_buy_again, repeat_scores
+from recsys.ranking.memory import ArrayItems
 from recsys.ranking.state import purchases
 from recsys.ranking.types import Purchase, UserState
 from recsys.store.base import Filters

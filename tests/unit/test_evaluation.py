@@ -225,7 +225,7 @@ def test_item_knn_uses_customers_baskets_and_scores_own_items() -> None:
 
 def test_prefetched_neighbours_equal_one_by_one_answers() -> None:
     # GIVEN products with many identical vectors (category-only texts tie) and users
-    from recsys.evaluation.memory import ArrayItems, ArrayUsers
+    from recsys.ranking.memory import ArrayItems, ArrayUsers
     from recsys.store.base import Filters
 
     rng = np.random.default_rng(3)

@@ -10,8 +10,8 @@ import pytest
 
 from recsys.aggregates.compute import Aggregates
 from recsys.core.config import Settings
-from recsys.evaluation.memory import ArrayItems, ArrayUsers
 from recsys.ranking.config import RankingConfig, Weights
+from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.mmr import mmr
 from recsys.ranking.personal import rank_for_user
 from recsys.ranking.rules import cap_per_category, matches

@@ -40,11 +40,11 @@ from recsys.evaluation.baselines import (
 )
 from recsys.evaluation.data import EvalData
 from recsys.evaluation.embeddings import embed_texts
-from recsys.evaluation.memory import ArrayItems, ArrayUsers
 from recsys.evaluation.metrics import score_lists
 from recsys.evaluation.progress import Progress
 from recsys.profiles.maths import DEFAULT_WEIGHTS, ProfileEvent, build_profile
 from recsys.ranking.config import RankingConfig
+from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.personal import rank_for_user
 from recsys.ranking.types import Purchase, UserState
 from recsys.store.base import Vector

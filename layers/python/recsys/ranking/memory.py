@@ -1,5 +1,6 @@
-"""In-memory ranking sources over numpy arrays: the tuner replays a store's history through the
-ranking code without a vector store (exact search over the catalog as it stood then).
+"""In-memory ranking sources over numpy arrays: the tuner replays a store's history, and the
+offline evaluation scores a split, through the ranking code without a vector store (exact
+search over the catalog as it stood then).
 
 Both sources answer one query vector at a time, as the ranking asks; :meth:`ArrayItems.prefetch`
 and :meth:`ArrayUsers.prefetch` compute the nearest neighbours of a whole block of known query
