@@ -28,7 +28,8 @@ from cdp import CHROMIUM, Page
 
 from recsys.local.moto import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Loading a small shop through the queues takes minutes on a busy two-core machine.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.gz"

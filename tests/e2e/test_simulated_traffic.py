@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import feedback_sim  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Loading a small shop through the queues takes minutes on a busy two-core machine.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 @pytest.mark.skipif(not feedback_sim.DATA.is_file(), reason="Online Retail data not found")
