@@ -239,10 +239,16 @@ class ALS:
 
 
 class Content:
-    """Nearest items to the user's profile vector (purchase-weighted, decayed)."""
+    """Nearest items to the user's profile vector (purchase-weighted, decayed).
+
+    Similarities are accumulated in float64 and rounded to float32, so products with identical
+    texts (category-only catalogs) score exactly alike whatever column of the blocked product
+    they fall in, and the popularity tie-break orders them.
+    """
 
     def __init__(self, item_vectors: FloatArray, profiles: Mapping[str, FloatArray]) -> None:
         self.item_vectors = item_vectors
+        self.exact = item_vectors.astype(np.float64)
         self.profiles = profiles
 
     def score(self, user: str) -> FloatArray:
@@ -252,8 +258,8 @@ class Content:
         out = np.zeros((len(users), self.item_vectors.shape[0]), dtype=np.float32)
         pos = [i for i, u in enumerate(users) if u in self.profiles]
         if pos:
-            queries = np.stack([self.profiles[users[i]] for i in pos]).astype(np.float32)
-            out[pos] = queries @ self.item_vectors.T
+            queries = np.stack([self.profiles[users[i]] for i in pos]).astype(np.float64)
+            out[pos] = (queries @ self.exact.T).astype(np.float32)
         return out
 
 
