@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from recsys.ranking.item_stats import ItemStats, leaf_category, top_category
+from recsys.catalog.categories import top_category
+from recsys.ranking.item_stats import ItemStats, leaf_category
 from recsys.ranking.rules import predicate
 from recsys.ranking.types import AggregateSource, ItemSource, UserSource, UserState
 from recsys.store.base import Filters, Vector

@@ -8,26 +8,16 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from recsys.aggregates.compute import AggregateEvent
 from recsys.catalog.categories import top_category
 
-__all__ = ["ItemStats", "compute_item_stats", "leaf_category", "top_category"]
+__all__ = ["ItemStats", "compute_item_stats", "leaf_category"]
 
 DAY = 86400.0
-
-
-class _Event(Protocol):
-    @property
-    def type(self) -> str: ...
-    @property
-    def at(self) -> float: ...
-    @property
-    def product_id(self) -> str | None: ...
-    @property
-    def owner(self) -> str | None: ...
 
 
 def leaf_category(category: str) -> str:
@@ -116,7 +106,7 @@ class ItemStats:
 
 
 def compute_item_stats(
-    events: Iterable[_Event],
+    events: Iterable[AggregateEvent],
     *,
     now: float,
     payloads: Mapping[str, Mapping[str, Any]],
