@@ -105,7 +105,11 @@ def _commands() -> dict[str, Command]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole parser (each sub-command's module adds its own arguments)."""
-    parser = argparse.ArgumentParser(prog="recsys", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="recsys",
+        description="Product recommendations: the local stack, bulk loads, the nightly job, "
+        "tuning, stats and offline evaluation. Global options go before or after the command.",
+    )
     parser.add_argument("--version", action="version", version=f"recsys {__version__}")
     _global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
