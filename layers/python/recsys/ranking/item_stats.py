@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from recsys.aggregates.compute import AggregateEvent
-from recsys.catalog.categories import top_category
 
 __all__ = ["ItemStats", "compute_item_stats", "leaf_category"]
 
