@@ -127,8 +127,15 @@ class Stack:
                 raise RuntimeError("recsys up did not answer /health")
             time.sleep(0.5)
 
-    def drain(self) -> None:
-        self.http.get("/_local/status", params={"wait_s": 600}).raise_for_status()
+    def drain(self, timeout_s: float = 3600) -> None:
+        """Wait until every queue is empty (asking in 2-minute waits, under the HTTP timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            reply = self.http.get("/_local/status", params={"wait_s": 120})
+            reply.raise_for_status()
+            if reply.json().get("idle"):
+                return
+        raise RuntimeError("the queues did not drain")
 
     def stop(self) -> None:
         self.proc.terminate()
