@@ -12,13 +12,10 @@ counts, time-ordered reads per owner, erasure, re-keying, pruning.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from recsys.core.config import Settings
-from recsys.events.models import LoggedEvent
-
-if TYPE_CHECKING:  # typing only: the sqlite path never imports boto3
-    from recsys.events.log import WriteResult
+from recsys.events.models import LoggedEvent, WriteResult
 
 
 class EventLogBackend(Protocol):

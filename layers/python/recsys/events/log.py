@@ -35,7 +35,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -44,15 +43,7 @@ from recsys.core.aws import client
 from recsys.core.config import Settings
 from recsys.core.errors import DependencyError
 from recsys.events.items import at_claim, claim_item, claim_key, from_item, to_item
-from recsys.events.models import LoggedEvent, sk_floor
-
-
-@dataclass
-class WriteResult:
-    """Outcome of a write: events newly logged and event ids already present."""
-
-    written: list[LoggedEvent] = field(default_factory=list)
-    duplicates: list[LoggedEvent] = field(default_factory=list)
+from recsys.events.models import LoggedEvent, WriteResult, sk_lower_bound
 
 
 class EventLog:
@@ -88,15 +79,10 @@ class EventLog:
         ``written`` holds the events this call logged, ``duplicates`` the rest — exact even
         when other writers log the same events at the same time (see module doc).
         """
-        result = WriteResult()
-        unique: dict[str, LoggedEvent] = {}
-        for ev in events:
-            if ev.event_id in unique:
-                result.duplicates.append(ev)
-            else:
-                unique[ev.event_id] = ev
-        if not unique:
+        result, firsts = WriteResult.first_of_each(events)
+        if not firsts:
             return result
+        unique = {ev.event_id: ev for ev in firsts}
         expires_at = int(time.time()) + self.retention_s
         claims = self._existing_claims(list(unique))
         fresh = [ev for ev in unique.values() if ev.event_id not in claims]
@@ -266,13 +252,9 @@ class EventLog:
     ) -> Iterator[LoggedEvent]:
         values: dict[str, Any] = {":pk": {"S": owner}}
         cond = "pk = :pk"
-        lower = after_sk
-        if since is not None:
-            floor = sk_floor(since)
-            lower = max(lower, floor) if lower else floor
+        lower, exclusive = sk_lower_bound(after_sk, since)
         if lower is not None:
-            # "> after_sk" for a full key; a bare time floor sorts before every key of that ms.
-            cond += " AND sk > :lo" if lower == after_sk else " AND sk >= :lo"
+            cond += " AND sk > :lo" if exclusive else " AND sk >= :lo"
             values[":lo"] = {"S": lower}
         kwargs: dict[str, Any] = {
             "TableName": self.table,

@@ -182,6 +182,38 @@ def sk_floor(at: float) -> str:
     return f"{round(at * 1000):013d}"
 
 
+def sk_lower_bound(after_sk: str | None, since: float | None) -> tuple[str | None, bool]:
+    """Where an owner's query starts and whether the bound itself is excluded: after a full
+    sort key ("> after_sk"), or from a time floor (">=": it sorts before every key of its ms),
+    whichever is later."""
+    lower = after_sk
+    if since is not None:
+        floor = sk_floor(since)
+        lower = max(lower, floor) if lower else floor
+    return lower, lower is not None and lower == after_sk
+
+
+@dataclass
+class WriteResult:
+    """Outcome of a write: events newly logged and event ids already present."""
+
+    written: list[LoggedEvent] = field(default_factory=list)
+    duplicates: list[LoggedEvent] = field(default_factory=list)
+
+    @classmethod
+    def first_of_each(cls, events: Sequence[LoggedEvent]) -> tuple[WriteResult, list[LoggedEvent]]:
+        """A result holding the batch's own repeats of an event_id as duplicates, and the
+        first event of each id (in order) still to write."""
+        result = cls()
+        unique: dict[str, LoggedEvent] = {}
+        for ev in events:
+            if ev.event_id in unique:
+                result.duplicates.append(ev)
+            else:
+                unique[ev.event_id] = ev
+        return result, list(unique.values())
+
+
 class Unparsable(str):
     """A raw input that could not even be parsed; its text says why."""
 

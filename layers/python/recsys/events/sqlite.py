@@ -33,8 +33,7 @@ from typing import Any
 
 from recsys.core.config import Settings
 from recsys.core.errors import DependencyError
-from recsys.events.log import WriteResult
-from recsys.events.models import LoggedEvent, sk_floor
+from recsys.events.models import LoggedEvent, WriteResult, sk_lower_bound
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -178,17 +177,11 @@ class SqliteEventLog:
     # --- writing ------------------------------------------------------------------------------
     def write(self, events: Sequence[LoggedEvent]) -> WriteResult:
         """Log ``events`` durably and exactly once per event_id; returns what was new."""
-        result = WriteResult()
-        unique: dict[str, LoggedEvent] = {}
-        for ev in events:
-            if ev.event_id in unique:
-                result.duplicates.append(ev)
-            else:
-                unique[ev.event_id] = ev
-        if not unique:
+        result, firsts = WriteResult.first_of_each(events)
+        if not firsts:
             return result
         expires_at = int(time.time()) + self.retention_s
-        rows = [(ev, _encode(ev)) for ev in unique.values()]
+        rows = [(ev, _encode(ev)) for ev in firsts]
 
         def apply(conn: sqlite3.Connection) -> None:
             for ev, data in rows:
@@ -221,13 +214,9 @@ class SqliteEventLog:
         """An owner's events in time order (or newest first), after a sort key or since a time."""
         sql = "SELECT data FROM events WHERE owner = ?"
         args: list[Any] = [owner]
-        lower = after_sk
-        if since is not None:
-            floor = sk_floor(since)
-            lower = max(lower, floor) if lower else floor
+        lower, exclusive = sk_lower_bound(after_sk, since)
         if lower is not None:
-            # "> after_sk" for a full key; a bare time floor sorts before every key of that ms.
-            sql += " AND sk > ?" if lower == after_sk else " AND sk >= ?"
+            sql += " AND sk > ?" if exclusive else " AND sk >= ?"
             args.append(lower)
         sql += " ORDER BY sk DESC" if newest_first else " ORDER BY sk"
         if limit is not None:
