@@ -18,7 +18,7 @@ from typing import Any
 
 from recsys.core.config import get_settings
 from recsys.core.errors import RecsysError
-from recsys.evaluation.data import EvalData, load, parse_time
+from recsys.evaluation.data import EvalData, parse_time
 from recsys.evaluation.harness import (
     MODELS,
     REGISTRY,
@@ -115,7 +115,9 @@ def run_eval(
     """Load, prepare and evaluate one split of files; the dict printed by ``recsys eval``."""
     say = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress))
     t0, c0 = time.perf_counter(), time.process_time()
-    data = load(Path(catalog), Path(events), split=parse_time(split))
+    from recsys.evaluation.datasets import load_cached
+
+    data = load_cached(Path(catalog), Path(events), split=parse_time(split))
     loaded = time.perf_counter() - t0
     say(f"loaded {_summary(data)} in {loaded:.1f} s")
     texts = None

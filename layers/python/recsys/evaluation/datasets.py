@@ -211,9 +211,16 @@ def _split_time(source: str, split: str) -> float:
 
 
 def _load_cached(path: Path, split: float) -> EvalData:
-    """:func:`load` of one table and split, kept as a pickle keyed by the file and the code."""
-    stat = path.stat()
-    key = f"{CACHE_VERSION}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{split}"
+    return load_cached(path, path, split=split)
+
+
+def load_cached(catalog: Path, events: Path, *, split: float) -> EvalData:
+    """:func:`load` of a catalog, events and split, kept as a pickle keyed by the files (path,
+    size, modification time) and the loaders' version: a second run reads it in about a second."""
+    key = f"{CACHE_VERSION}:{split}"
+    for path in (catalog, events):
+        stat = path.stat()
+        key += f":{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     cache = Path(get_settings().data_dir) / "eval-cache" / f"split-{digest}.pickle"
     if cache.is_file():
@@ -224,7 +231,7 @@ def _load_cached(path: Path, split: float) -> EvalData:
                 return cached
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
             pass
-    data = load(path, path, split=split)
+    data = load(catalog, events, split=split)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     with tmp.open("wb") as fh:
