@@ -46,7 +46,7 @@ from recsys.profiles.maths import DEFAULT_WEIGHTS, ProfileEvent, build_profile
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.personal import rank_for_user
-from recsys.ranking.types import Purchase, UserState
+from recsys.ranking.types import Purchase, Scored, UserState
 from recsys.store.base import Vector
 
 PROTOCOLS = ("all", "new")
@@ -239,6 +239,30 @@ class SystemRecommender:
     ) -> dict[str, list[str]]:
         # "all" is a repeat-friendly store (buy-again allowed, whatever the default setting);
         # "new" is "for you" with everything bought before excluded.
+        return self._recommend_with(users, k=k, exclude_bought=exclude_bought, rank=self._rank)
+
+    def _rank(self, state: UserState, *, k: int, config: RankingConfig) -> list[Scored]:
+        """One user's list: the serving ranking function over the in-memory sources."""
+        return rank_for_user(
+            state,
+            now=self.prep.data.split,
+            limit=k,
+            items=self.items,
+            users=self.users,
+            aggregates=self.prep.aggregates,
+            config=config,
+        )
+
+    def _recommend_with(
+        self,
+        users: Sequence[str],
+        *,
+        k: int,
+        exclude_bought: bool,
+        rank: Callable[..., list[Scored]],
+    ) -> dict[str, list[str]]:
+        """Every user's list by ``rank(state, k=, config=)``, a block of users' nearest
+        products and similar users prefetched at a time."""
         cfg = replace(self.config, buy_again=not exclude_bought)
         out: dict[str, list[str]] = {}
         for start in range(0, len(users), BLOCK):
@@ -250,16 +274,7 @@ class SystemRecommender:
                     long=self.prep.profiles.get(user),
                     purchases=self.prep.history.get(user, []),
                 )
-                ranked = rank_for_user(
-                    state,
-                    now=self.prep.data.split,
-                    limit=k,
-                    items=self.items,
-                    users=self.users,
-                    aggregates=self.prep.aggregates,
-                    config=cfg,
-                )
-                out[user] = [r.product_id for r in ranked]
+                out[user] = [r.product_id for r in rank(state, k=k, config=cfg)]
         self.items.clear_prefetched()
         self.users.clear_prefetched()
         return out

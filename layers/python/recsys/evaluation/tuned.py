@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from recsys.evaluation.harness import (
@@ -33,7 +32,7 @@ from recsys.ranking.config import RankingConfig
 from recsys.ranking.fitted import FittedRanking, ModeFit, candidate, rank_fitted
 from recsys.ranking.item_stats import ItemStats, compute_item_stats
 from recsys.ranking.tuner import Catalog, TuneOptions, tune
-from recsys.ranking.types import UserState
+from recsys.ranking.types import Scored, UserState
 
 #: row → the tuner's candidate it serves
 ROWS = {"self_tuned": "weighted_sum", "learned": "learned"}
@@ -94,32 +93,21 @@ class TunedRecommender(SystemRecommender):
         fit = self.fit_for(exclude_bought)
         if fit is None:
             return super().recommend(users, k=k, exclude_bought=exclude_bought)
-        cfg = replace(self.config, buy_again=not exclude_bought)
-        out: dict[str, list[str]] = {}
-        for start in range(0, len(users), 256):
-            block = list(users[start : start + 256])
-            self._prefetch(block, cfg)
-            for user in block:
-                state = UserState(
-                    user_id=user,
-                    long=self.prep.profiles.get(user),
-                    purchases=self.prep.history.get(user, []),
-                )
-                ranked = rank_fitted(
-                    state,
-                    now=self.prep.data.split,
-                    limit=k,
-                    items=self.items,
-                    users=self.users,
-                    aggregates=self.prep.aggregates,
-                    fit=fit,
-                    stats=self.stats,
-                    buy_again=not exclude_bought,
-                )
-                out[user] = [r.product_id for r in ranked]
-        self.items.clear_prefetched()
-        self.users.clear_prefetched()
-        return out
+
+        def rank(state: UserState, *, k: int, config: RankingConfig) -> list[Scored]:
+            return rank_fitted(
+                state,
+                now=self.prep.data.split,
+                limit=k,
+                items=self.items,
+                users=self.users,
+                aggregates=self.prep.aggregates,
+                fit=fit,
+                stats=self.stats,
+                buy_again=config.buy_again,
+            )
+
+        return self._recommend_with(users, k=k, exclude_bought=exclude_bought, rank=rank)
 
 
 def _fit(row: str) -> Any:
