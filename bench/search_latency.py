@@ -121,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(rows[-1], flush=True)
     body = "\n".join(
         [
+            "## search (fused, GET /search)",
+            "",
             "Fused search as GET /search runs it (`recsys.search.ProductSearch`), "
             f"`bench/search_latency.py`; {machine_line()}. Encoder {args.model} "
             f"(query encoding alone ≈ {encode_ms:.1f} ms of each search); qdrant-edge.",
