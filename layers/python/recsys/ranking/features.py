@@ -116,14 +116,6 @@ def _empty(dim: int) -> Pool:
     )
 
 
-def _blend(long: Vector | None, short: Vector | None) -> Vector | None:
-    if long is None or short is None:
-        return long if long is not None else short
-    v = np.asarray(long, dtype=np.float32) + np.asarray(short, dtype=np.float32)
-    n = float(np.linalg.norm(v))
-    return (v / n).astype(np.float32) if n > 1e-9 else np.asarray(long, dtype=np.float32)
-
-
 def _cap(
     rows: dict[str, npt.NDArray[np.float64]], column: str, limit: int, brought: Iterable[str]
 ) -> None:
@@ -361,7 +353,7 @@ def build_pool(
     if buy_again and budgets.repeat > 0:
         g.repeat()
     g.collaborative(aggregates)
-    query = _blend(user.long, user.short)
+    query = user.query_vector()
     g.profile(items, users, query, flt)
     category = filters.categories[0] if filters and filters.categories else None
     trending = g.bestsellers(aggregates, category)

@@ -81,14 +81,6 @@ def _seeds(user: UserState, *, now: float, config: RankingConfig) -> list[tuple[
     return ranked[: config.seed_items]
 
 
-def _blend(long: Vector | None, short: Vector | None) -> Vector | None:
-    if long is None or short is None:
-        return long if long is not None else short
-    v = np.asarray(long, dtype=np.float32) + np.asarray(short, dtype=np.float32)
-    n = float(np.linalg.norm(v))
-    return (v / n).astype(np.float32) if n > 1e-9 else np.asarray(long, dtype=np.float32)
-
-
 def _profile_candidates(
     cands: Candidates,
     user: UserState,
@@ -102,7 +94,7 @@ def _profile_candidates(
     # One nearest-neighbour query, not one per vector: a search is the costliest call of a
     # request, and the session's intent (short) leans the long-term taste rather than
     # replacing it. Both vectors still score every candidate in ``score``.
-    query = _blend(user.long, user.short)
+    query = user.query_vector()
     if query is not None and config.ann_candidates > 0:
         limit = config.ann_candidates + (
             config.ann_candidates // 2 if user.short is not None else 0

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from recsys.store.base import Filters, Vector
 
 
@@ -42,6 +44,16 @@ class UserState:
     @property
     def is_known(self) -> bool:
         return self.long is not None or bool(self.purchases) or bool(self.recent)
+
+    def query_vector(self) -> Vector | None:
+        """What the user's nearest products are searched with: the long- and short-term
+        vectors blended (unit length), or whichever of them there is."""
+        long, short = self.long, self.short
+        if long is None or short is None:
+            return long if long is not None else short
+        v = np.asarray(long, dtype=np.float32) + np.asarray(short, dtype=np.float32)
+        n = float(np.linalg.norm(v))
+        return (v / n).astype(np.float32) if n > 1e-9 else np.asarray(long, dtype=np.float32)
 
     def interactions(self) -> dict[str, str]:
         """How the user met each product a reason may name: "in_cart" (the cart being
