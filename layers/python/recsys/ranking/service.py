@@ -96,6 +96,19 @@ class Recommender:
             return None
         return found[0] if found else None
 
+    def _read_state(
+        self, user_id: str, profile: tuple[Record | None, list[str]] | None
+    ) -> tuple[UserState, list[str], float]:
+        """The user's state now, from ``profile`` when the caller read it, else from the store;
+        with the problems met reading it."""
+        if profile is None:
+            problems: list[str] = []
+            record = self.profile(user_id, problems)
+        else:
+            record, problems = profile[0], list(profile[1])
+        now = self.clock()
+        return self.user_state(record, now=now), problems, now
+
     def user_state(self, record: Record | None, *, now: float) -> UserState:
         """What ranking needs from a stored profile."""
         return user_state(record, now=now, tau_short_s=self.settings.profile_tau_short_s)
@@ -121,13 +134,7 @@ class Recommender:
         caller read it already (:class:`~recsys.ranking.cached.CachedRecommender` keys its
         cache on it).
         """
-        if profile is None:
-            problems: list[str] = []
-            record = self.profile(user_id, problems)
-        else:
-            record, problems = profile[0], list(profile[1])
-        now = self.clock()
-        state = self.user_state(record, now=now)
+        state, problems, now = self._read_state(user_id, profile)
         config = self.ranking_for(include_bought)
         if state.is_known:
             try:
@@ -211,13 +218,7 @@ class Recommender:
         an unreadable profile, an empty degraded one; with the product store down the ranked
         ids come back bare (unfiltered), degraded.
         """
-        if profile is None:
-            problems: list[str] = []
-            record = self.profile(user_id, problems)
-        else:
-            record, problems = profile[0], list(profile[1])
-        now = self.clock()
-        state = self.user_state(record, now=now)
+        state, problems, now = self._read_state(user_id, profile)
         if not state.purchases:
             return Reply("buy_again", [], bool(problems), problems)
         aggs = self._aggs(problems)
