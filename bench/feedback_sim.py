@@ -5,8 +5,8 @@ Real Online Retail customers shop again in a running local stack (``recsys up``)
 1. a sample of customers who bought both before and after the split time is taken, with their
    whole history (the Online Retail rows of those customers, written as a smaller CSV);
 2. the stack starts with ``RECSYS_EXPERIMENT`` splitting them between two ranking variants,
-   takes the catalog (POST /products) and the history before the split (POST /events), and
-   runs the nightly job;
+   takes the catalog (POST /products) and the history before the split (POST /events, moved
+   forward in time so the split is an hour ago), and runs the nightly job;
 3. each customer asks for "for you" (GET /users/{id}/recommendations, 10 items), reports an
    impression per item shown, and clicks and buys a shown item only if the real customer
    bought it after the split (the purchase carries no request id: the attribution window
@@ -266,6 +266,12 @@ def run(customers: int, seed: int, limit: int = 10) -> dict[str, Any]:
         if e["timestamp"] >= split and e.get("type") == "purchase" and "user_id" in e:
             truth[e["user_id"]].add(e["product_id"])
     catalog = load_catalog(subset)
+    # The history is moved forward so that the split falls an hour ago: the stack then ranks
+    # "now" against the same recent past that `recsys eval` ranks against at the split time
+    # (decays, popularity and trending windows all count back from the clock).
+    shift = time.time() - 3600 - split
+    for e in history:
+        e["timestamp"] += shift
     data_dir = subset.parent / "data"
     stack = Stack(data_dir, {"RECSYS_EXPERIMENT": json.dumps(EXPERIMENT)})
     timings: dict[str, float] = {}
