@@ -1,6 +1,6 @@
 """What goes into the Lambda layer: the resolved requirement set.
 
-The built tree itself is checked in tests/integration/test_layer_build.py.
+The built tree itself is checked in tests/integration/deploy/test_layer_build.py.
 """
 
 import re

@@ -6,7 +6,7 @@ only after its transaction is committed with ``synchronous=FULL`` (the WAL is fs
 commit), so an event that got its 202 survives ``kill -9`` of every process, and a power cut.
 
 It keeps the DynamoDB log's contract (same methods, same results; the contract tests in
-tests/integration/test_event_log.py run against both):
+tests/integration/events/test_event_log.py run against both):
 - events keyed (owner, sk) with sk ``<epoch ms>#<event_id>``; one claim per event_id;
 - a write is exactly once per event_id and its counts are exact: the whole request is one
   transaction (SQLite serialises writers, across threads and processes), the claim is an

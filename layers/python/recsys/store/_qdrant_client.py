@@ -10,7 +10,7 @@ its models and skips the eager pass; the few models a request touches build on f
 per process.
 
 Both switches are on only while the package imports and are restored before anything else
-runs: models defined later, ours included, build as usual. tests/unit/test_qdrant_import.py
+runs: models defined later, ours included, build as usual. tests/unit/store/test_qdrant_import.py
 checks, in a fresh interpreter, that the models were deferred, that pydantic is restored, and
 that every deferred model still builds.
 """

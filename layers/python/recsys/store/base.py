@@ -5,7 +5,7 @@ the collection registry, argument and point checks, payload flag encoding, filte
 neutral conditions, key ↔ point id mapping, records in the order asked, the scroll loop, the
 average-vector rule of recommendations — and call a few ``_hooks`` that each backend
 implements for its engine. So the backends cannot drift apart in what they accept, store or
-return; the contract tests (tests/integration/test_store_contract.py) run on both.
+return; the contract tests (tests/integration/store/test_store_contract.py) run on both.
 
 The data shapes live in :mod:`recsys.store.model` (re-exported here).
 """

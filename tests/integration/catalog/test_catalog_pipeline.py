@@ -33,7 +33,7 @@ from recsys.store import VectorStore
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 CATALOG = [
     {"product_id": "85123A", "title": "WHITE HANGING HEART T-LIGHT HOLDER",

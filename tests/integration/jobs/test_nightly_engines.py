@@ -18,7 +18,7 @@ from recsys.local.provision import Provisioned
 pytestmark = pytest.mark.integration
 pytest.importorskip("duckdb")
 
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "online_retail_sample.csv.gz"
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "online_retail_sample.csv.gz"
 
 
 def test_refresh_on_duckdb_saves_the_python_aggregates(

@@ -32,7 +32,7 @@ from recsys.store.edge import EdgeStore
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures"
 MODELS = ROOT / "models_onnx"
 CATALOG = [

@@ -21,7 +21,7 @@ from recsys.store.base import PointIn
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GET_EVENTS = [
     "apigw_get_recommendations",
     "apigw_get_similar",

@@ -20,7 +20,7 @@ from recsys.store import VectorStore, open_store, products_spec
 
 pytestmark = pytest.mark.integration
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "schemas"
 
 
 class RecordingQueue:

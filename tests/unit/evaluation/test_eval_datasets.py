@@ -20,7 +20,7 @@ from recsys.evaluation.data import EvalData, load, parse_time, source_format
 from recsys.evaluation.harness import BlockRecommender, prepare
 from recsys.profiles.maths import ProfileEvent
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TA_FENG = FIXTURES / "ta_feng_sample.csv"
 SPLIT = parse_time("2001-02-01")
 DAY = 86400.0

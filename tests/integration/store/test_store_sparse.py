@@ -30,7 +30,7 @@ from recsys.store.qdrant import QdrantStore
 pytestmark = pytest.mark.integration
 
 DIM = 8
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "search_catalog.jsonl"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "search_catalog.jsonl"
 ROWS = [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines()][:240]
 CODE = ROWS[17]["product_id"]
 QUERIES = ["hot water bottle", "retrospot lunch bag", "heart t-light holder", CODE, "doormat"]

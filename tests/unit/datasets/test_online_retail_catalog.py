@@ -20,7 +20,7 @@ from recsys.datasets.online_retail import (
 )
 
 ONLINE_RETAIL = (
-    Path(__file__).resolve().parents[3] / "shared/data/online_retail/online_retail.csv.gz"
+    Path(__file__).resolve().parents[4] / "shared/data/online_retail/online_retail.csv.gz"
 )
 
 EXCERPT = [

@@ -14,7 +14,7 @@ from recsys.local.provision import Provisioned, load_template
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = ROOT / "template.yaml"
 PARAMETERS = {
     "QdrantUrl": "https://qdrant.example:6333",

@@ -17,7 +17,7 @@ from recsys.local.runtime import LocalRuntime
 
 pytestmark = pytest.mark.integration
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "handlers" / "template.yaml"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "handlers" / "template.yaml"
 
 
 @pytest.fixture

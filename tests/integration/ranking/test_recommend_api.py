@@ -36,7 +36,7 @@ from recsys.store.base import PointIn, VectorStore
 
 pytestmark = pytest.mark.integration
 
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "online_retail_sample.csv.gz"
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "online_retail_sample.csv.gz"
 SPLIT = parse_time("2011-11-15T00:00:00Z")
 
 

@@ -31,7 +31,7 @@ from recsys.profiles.point import to_profile_event
 
 pytest.importorskip("duckdb")
 
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "online_retail_sample.csv.gz"
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "online_retail_sample.csv.gz"
 DAY = 86400.0
 
 

@@ -23,7 +23,7 @@ from recsys.events.archive import FirehoseSink, rows_from_stream, write_snapshot
 from recsys.events.items import claim_item, to_item
 from recsys.events.models import LoggedEvent
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _record(name: str, item: dict[str, Any], seq: int, **extra: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from recsys.ranking.fitted import fitted_of
 
 pytestmark = pytest.mark.integration
 
-SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "online_retail_sample.csv.gz"
+SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "online_retail_sample.csv.gz"
 
 
 def test_refresh_keeps_a_fitted_ranking_in_the_aggregates(

@@ -5,7 +5,7 @@ from pathlib import Path
 from recsys.local.localstack import render_init_script
 from recsys.local.provision import load_template
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "localstack" / "init" / "ready.d" / "10-recsys.sh"
 
 

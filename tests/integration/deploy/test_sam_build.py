@@ -1,7 +1,7 @@
 """`sam build` builds everything the template deploys: each function and the layer names a
 Makefile target (BuildMethod: makefile) that exists and produces the artefact.
 
-The layer target itself is the layer build (tests/integration/test_layer_build.py runs
+The layer target itself is the layer build (tests/integration/deploy/test_layer_build.py runs
 build.sh); here it is resolved with `make -n` only."""
 
 import shutil
@@ -14,7 +14,7 @@ from recsys.local.provision import load_template
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MAKE = shutil.which("make")
 
 

@@ -7,7 +7,7 @@ import pytest
 from recsys.core.errors import TemplateError
 from recsys.local.template import read_template
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURE = ROOT / "tests" / "fixtures" / "handlers" / "template.yaml"
 
 
