@@ -4,13 +4,15 @@ mistake instead of a traceback."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["configure_logging", "data_dir", "fail", "say", "target"]
+__all__ = ["configure_logging", "data_dir", "fail", "post_batches", "say", "target"]
 
 _LOG_STREAMS: list[IO[str]] = []
 
@@ -115,7 +117,6 @@ def close_logs() -> None:
 
 def http_json(method: str, url: str, body: Any = None, *, timeout_s: float = 60.0) -> Any:
     """One JSON request to a running stack (X-Api-Key from RECSYS_API_KEY when set)."""
-    import json
     import urllib.error
     import urllib.request
 
@@ -138,3 +139,46 @@ def http_json(method: str, url: str, body: Any = None, *, timeout_s: float = 60.
             f"no stack answers at {url} ({exc.reason}): start one with `recsys up`, or drop "
             "--api-url to use the embedded stores"
         ) from exc
+
+
+def post_batches(
+    url: str,
+    key: str,
+    items: Iterable[tuple[int, Any]],
+    *,
+    counted: tuple[str, ...],
+    max_items: int,
+    max_bytes: int,
+    progress: Callable[[int], object],
+) -> dict[str, int]:
+    """POST ``(row, item)`` pairs to ``url`` as ``{key: [...]}`` batches under the stack's item
+    and body caps; sums the reply's ``counted`` fields and ``rejected`` (printing the first
+    five with their row numbers)."""
+    totals = dict.fromkeys((*counted, "rejected"), 0)
+    batch: list[Any] = []
+    rows: list[int] = []
+    size = 0
+
+    def flush() -> None:
+        reply = http_json("POST", url, {key: batch}, timeout_s=300)
+        for name in counted:
+            totals[name] += reply[name]
+        for rej in reply["rejected"]:
+            totals["rejected"] += 1
+            if totals["rejected"] <= 5:
+                print(f"  row {rows[rej['index']]}: {rej['field']}: {rej['reason']}")
+        progress(len(batch))
+        batch.clear()
+        rows.clear()
+
+    for row, item in items:
+        item_bytes = len(json.dumps(item, default=str)) + 2
+        if batch and (len(batch) >= max_items or size + item_bytes > max_bytes):
+            flush()
+            size = 0
+        batch.append(item)
+        rows.append(row)
+        size += item_bytes
+    if batch:
+        flush()
+    return totals

@@ -115,38 +115,18 @@ def _send_to_stack(args: argparse.Namespace) -> int:
     """POST the file to a running stack's ``/events`` in batches under its body cap."""
     from tqdm import tqdm
 
-    from recsys.cli._console import http_json
-
-    url = args.api_url.rstrip("/") + "/events"
-    totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
-    batch: list[Any] = []
-    rows: list[int] = []
-    size = 0
-
-    def flush() -> None:
-        nonlocal size
-        reply = http_json("POST", url, {"events": batch})
-        totals["accepted"] += reply["accepted"]
-        totals["duplicates"] += reply["duplicates"]
-        for rej in reply["rejected"]:
-            totals["rejected"] += 1
-            if totals["rejected"] <= 5:
-                print(f"  row {rows[rej['index']]}: {rej['field']}: {rej['reason']}")
-        bar.update(len(batch))
-        batch.clear()
-        rows.clear()
-        size = 0
+    from recsys.cli._console import post_batches
 
     with tqdm(desc="events", unit="ev", file=sys.stderr) as bar:
-        for row, raw in _windowed(args):
-            item = len(json.dumps(raw, default=str)) + 2
-            if batch and (len(batch) >= _STACK_BATCH or size + item > _STACK_BODY_BYTES):
-                flush()
-            batch.append(raw)
-            rows.append(row)
-            size += item
-        if batch:
-            flush()
+        totals = post_batches(
+            args.api_url.rstrip("/") + "/events",
+            "events",
+            _windowed(args),
+            counted=("accepted", "duplicates"),
+            max_items=_STACK_BATCH,
+            max_bytes=_STACK_BODY_BYTES,
+            progress=bar.update,
+        )
     print(json.dumps(totals))
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,46 +72,33 @@ def _send_to_stack(args: argparse.Namespace) -> int:
     (the stack validates them again and queues the changed ones for embedding)."""
     from tqdm import tqdm
 
-    from recsys.cli._console import http_json
+    from recsys.cli._console import post_batches
 
-    url = args.api_url.rstrip("/") + "/products"
     rows, total = _numbered_source(args.file, args.format)
-    counts = {"accepted": 0, "unchanged": 0, "rejected": 0}
-    batch: list[Mapping[str, Any]] = []
-    numbers: list[int] = []
-    size = 0
+    unreadable = 0
 
-    def flush() -> None:
-        nonlocal size
-        reply = http_json("POST", url, {"products": batch}, timeout_s=300)
-        counts["accepted"] += reply["accepted"]
-        counts["unchanged"] += reply["unchanged"]
-        for rej in reply["rejected"]:
-            counts["rejected"] += 1
-            if counts["rejected"] <= 5:
-                print(f"  row {numbers[rej['index']]}: {rej['field']}: {rej['reason']}")
-        bar.update(len(batch))
-        batch.clear()
-        numbers.clear()
-        size = 0
-
-    with tqdm(total=total, unit="rows", desc=f"ingest {args.file.name}", file=sys.stderr) as bar:
+    def readable() -> Iterator[tuple[int, Mapping[str, Any]]]:
+        nonlocal unreadable
         for number, row in rows:
             if isinstance(row, Rejection):  # unreadable before validation (bad CSV line)
-                counts["rejected"] += 1
+                unreadable += 1
                 print(f"  row {number}: {row.field}: {row.reason}")
-                continue
-            item = len(json.dumps(row, default=str)) + 2
-            if batch and (len(batch) >= _STACK_ROWS or size + item > _STACK_BODY_BYTES):
-                flush()
-            batch.append(row)
-            numbers.append(number)
-            size += item
-        if batch:
-            flush()
+            else:
+                yield number, row
+
+    with tqdm(total=total, unit="rows", desc=f"ingest {args.file.name}", file=sys.stderr) as bar:
+        counts = post_batches(
+            args.api_url.rstrip("/") + "/products",
+            "products",
+            readable(),
+            counted=("accepted", "unchanged"),
+            max_items=_STACK_ROWS,
+            max_bytes=_STACK_BODY_BYTES,
+            progress=bar.update,
+        )
     print(
         f"{args.file.name}: {counts['accepted']} accepted (queued by {args.api_url}), "
-        f"{counts['unchanged']} unchanged, {counts['rejected']} rejected"
+        f"{counts['unchanged']} unchanged, {counts['rejected'] + unreadable} rejected"
     )
     return 0
 
