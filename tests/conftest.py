@@ -84,6 +84,30 @@ def aws_stack(
 
 
 @pytest.fixture
+def stack_env(
+    aws_stack: tuple[Settings, Provisioned], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Settings]:
+    """``apply(**extra)`` sets the functions' environment — template.yaml's, pointed at the
+    emulator and the test's data dir, plus ``extra`` (``RECSYS_VECTOR_BACKEND="edge"`` …) — and
+    returns the Settings the handlers will read from it."""
+
+    def apply(**extra: str) -> Settings:
+        settings, prov = aws_stack
+        env = {
+            **prov.env(),
+            "RECSYS_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
+            "RECSYS_DATA_DIR": str(settings.data_dir),
+            **extra,
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        get_settings.cache_clear()
+        return get_settings()
+
+    return apply
+
+
+@pytest.fixture
 def load_event() -> Callable[[str], dict[str, Any]]:
     """Load a canonical sample event from shared/events/<name>.json."""
 

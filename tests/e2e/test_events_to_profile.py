@@ -90,19 +90,13 @@ def http(handler: ModuleType, event: dict[str, Any]) -> tuple[int, Any]:
 
 @pytest.fixture
 def stack(
-    aws_stack: tuple[Settings, Provisioned], monkeypatch: pytest.MonkeyPatch
+    aws_stack: tuple[Settings, Provisioned],
+    stack_env: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[Settings, Provisioned]:
     settings, prov = aws_stack
     # What template.yaml sets for the functions, pointed at the emulator and a tmp data dir.
-    env = {
-        **prov.env(),
-        "RECSYS_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
-        "RECSYS_DATA_DIR": str(settings.data_dir),
-        "RECSYS_VECTOR_BACKEND": "edge",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    stack_env(RECSYS_VECTOR_BACKEND="edge")
     # Short visibility so a failed record returns within the test; 3 receives → DLQ.
     client("sqs", settings).set_queue_attributes(
         QueueUrl=prov.queue_urls["ProfileQueue"], Attributes={"VisibilityTimeout": "1"}

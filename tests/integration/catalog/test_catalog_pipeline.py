@@ -131,21 +131,14 @@ class Stack:
 
 @pytest.fixture
 def stack(
-    aws_stack: tuple[Settings, Provisioned], monkeypatch: pytest.MonkeyPatch
+    aws_stack: tuple[Settings, Provisioned], stack_env: Callable[..., Settings]
 ) -> Iterator[Stack]:
-    settings, prov = aws_stack
+    _, prov = aws_stack
     # The handlers read their settings from the environment, as template.yaml sets it.
-    for name, value in {
-        **prov.env(),
-        "RECSYS_DATA_DIR": str(settings.data_dir),
-        "RECSYS_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
-        "RECSYS_VECTOR_BACKEND": "edge",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    settings = stack_env(RECSYS_VECTOR_BACKEND="edge")
     try:
         yield Stack(
-            settings=get_settings(),
+            settings=settings,
             prov=prov,
             ingest=load_handler("ingest"),
             embed=load_handler("embed"),

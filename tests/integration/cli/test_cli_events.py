@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from recsys.aggregates.store import AggregatesStore
 from recsys.cli import main
-from recsys.core.config import Settings, get_settings
+from recsys.core.config import Settings
 from recsys.encoder import get_encoder
-from recsys.local.provision import Provisioned
 from recsys.store import PointIn, open_store_ready
 
 pytestmark = pytest.mark.integration
@@ -30,18 +29,8 @@ ROWS = [
 
 
 @pytest.fixture
-def env(
-    aws_stack: tuple[Settings, Provisioned], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
-    settings, prov = aws_stack
-    for key, value in {
-        **prov.env(),
-        "RECSYS_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
-        "RECSYS_DATA_DIR": str(settings.data_dir),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    current = get_settings()
+def env(stack_env: Callable[..., Settings]) -> Iterator[Settings]:
+    current = stack_env()
     titles = {
         "85123A": "WHITE HANGING HEART T-LIGHT HOLDER",
         "71053": "WHITE METAL LANTERN",

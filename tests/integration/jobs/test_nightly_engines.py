@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,18 +24,13 @@ SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "online_retail_sampl
 
 def test_refresh_on_duckdb_saves_the_python_aggregates(
     aws_stack: tuple[Settings, Provisioned],
+    stack_env: Callable[..., Settings],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN real Online Retail invoices replayed into the event log (no catalog: aggregates only)
-    settings, prov = aws_stack
-    for key, value in {
-        **prov.env(),
-        "RECSYS_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
-        "RECSYS_DATA_DIR": str(settings.data_dir),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    settings, _ = aws_stack
+    stack_env()
     logged, _ = validate_events(list(read_retail_events(SAMPLE)), now=2e9)
     log = open_event_log(get_settings())
     log.write(logged[:1200])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,6 @@ from recsys.core.config import Settings, get_settings
 from recsys.datasets.retail_events import read_retail_events
 from recsys.events.backend import open_event_log
 from recsys.events.models import validate_events
-from recsys.local.provision import Provisioned
 from recsys.ranking.fitted import fitted_of
 
 pytestmark = pytest.mark.integration
@@ -23,19 +23,12 @@ SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "online_retail_sampl
 
 
 def test_refresh_keeps_a_fitted_ranking_in_the_aggregates(
-    aws_stack: tuple[Settings, Provisioned],
+    stack_env: Callable[..., Settings],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # GIVEN Online Retail invoices in the event log and their products in the store
-    settings, prov = aws_stack
-    for key, value in {
-        **prov.env(),
-        "RECSYS_AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
-        "RECSYS_DATA_DIR": str(settings.data_dir),
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    stack_env()
     assert main(["ingest", str(SAMPLE)]) == 0
     logged, _ = validate_events(list(read_retail_events(SAMPLE)), now=2e9)
     log = open_event_log(get_settings())
