@@ -51,17 +51,17 @@ def _disk_mb(path: Path) -> float:
 def measure(n: int, *, requests: int) -> dict[str, Any]:
     """One size, in this process."""
     import numpy as np
-    from mangum import Mangum
 
-    from bench.recommend import _aggregates, _event, _time, _users
+    from bench.recommend import (
+        _aggregates,
+        _event,
+        _serving_handler,
+        _time,
+        _user_events,
+        _users,
+    )
     from bench.search import make_catalog
-    from recsys.api.app import build_app
-    from recsys.api.routes import recommend
-    from recsys.cache import MemoryCache
     from recsys.core.config import Settings
-    from recsys.ranking.cached import CachedRecommender
-    from recsys.ranking.service import Recommender
-    from recsys.services import Services
     from recsys.store import ensure_collections, open_store
 
     rng = np.random.default_rng(3)
@@ -96,21 +96,11 @@ def measure(n: int, *, requests: int) -> dict[str, Any]:
         out["peak_built_mb"] = _peak_mb()
         out["disk_mb"] = _disk_mb(Path(tmp) / "data")
         aggs = _aggregates(cat, users, rng)
-        rec = Recommender(settings=settings, store=store, aggregates=lambda: aggs)
-        ctx = CachedRecommender(rec, cache=MemoryCache(), settings=settings)
-        app = build_app(recommend.router, services=Services(settings, recommender=ctx))
-        handler = Mangum(app, lifespan="off")
+        handler, _ = _serving_handler(settings, store, aggs)
         picks = random.Random(5)
 
         def user_events(extra: dict[str, str]) -> list[dict[str, Any]]:
-            return [
-                _event(
-                    "apigw_get_recommendations",
-                    f"/users/user{picks.randrange(len(users))}/recommendations",
-                    {"limit": "10", "diversity": "0.3", **extra},
-                )
-                for _ in range(requests)
-            ]
+            return _user_events(picks, len(users), requests, extra)
 
         similar = [
             _event("apigw_get_similar", f"/products/{cat.keys[picks.randrange(n)]}/similar", {})

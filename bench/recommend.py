@@ -104,6 +104,33 @@ def _event(name: str, path: str, query: dict[str, str]) -> dict[str, Any]:
     return event
 
 
+def _serving_handler(
+    settings: Settings, store: VectorStore, aggs: Aggregates
+) -> tuple[Any, CachedRecommender]:
+    """The recommend function's handler as Lambda runs it, over ``store`` and ``aggs``, with an
+    in-process reply cache; and the cached recommender behind it."""
+    from mangum import Mangum
+
+    rec = Recommender(settings=settings, store=store, aggregates=lambda: aggs)
+    ctx = CachedRecommender(rec, cache=MemoryCache(), settings=settings)
+    app = build_app(recommend.router, services=Services(settings, recommender=ctx))
+    return Mangum(app, lifespan="off"), ctx
+
+
+def _user_events(
+    picks: random.Random, users: int, requests: int, extra: dict[str, str]
+) -> list[dict[str, Any]]:
+    """``requests`` "for you" requests of random users among the first ``users``."""
+    return [
+        _event(
+            "apigw_get_recommendations",
+            f"/users/user{picks.randrange(users)}/recommendations",
+            {"limit": "10", "diversity": "0.3", **extra},
+        )
+        for _ in range(requests)
+    ]
+
+
 def _time(handler: Any, events: list[dict[str, Any]]) -> dict[str, float]:
     took = []
     for ev in events:
@@ -142,7 +169,6 @@ def _time_lookup(ctx: Any, user: str, count: int) -> dict[str, float]:
 
 
 def run_size(n: int, *, requests: int, optimize: bool) -> dict[str, Any]:
-    from mangum import Mangum
 
     rng = np.random.default_rng(3)
     now = time.time()
@@ -165,21 +191,11 @@ def run_size(n: int, *, requests: int, optimize: bool) -> dict[str, Any]:
         load_s = time.perf_counter() - t0
         opt_s = None
         aggs = _aggregates(cat, users, rng)
-        rec = Recommender(settings=settings, store=store, aggregates=lambda: aggs)
-        ctx = CachedRecommender(rec, cache=MemoryCache(), settings=settings)
-        app = build_app(recommend.router, services=Services(settings, recommender=ctx))
-        handler = Mangum(app, lifespan="off")
+        handler, ctx = _serving_handler(settings, store, aggs)
         picks = random.Random(5)
 
         def user_events(extra: dict[str, str]) -> list[dict[str, Any]]:
-            return [
-                _event(
-                    "apigw_get_recommendations",
-                    f"/users/user{picks.randrange(USERS)}/recommendations",
-                    {"limit": "10", "diversity": "0.3", **extra},
-                )
-                for _ in range(requests)
-            ]
+            return _user_events(picks, USERS, requests, extra)
 
         def similar_events() -> list[dict[str, Any]]:
             return [
