@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import store_backends
 from fastapi.testclient import TestClient
 
 from recsys.api.app import build_app
@@ -22,9 +23,7 @@ from recsys.catalog.schema import ProductIn, build_product
 from recsys.core.config import Settings
 from recsys.ranking.rules import matches
 from recsys.services import Services
-from recsys.store import Filters, PointIn, VectorStore, products_spec
-from recsys.store.edge import EdgeStore
-from recsys.store.qdrant import QdrantStore
+from recsys.store import Filters, PointIn, VectorStore
 
 pytestmark = pytest.mark.integration
 
@@ -80,9 +79,7 @@ CASES = {
 
 
 def open_backend(kind: str, root: Path) -> VectorStore:
-    store: VectorStore = EdgeStore(root / "qdrant") if kind == "edge" else QdrantStore(":memory:")
-    store.ensure_collection(products_spec(size=DIM))
-    return store
+    return store_backends.open_backend(kind, root, dim=DIM)
 
 
 @pytest.fixture(scope="module", params=["edge", "qdrant"])

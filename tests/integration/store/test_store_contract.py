@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import store_backends
 
 from recsys.core.config import Settings
 from recsys.core.errors import NotFoundError, StoreError, ValidationError
@@ -25,7 +26,6 @@ from recsys.store import (
     PointIn,
     VectorStore,
     products_spec,
-    users_spec,
 )
 from recsys.store.edge import EdgeParams, EdgeStore
 from recsys.store.qdrant import QdrantStore
@@ -111,12 +111,7 @@ def exact_top(query: np.ndarray, f: Filters | None, k: int, skip: set[str] = fro
 
 
 def open_backend(kind: str, root: Path, params: EdgeParams | None = None) -> VectorStore:
-    store: VectorStore = (
-        EdgeStore(root / "qdrant", params=params) if kind == "edge" else QdrantStore(":memory:")
-    )
-    store.ensure_collection(products_spec(size=DIM))
-    store.ensure_collection(users_spec(size=DIM))
-    return store
+    return store_backends.open_backend(kind, root, dim=DIM, users=True, params=params)
 
 
 @pytest.fixture(params=["edge", "qdrant"])

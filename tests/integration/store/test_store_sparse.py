@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import store_backends
 
 from recsys.catalog.categories import category_levels
 from recsys.catalog.text import product_text
@@ -25,7 +26,6 @@ from recsys.search.service import ProductSearch
 from recsys.store import CollectionSpec, Filters, PointIn, VectorStore, products_spec
 from recsys.store.base import SparseVector
 from recsys.store.edge import EdgeStore
-from recsys.store.qdrant import QdrantStore
 
 pytestmark = pytest.mark.integration
 
@@ -73,9 +73,7 @@ def reference(query: str, k: int) -> list[tuple[str, float]]:
 
 
 def open_backend(kind: str, root: Path) -> VectorStore:
-    store: VectorStore = EdgeStore(root / "qdrant") if kind == "edge" else QdrantStore(":memory:")
-    store.ensure_collection(products_spec(size=DIM))
-    return store
+    return store_backends.open_backend(kind, root, dim=DIM)
 
 
 @pytest.fixture(scope="module", params=["edge", "qdrant"])
