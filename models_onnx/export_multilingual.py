@@ -706,9 +706,10 @@ def render_markdown(m: dict[str, Any]) -> str:
         "",
         "Runtime needs onnxruntime + tokenizers + numpy only (`recsys.encoder.TextEncoder`); the "
         "graph pools and L2-normalises itself (output `sentence_embedding`, batch x 512). "
-        "config.json: `lowercase: true` (the runtime lower-cases every text first, "
-        "str.lower() with Turkish İ as i: the model is cased, and catalogue titles in capitals "
-        "embed badly), `embedding_dim: 512`, "
+        "config.json: `lowercase: true` (the runtime lower-cases a text written in capitals, "
+        "str.lower() with Turkish İ as i, and keeps natural case: the model is cased, "
+        "catalogue titles in capitals embed badly and German nouns need their capital; "
+        "`recsys.encoder.unshout`), `embedding_dim: 512`, "
         "`empty_text_ids` (a text with no pieces embeds as `<s> <unk> </s>`, as in the package).",
         "",
         "## Files",

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from recsys.core.config import Settings, resolve_model_dir
-from recsys.encoder import TextEncoder, get_encoder
+from recsys.encoder import TextEncoder, get_encoder, lower_text, unshout
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = ROOT / "models_onnx" / "use-multilingual-v3-int8"
@@ -48,8 +48,8 @@ def test_int8_matches_the_package_forward_pass_in_every_language(
     assert reference.shape == (len(rows), 512)
     assert {r["lang"] for r in rows} >= set(SHOP_LANGUAGES)
 
-    # WHEN the int8 model embeds the texts as written (it lower-cases them itself)
-    got = encoder.encode([r["text"] for r in rows])
+    # WHEN the int8 model embeds the same lower-cased texts
+    got = encoder.encode([lower_text(r["text"]) for r in rows])
 
     # THEN vectors and neighbour lists agree, overall and in each shop language
     cosines = np.sum(got * reference, axis=1)
@@ -96,6 +96,20 @@ def test_texts_are_lower_cased_as_the_model_config_says(encoder: TextEncoder) ->
 
     # THEN they embed identically (Turkish "İ" as "i", not "i" + a combining dot)
     np.testing.assert_allclose(upper, lower, atol=1e-6)
+
+
+def test_text_in_natural_case_keeps_its_capitals(encoder: TextEncoder) -> None:
+    # GIVEN texts in natural case (German nouns, a code) and ones written in capitals
+    natural = ["Gießkanne aus Metall", "85099B jumbo bag", "USB Ladegerät"]
+    shouted = ["ALARM CLOCK BAKELIKE RED. Home > Decorations", "WECKER"]
+
+    # WHEN the model's case rule is applied
+    # THEN only the texts in capitals are lower-cased
+    assert [unshout(t) for t in natural] == natural
+    assert [unshout(t) for t in shouted] == [lower_text(t) for t in shouted]
+    # AND the encoder embeds a natural-case text as written, not lower-cased
+    cased, lowered = encoder.encode(["Gießkanne aus Metall", "gießkanne aus metall"])
+    assert float(cased @ lowered) < 0.999
 
 
 def test_vectors_are_unit_512_d_and_blank_texts_embed_like_the_package(

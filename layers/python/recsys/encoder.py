@@ -31,6 +31,7 @@ __all__ = [
     "TextEncoder",
     "get_encoder",
     "lower_text",
+    "unshout",
 ]
 
 MODEL_FILE = "model.onnx"
@@ -48,9 +49,10 @@ class TextEncoder:
     Inside one :meth:`encode` call texts are sorted by token count so each batch pads only to
     its own longest member, then the original order is restored. A graph whose output is
     ``(batch, tokens, dim)`` is mean-pooled over real tokens here; one whose output is
-    ``(batch, dim)`` pools itself. config.json (optional) may say ``lowercase: true`` (texts are
-    lower-cased first), ``empty_text_ids`` (the ids of a text without any token) and the
-    dimension (``embedding_dim``, else BERT's ``hidden_size``).
+    ``(batch, dim)`` pools itself. config.json (optional) may say ``lowercase: true`` (texts
+    written in capitals are lower-cased first, see :func:`unshout`), ``empty_text_ids`` (the
+    ids of a text without any token) and the dimension (``embedding_dim``, else BERT's
+    ``hidden_size``).
     """
 
     def __init__(
@@ -150,7 +152,7 @@ class TextEncoder:
             return np.zeros((0, self._dim), dtype=np.float32)
 
         if self.lowercase:
-            texts = [lower_text(text) for text in texts]
+            texts = [unshout(text) for text in texts]
         encodings = self._tokenizer.encode_batch(list(texts))
         empty = self._empty_ids
         # A text with nothing but special tokens embeds as its model's export measured it.
@@ -187,10 +189,28 @@ class TextEncoder:
 
 
 def lower_text(text: str) -> str:
-    """Lower-casing for models whose config asks for it: ``str.lower()``, with Turkish "İ" as
-    "i" (str.lower() gives "i" + a combining dot, which tokenizers split into a piece of its own;
-    "I" stays "i", as the language of a text is not known)."""
+    """``str.lower()``, with Turkish "İ" as "i" (str.lower() gives "i" + a combining dot, which
+    tokenizers split into a piece of its own; "I" stays "i", as the language of a text is not
+    known)."""
     return text.lower().replace("i\u0307", "i")
+
+
+def unshout(text: str) -> str:
+    """What a cased model whose config says ``lowercase`` is fed: a text written in capitals
+    (more upper- than lower-case letters: "ALARM CLOCK BAKELIKE RED. Home > Decorations",
+    "WECKER") is lower-cased (:func:`lower_text`); a text in natural case is kept as written.
+
+    USE multilingual is cased: titles in capitals embed badly (about 0.3 of Recall@10), and
+    lower-casing text written normally costs it too — German nouns lose their capital
+    ("Gießkanne", "Wecker": German queries' hit rate 0.81 → 0.65 on the search query set,
+    docs/EVALUATION.md "Search")."""
+    upper = lower = 0
+    for char in text:
+        if char.isupper():
+            upper += 1
+        elif char.islower():
+            lower += 1
+    return lower_text(text) if upper > lower else text
 
 
 def _read_config(model_dir: Path) -> dict[str, Any]:
