@@ -41,6 +41,10 @@ def test_refresh_keeps_a_fitted_ranking_in_the_aggregates(
     # THEN it tuned (or, with too little history, said it is cold) and timed the step
     assert report["ranking"]["status"] in ("fitted", "kept", "cold")
     assert "tuning" in report["seconds"]
+    # AND, the log holding no attributed clicks, it says click labels were not used and why
+    clicks = report["ranking"]["click_labels"]
+    assert not clicks["used"] and clicks["clicks"] == 0
+    assert clicks["reason"] == f"0 attributed clicks, fewer than the {clicks['min_clicks']} needed"
     # AND the saved aggregates carry that version, as every reader of them sees it
     fitted = fitted_of(AggregatesStore(get_settings()).load(max_age_s=0))
     assert fitted is not None and fitted.version == report["ranking"]["version"]

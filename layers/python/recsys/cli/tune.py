@@ -73,6 +73,7 @@ def cli_tune(args: argparse.Namespace) -> int:
     """Entry of ``recsys tune``."""
     if getattr(args, "dataset", None):
         return _tune_dataset(args)
+    from recsys.feedback.labels import labels_from_events
     from recsys.profiles.point import to_profile_event
     from recsys.ranking.fitted import attach, fitted_of
     from recsys.ranking.tuner import nightly_tuning
@@ -80,7 +81,10 @@ def cli_tune(args: argparse.Namespace) -> int:
 
     services = Services()
     try:
-        events = [to_profile_event(ev) for ev in services.event_log.scan()]
+        logged = list(services.event_log.scan())
+        events = [to_profile_event(ev) for ev in logged]
+        labels = labels_from_events(logged, window_s=services.settings.attribution_window_s)
+        del logged
         wall = time.time()
         newest = max((e.at for e in events), default=wall)
         as_of = min(wall, newest) if newest < wall - 86400 else wall
@@ -92,6 +96,7 @@ def cli_tune(args: argparse.Namespace) -> int:
             as_of=as_of,
             current=fitted_of(aggregates),
             say=_say,
+            labels=labels,
         )
         if not args.dry_run and aggregates.computed_at is not None:
             attach(aggregates, fitted)

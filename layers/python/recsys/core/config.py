@@ -274,6 +274,11 @@ class Settings(BaseSettings):
     attribution_window_s: float = Field(
         default=86_400.0, gt=0, description="A purchase this long after a click counts for it."
     )
+    tuner_min_clicks: int = Field(
+        default=500,
+        ge=1,
+        description="Attributed clicks the log must hold before the tuner trains on them.",
+    )
     stats_list_retention_days: float = Field(
         default=7.0, gt=0, description="How long a served list can still be named by events."
     )

@@ -34,6 +34,7 @@ from recsys.core.errors import EventLogUnusableError
 from recsys.events.backend import EventLogBackend
 from recsys.events.models import LoggedEvent, ProfileUpdate
 from recsys.events.queue import ProfileSink
+from recsys.feedback.labels import labels_from_events
 from recsys.profiles.point import to_profile_event
 from recsys.profiles.schema import ProfilePayload
 from recsys.profiles.service import UpdateStats, catalog_mean
@@ -131,6 +132,8 @@ def nightly_refresh(
     say("querying the event archive" if engine == "athena" else "reading the event log")
     logged = _read_log(log, engine)
     events = [to_profile_event(ev) for ev in logged]
+    # The shown items, clicked or not, for the tuner (attributed clicks become its labels).
+    labels = labels_from_events(logged, window_s=settings.attribution_window_s)
     if engine == "duckdb":
         from recsys.events.archive import local_archive_dir, write_snapshot
 
@@ -175,7 +178,13 @@ def nightly_refresh(
         except Exception:  # no readable previous aggregates: the defaults are current
             current = None
         fitted = nightly_tuning(
-            events, store=store, settings=settings, as_of=report.as_of, current=current, say=say
+            events,
+            store=store,
+            settings=settings,
+            as_of=report.as_of,
+            current=current,
+            say=say,
+            labels=labels,
         )
         attach(agg, fitted)
         report.ranking = fitted.summary()

@@ -338,11 +338,14 @@ def build_pool(
     filters: Filters | None = None,
     exclude_seen: bool = False,
     prescore: Callable[[FloatArray], FloatArray] | None = None,
+    include: Sequence[str] = (),
 ) -> Pool:
     """Every candidate of ``user`` with its :data:`FEATURES` row (filters already applied).
 
     With ``prescore`` (the scorer that will rank them), only the ``budgets.fetch`` best by it —
-    before the content cosine is known — are read from the item source and returned."""
+    before the content cosine is known — are read from the item source and returned.
+    ``include`` adds products whatever the sources found (the items a logged list showed, so
+    the tuner can describe them as they stood when it was served); exclusions still apply."""
     excluded = set(filters.exclude_keys) if filters else set()
     if not buy_again:
         excluded |= {p.product_id for p in user.purchases}
@@ -357,6 +360,9 @@ def build_pool(
     g.profile(items, users, query, flt)
     category = filters.categories[0] if filters and filters.categories else None
     trending = g.bestsellers(aggregates, category)
+    for pid in include:
+        if pid not in excluded:
+            g.row(pid)
     dim = len(query) if query is not None else 0
     wanted = sorted(g.rows)
     if prescore is not None and len(wanted) > budgets.fetch:

@@ -122,13 +122,26 @@ class FittedRanking:
 
     def summary(self) -> dict[str, Any]:
         """What ``/health`` shows."""
-        return {
+        out: dict[str, Any] = {
             "version": self.version,
             "status": self.status,
             "fitted_at": _iso(self.fitted_at),
             "as_of": _iso(self.as_of),
             "modes": {m: f.chosen for m, f in self.modes.items()},
         }
+        clicks = self.report.get("click_labels")
+        if clicks:
+            # Whether attributed clicks trained the ranking: how many and the position bias
+            # they were corrected for, or why not (recsys.ranking.click_labels).
+            keep = ("used", "labels", "clicks", "min_clicks", "reason")
+            out["click_labels"] = {k: clicks[k] for k in keep if k in clicks}
+            if "propensity" in clicks:
+                prop = clicks["propensity"]
+                out["click_labels"]["propensity"] = {
+                    "method": prop["method"],
+                    "values": prop["values"],
+                }
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -302,6 +302,8 @@ def fit_listwise(
     l2: float = 0.01,
     iterations: int = 200,
     rate: float = 0.05,
+    scaled: FloatArray | None = None,
+    gains: npt.NDArray[np.float64] | None = None,
 ) -> LinearRanker:
     """Listwise softmax ranking (ListNet with a linear scorer) by Adam, every user weighing
     the same: for each user, −mean over bought products of log softmax(score) over the pool.
@@ -309,8 +311,13 @@ def fit_listwise(
 
     With ``base`` the weighted sum's score enters as one more input, starting at weight 1:
     the model begins as the blend and moves only where the history says so.
+
+    ``gains`` (≥ 0 per row) replace ``labels`` / positives per block as the target: a block
+    weighs Σ gains and the loss is −Σ gain × log softmax (click labels weighted by inverse
+    propensity, :mod:`recsys.ranking.click_labels`). ``scaled`` gives rows whose per-request
+    scaling was taken over a larger pool than their block (a logged list's shown items).
     """
-    scaled = scale(x, starts)
+    scaled = scale(x, starts) if scaled is None else scaled
     z_raw = design(x, scaled)
     mean = z_raw.mean(axis=0)
     std = z_raw.std(axis=0)
@@ -318,7 +325,7 @@ def fit_listwise(
     z = ((z_raw - mean) / std).astype(np.float64)
     b = base.score(x, starts, scaled).astype(np.float64) if base is not None else None
     lengths = np.diff(np.append(starts, len(x)))
-    y = labels.astype(np.float64)
+    y = labels.astype(np.float64) if gains is None else np.asarray(gains, dtype=np.float64)
     n_pos = np.add.reduceat(y, starts) if len(x) else np.zeros(0)
     users = n_pos > 0
     rows = np.repeat(users, lengths)
@@ -330,7 +337,8 @@ def fit_listwise(
     if not len(lengths):
         return LinearRanker(mean, std, np.zeros(dim, dtype=np.float32), base, 1.0)
     st = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    target = y / np.repeat(n_pos, lengths)
+    target = y / np.repeat(n_pos, lengths) if gains is None else y
+    mass = np.ones(len(y)) if gains is None else np.repeat(n_pos, lengths)
     theta = np.zeros(dim + 1)
     theta[dim] = 1.0 if b is not None else 0.0
     feats = np.concatenate([z, (b if b is not None else np.zeros(len(z)))[:, None]], axis=1)
@@ -342,7 +350,7 @@ def fit_listwise(
         s -= np.repeat(np.maximum.reduceat(s, st), lengths)
         e = np.exp(s)
         p = e / np.repeat(np.add.reduceat(e, st), lengths)
-        grad = feats.T @ (p - target) / n_users
+        grad = feats.T @ (p * mass - target) / n_users
         grad[:dim] += l2 * theta[:dim]
         m1 = 0.9 * m1 + 0.1 * grad
         m2 = 0.999 * m2 + 0.001 * grad * grad

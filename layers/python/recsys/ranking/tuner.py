@@ -38,7 +38,9 @@ import numpy as np
 import numpy.typing as npt
 
 from recsys.core.config import Settings
+from recsys.feedback.labels import Label
 from recsys.profiles.maths import ProfileEvent
+from recsys.ranking.click_labels import ClickLog, ClickStep
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.features import INDEX
 from recsys.ranking.fitted import MODES, FittedRanking, ModeFit, _cold_modes, _iso
@@ -182,9 +184,11 @@ def tune(
     profile_tau_days: float = 30.0,
     say: Callable[[str], None] | None = None,
     now: float | None = None,
+    clicks: ClickLog | None = None,
 ) -> FittedRanking:
     """Fit, check and keep or reject (module doc). ``events`` may run past ``as_of``: those
-    after it are dropped first."""
+    after it are dropped first. With ``clicks`` holding enough attributed clicks, the learned
+    ranker is also trained on them (candidate "learned_clicks", :mod:`.click_labels`)."""
     opts = options or TuneOptions()
     cfg = config or RankingConfig()
     talk = say or (lambda msg: log.info(msg))
@@ -201,8 +205,11 @@ def tune(
     fit_cut, check_cut = as_of - 2 * w_days * DAY, as_of - w_days * DAY
     stats = compute_item_stats(events, now=as_of, payloads=catalog.payloads)
     version_base = f"{as_of:.0f}:{len(events)}"
+    step = ClickStep(clicks, events, as_of=as_of, check_cut=check_cut, tau_days=profile_tau_days)
 
     def finish(status: str, modes: dict[str, ModeFit]) -> FittedRanking:
+        report["click_labels"] = step.finish(report.get("reason") if status == "cold" else None)
+        talk(step.describe())
         report["seconds"] = round(time.perf_counter() - t_start, 1)
         report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         digest = hashlib.sha256(
@@ -275,6 +282,12 @@ def tune(
             lr = fit_listwise(fb.x, fb.starts, fb.labels, base=ws)
             candidates["learned"] = ModeFit(lr, opts.budgets, 0, 0.0, "learned")
             t_lr = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lr_clicks = step.candidate(fit_w, fb, mode, base=ws, budgets=opts.budgets)
+        if lr_clicks is not None:
+            name = "learned_clicks"
+            candidates[name] = ModeFit(lr_clicks, opts.budgets, 0, 0.0, name)
+        t_clicks = time.perf_counter() - t0
         metrics: dict[str, Any] = {}
         t0 = time.perf_counter()
         served = current_lists(check_w, mode, current, cfg, opts.k)
@@ -293,6 +306,12 @@ def tune(
         best_v = _objective(metrics[best_name], opts.min_coverage)
         keep_new = best_v > cur_v * (1.0 + opts.min_gain) and best_v > 0
         prev = current.modes.get(mode) if current is not None else None
+        t0 = time.perf_counter()
+        scorers = {n: c.scorer for n, c in candidates.items()}
+        held_out = step.check(
+            check_w, mode, {"current": prev.scorer, **scorers} if prev else scorers, opts.budgets
+        )
+        t_clicks += time.perf_counter() - t0
         if keep_new:
             modes[mode] = candidates[best_name]
             replaced = True
@@ -309,10 +328,13 @@ def tune(
                 "weighted_search": round(t_ws, 1),
                 "learned_fit": round(t_lr, 1),
                 "check": round(t_check, 1),
+                "click_labels": round(t_clicks, 1),
                 "evaluations": n_eval,
             },
             "all_candidates": {n: c.to_json() for n, c in candidates.items()},
         }
+        if held_out:
+            entry["held_out_clicks"] = held_out
         report["modes"][mode] = entry
         talk(
             f"{mode}: "
@@ -363,8 +385,11 @@ def nightly_tuning(
     as_of: float,
     current: FittedRanking | None,
     say: Callable[[str], None] | None = None,
+    labels: Sequence[Label] | None = None,
 ) -> FittedRanking:
-    """The nightly job's tuning step: fit on the log, check, keep or reject, and log why."""
+    """The nightly job's tuning step: fit on the log, check, keep or reject, and log why.
+    ``labels`` are the log's shown items (:func:`recsys.feedback.labels.labels_from_events`);
+    they train the ranking once they hold ``settings.tuner_min_clicks`` clicks."""
     catalog = catalog_from_store(store, settings.products_collection)
     fitted = tune(
         events,
@@ -374,6 +399,7 @@ def nightly_tuning(
         config=RankingConfig.from_settings(settings),
         profile_tau_days=settings.profile_tau_long_days,
         say=say,
+        clicks=None if labels is None else ClickLog(labels, min_clicks=settings.tuner_min_clicks),
     )
     log.info(
         "ranking tuned",
@@ -388,12 +414,15 @@ def explain_report(fitted: FittedRanking) -> dict[str, Any]:
     out: dict[str, Any] = {"status": fitted.status}
     if "reason" in fitted.report:
         out["reason"] = fitted.report["reason"]
+    if "click_labels" in fitted.report:
+        out["click_labels"] = fitted.summary().get("click_labels")
     for mode, entry in fitted.report.get("modes", {}).items():
         chosen = entry.get("chosen")
         signals = entry.get("signals", {})
         out[mode] = {
             "chosen": chosen,
             "check_recall": {k: v.get("recall") for k, v in entry.get("check", {}).items()},
+            **({"held_out_clicks": entry["held_out_clicks"]} if "held_out_clicks" in entry else {}),
             "signals": signals.get(chosen) or signals.get("weighted_sum"),
         }
     return out
