@@ -21,7 +21,8 @@ import numpy.typing as npt
 from recsys.catalog.text import product_text
 from recsys.core.types import Encoder
 from recsys.search.keywords import KEYWORDS, keyword_vector
-from recsys.store.base import PointIn, VectorStore, products_spec
+from recsys.store import ensure_collections
+from recsys.store.base import PointIn, VectorStore
 
 if TYPE_CHECKING:
     from recsys.catalog.messages import EmbedItem
@@ -93,13 +94,13 @@ def embed_products(
 
 
 class Embedder:
-    """An encoder and a store bound together, the products collection ensured once."""
+    """An encoder and a store bound together, the store's collections ensured once."""
 
     def __init__(self, *, encoder: Encoder, store: VectorStore, settings: Settings) -> None:
         self.encoder = encoder
         self.store = store
         self.collection = settings.products_collection
-        store.ensure_collection(products_spec(settings.products_collection, settings.vector_size))
+        ensure_collections(store, settings)
 
     def __call__(self, products: Sequence[EmbedItem]) -> int:
         """Embed and store ``products``; returns how many points were written."""
@@ -117,12 +118,15 @@ class Embedder:
 
     @classmethod
     def from_services(cls, services: Services) -> Embedder:
-        """Over ``services``' store, with the encoder's model loaded now (every embed needs it)."""
+        """Over ``services``' store, with the encoder of its space, loaded now (every embed
+        needs it)."""
+        from recsys.catalog.encoding import SpaceEncoder
         from recsys.encoder import get_encoder
 
-        return cls(
-            encoder=get_encoder(services.settings), store=services.store, settings=services.settings
-        )
+        store = services.store
+        encoder = SpaceEncoder(lambda: store, services.settings)
+        get_encoder(encoder.current().settings)
+        return cls(encoder=encoder, store=store, settings=services.settings)
 
 
 class DirectEmbedQueue:

@@ -26,7 +26,8 @@ from recsys.catalog.messages import EmbedItem, EmbedQueue
 from recsys.catalog.readers import detect_format, iter_s3_body
 from recsys.catalog.schema import NumberedRow, Product, Rejection, iter_validated
 from recsys.core.errors import BatchTooLargeError, NotFoundError
-from recsys.store.base import VectorStore, products_spec
+from recsys.store import ensure_collections
+from recsys.store.base import VectorStore
 
 if TYPE_CHECKING:
     from recsys.core.config import Settings
@@ -166,7 +167,7 @@ class CatalogService:
         self.queue = queue
         self.settings = settings
         self.s3 = s3
-        store.ensure_collection(products_spec(settings.products_collection, settings.vector_size))
+        ensure_collections(store, settings)
 
     def ingest(self, rows: Sequence[Mapping[str, Any]]) -> IngestResult:
         """Ingest a list of rows (POST /products); more than ``max_post_products`` is refused."""

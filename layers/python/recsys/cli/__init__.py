@@ -40,6 +40,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "events": Command("recsys.cli.events", "cli_events", "load a file of events"),
     "refresh": Command("recsys.cli.refresh", "cli_refresh", "run the nightly job now"),
+    "reembed": Command(
+        "recsys.cli.reembed",
+        "cli_reembed",
+        "move the store to another encoder (re-embed, rebuild profiles, switch)",
+    ),
     "eval": Command("recsys.evaluation.cli", "cli_eval", "offline evaluation against baselines"),
     "bench": Command(
         "recsys.cli.bench", "cli_bench", "run the benchmark suite, writing docs/BENCHMARKS.md"

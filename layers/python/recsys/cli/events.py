@@ -151,7 +151,6 @@ def cli_events(args: argparse.Namespace) -> int:
         return _send_to_stack(args)
     from tqdm import tqdm
 
-    from recsys.encoder import get_encoder
     from recsys.profiles.service import catalog_mean, update_profiles
     from recsys.services import Services
 
@@ -200,7 +199,8 @@ def cli_events(args: argparse.Namespace) -> int:
             if batch:
                 flush()
         logged_s = time.perf_counter() - started
-        store, encoder = services.store, get_encoder(settings)
+        # The encoder of the store's space, which may not be the configured one yet.
+        store, encoder = services.store, services.encoder
         center = catalog_mean(store, settings) if settings.profile_center_items else None
         updates = [u.model_copy(update={"rebuild": True}) for u in owners.values()]
         with tqdm(total=len(updates), desc="profiles", unit="profile", file=sys.stderr) as bar:

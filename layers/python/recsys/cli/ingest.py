@@ -15,7 +15,8 @@ from recsys.catalog.readers import read_catalog
 from recsys.catalog.schema import NumberedRow, Rejection
 from recsys.core.config import Settings
 from recsys.core.errors import ValidationError
-from recsys.store.base import VectorStore, products_spec
+from recsys.store import ensure_collections
+from recsys.store.base import VectorStore
 
 
 def _numbered_source(path: Path, fmt: str) -> tuple[Iterable[NumberedRow], int | None]:
@@ -46,7 +47,7 @@ def ingest_file(
     from tqdm import tqdm
 
     rows, total = _numbered_source(path, fmt)
-    store.ensure_collection(products_spec(settings.products_collection, settings.vector_size))
+    ensure_collections(store, settings)
     with tqdm(
         total=total, unit="rows", desc=f"ingest {path.name}", file=sys.stderr, disable=not progress
     ) as bar:

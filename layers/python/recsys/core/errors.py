@@ -87,3 +87,12 @@ class TemplateError(ConfigError):
 
 class EventLogUnusableError(DependencyError):
     """The event log could not be read, or is empty while profiles exist: nothing is rebuilt."""
+
+
+class SpaceMismatchError(StoreError):
+    """A vector of one encoder's space met a collection of another's: nothing is compared."""
+
+    def __init__(self, message: str, *, expected: str | None, got: str | None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.got = got

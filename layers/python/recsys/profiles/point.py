@@ -107,6 +107,8 @@ def profile_point(
     from them when rebuilding); None when nothing in them carries a vector."""
     weights = event_weights(settings)
     tau_long = settings.profile_tau_long_days * 86400.0
+    # The size of the vectors at hand: the store's space may not be the configured encoder's.
+    size = len(next(iter(vectors.values()))) if vectors else settings.vector_size
     stored = ProfilePayload.read(w.stored.payload if w.stored is not None else None)
     # What is continued: the stored profile, unless it is being rebuilt.
     prev = stored if (w.stored is not None and not w.rebuild) else None
@@ -136,7 +138,7 @@ def profile_point(
             now=last_at,
             tau_seconds=tau_long,
             weights=weights,
-            size=settings.vector_size,
+            size=size,
         )
         factor = 0.0
     last_n = sorted(w.last_n, key=lambda e: e.sk)
@@ -147,7 +149,7 @@ def profile_point(
         now=short_at,
         tau_seconds=settings.profile_tau_short_s,
         weights=weights,
-        size=settings.vector_size,
+        size=size,
     )
     long_unit, short_unit = acc.unit(), short.unit()
     if long_unit is None and short_unit is None:

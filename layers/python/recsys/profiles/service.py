@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from recsys.core.config import Settings
 from recsys.core.types import Encoder
@@ -215,14 +216,14 @@ def _item_data(
 
 def catalog_mean(store: VectorStore, settings: Settings) -> Vector | None:
     """Mean of the products' "text" vectors (None for an empty catalog)."""
-    total = np.zeros(settings.vector_size, dtype=np.float64)
+    total: npt.NDArray[np.float64] | None = None
     n = 0
     for rec in store.scroll(settings.products_collection, batch_size=512, with_vectors=True):
         vec = rec.vectors.get("text")
         if vec is not None:
-            total += vec
+            total = vec.astype(np.float64) if total is None else total + vec
             n += 1
-    return (total / n).astype(np.float32) if n else None
+    return (total / n).astype(np.float32) if total is not None else None
 
 
 def erase_user(

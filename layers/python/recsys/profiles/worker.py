@@ -15,7 +15,11 @@ from recsys.events.models import ProfileUpdate
 from recsys.profiles.service import UpdateStats, update_profiles
 from recsys.services import Services
 
-__all__ = ["ProfileRecord", "ProfileWorker", "is_scheduled_event"]
+__all__ = ["REEMBED_BUDGET_S", "ProfileRecord", "ProfileWorker", "is_scheduled_event"]
+
+#: Seconds a nightly run spends moving the store to a changed encoder (the function's timeout is
+#: 300 s and the refresh follows); a large catalog is moved over several nights.
+REEMBED_BUDGET_S = 150.0
 
 
 class ProfileRecord(SqsRecordModel):
@@ -53,14 +57,25 @@ class ProfileWorker:
         if not self.settings.profile_center_items:
             return None
         mean = self.services.aggregates.load().item_mean
-        return np.asarray(mean, dtype=np.float32) if mean else None
+        if not mean:
+            return None
+        vector = np.asarray(mean, dtype=np.float32)
+        # A mean of another space's vectors (before the aggregates were recomputed): unused.
+        spec = self.services.store.bound_spec(self.settings.products_collection)
+        size = spec.vectors.get("text") if spec is not None else self.settings.vector_size
+        return vector if len(vector) == size else None
 
-    def nightly(self, **kwargs: Any) -> dict[str, Any]:
-        """Run the nightly job (:func:`recsys.jobs.nightly.nightly_refresh`)."""
+    def nightly(
+        self, *, reembed_budget_s: float = REEMBED_BUDGET_S, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Run the nightly job (:func:`recsys.jobs.nightly.nightly_refresh`), after moving the
+        store towards the configured encoder when it still serves another's space (for at most
+        ``reembed_budget_s``; the next run continues where this one stopped)."""
         from recsys.jobs.nightly import nightly_refresh
 
         s = self.services
-        return nightly_refresh(
+        moved = self.reembed(max_seconds=reembed_budget_s) if self.reembed_pending() else None
+        report = nightly_refresh(
             store=s.store,
             log=s.event_log,
             settings=self.settings,
@@ -68,3 +83,24 @@ class ProfileWorker:
             aggregates=s.aggregates,
             **kwargs,
         )
+        return report if moved is None else {**report, "reembed": moved}
+
+    def reembed_pending(self) -> bool:
+        """Whether the store serves another encoder's space than the configured one."""
+        from recsys.store.spaces import active_model, configured_model
+
+        active = active_model(self.services.store, self.settings)
+        return active is not None and active != configured_model(self.settings)
+
+    def reembed(self, **kwargs: Any) -> dict[str, Any]:
+        """Move the store to the configured encoder (:func:`recsys.jobs.reembed.reembed`)."""
+        from recsys.jobs.reembed import reembed
+
+        s = self.services
+        return reembed(
+            store=s.store,
+            log=s.event_log,
+            settings=self.settings,
+            aggregates=s.aggregates,
+            **kwargs,
+        ).as_dict()

@@ -66,9 +66,12 @@ def open_store(settings: Settings) -> VectorStore:
 
 
 def ensure_collections(store: VectorStore, settings: Settings) -> None:
-    """Create the products and users collections (and their indexes) if absent."""
-    store.ensure_collection(products_spec(settings.products_collection, settings.vector_size))
-    store.ensure_collection(users_spec(settings.users_collection, settings.vector_size))
+    """Open the products and users collections of the store's encoder space, binding their
+    logical names (created, with their indexes, in the configured encoder's space when the
+    store is new; :func:`recsys.store.spaces.open_spaces`). Idempotent."""
+    from recsys.store.spaces import open_spaces
+
+    open_spaces(store, settings)
 
 
 def open_store_ready(settings: Settings) -> VectorStore:

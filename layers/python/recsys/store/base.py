@@ -1,7 +1,9 @@
 """The vector-store contract every backend honours (qdrant-client, qdrant-edge).
 
 :class:`VectorStore` is a template: its public methods do every step both backends share —
-the collection registry, argument and point checks, payload flag encoding, filters as
+the collection registry, the logical names bound to an encoder's space (:mod:`recsys.store.spaces`:
+which collection serves ``products``, the model check on every search and write, ``embed_model``
+in every payload), argument and point checks, payload flag encoding, filters as
 neutral conditions, key ↔ point id mapping, records in the order asked, the scroll loop, the
 average-vector rule of recommendations — and call a few ``_hooks`` that each backend
 implements for its engine. So the backends cannot drift apart in what they accept, store or
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 from recsys.core.errors import ExamplesNotFoundError, NotFoundError, StoreError
@@ -32,6 +36,7 @@ from recsys.store._common import (
     unique,
     unknown_collection,
 )
+from recsys.store.bindings import SpaceBindings
 from recsys.store.conditions import Condition, filter_conditions
 from recsys.store.model import (
     FLAG_FIELDS,
@@ -47,6 +52,7 @@ from recsys.store.model import (
     products_spec,
     users_spec,
 )
+from recsys.store.spaces import MODEL_FIELD, check_model, note_model, noted_model
 
 __all__ = [
     "FLAG_FIELDS",
@@ -65,12 +71,16 @@ __all__ = [
 ]
 
 
-class VectorStore:
-    """Operations the system needs; backends implement the ``_hooks`` below the line."""
+class VectorStore(SpaceBindings):
+    """Operations the system needs; backends implement the ``_hooks`` below the line (and
+    those of :class:`~recsys.store.bindings.SpaceBindings`)."""
 
     def __init__(self) -> None:
-        self._specs: dict[str, CollectionSpec] = {}
-        self._registry_lock = threading.Lock()
+        self._specs = {}
+        self._bound = {}
+        self._stamp = None
+        self._view = ContextVar(f"recsys_store_view_{id(self)}", default=None)
+        self._registry_lock = threading.RLock()
         self._closed = False
 
     # --- collections -------------------------------------------------------------------------
@@ -81,8 +91,10 @@ class VectorStore:
             self._check_open()
             known = self._specs.get(spec.name)
             if known is not None:
-                if known != spec:
+                if known != replace(spec, key_space=known.key_space, model=known.model):
                     raise StoreError(f"collection {spec.name!r} is already open with another spec")
+                # Opened plainly first (a test, an older caller): now known as a space's.
+                self._specs[spec.name] = replace(known, key_space=spec.key_space, model=spec.model)
                 return
             self._open_collection(spec)
             self._specs[spec.name] = spec
@@ -93,28 +105,44 @@ class VectorStore:
 
     def _spec(self, collection: str) -> CollectionSpec:
         self._check_open()
+        name = self._resolve(collection) if collection in self._bound else collection
         try:
-            return self._specs[collection]
+            return self._specs[name]
         except KeyError:
             raise unknown_collection(collection, self._specs) from None
 
     def has_sparse(self, collection: str, name: str) -> bool:
         """Whether the open collection holds the sparse vector ``name`` (a collection created
         before it declared one has none until it is rebuilt)."""
+        return name in self._sparse_names(self._spec(collection).name)
+
+    def change_mark(self, collection: str) -> object | None:
+        """A value that changes after every write that may remove, deactivate or replace a
+        point of ``collection`` — as every reader sees it, once that write has returned — or
+        None when the backend cannot tell without asking the server (other processes write
+        there). Lets a caller skip re-reading points it checked under the same mark."""
         self._spec(collection)
-        return name in self._sparse_names(collection)
+        return None
 
     # --- writes ------------------------------------------------------------------------------
 
-    def upsert(self, collection: str, points: Sequence[PointIn]) -> None:
-        """Insert or replace points (vectors and payload) in one batch."""
+    def upsert(
+        self, collection: str, points: Sequence[PointIn], *, model: str | None = None
+    ) -> None:
+        """Insert or replace points (vectors and payload) in one batch. Vectors of another
+        encoder than the collection's (``model``, else the one this context noted last) are
+        refused; a space's points get ``embed_model`` in their payload."""
         spec = self._spec(collection)
-        available = self._sparse_names(collection)
+        check_model(spec, model or noted_model(), action="write into")
+        available = self._sparse_names(spec.name)
         checked = []
         for point in points:
             vectors, payload = check_point(spec, point)
             sparse = check_sparse(spec, point, available=available)
-            checked.append(CheckedPoint(point_id(collection, point.key), vectors, sparse, payload))
+            if spec.model:
+                payload[MODEL_FIELD] = spec.model
+            pid = point_id(spec.id_space, point.key)
+            checked.append(CheckedPoint(pid, vectors, sparse, payload))
         if checked:
             self._upsert(spec, checked)
 
@@ -124,14 +152,14 @@ class VectorStore:
         encoded = encode_payload(payload)
         if encoded.get(spec.key_field, key) != key:
             raise StoreError(f"set_payload cannot change {spec.key_field} of {key!r}")
-        if not self._set_payload(spec, point_id(collection, key), encoded):
+        if not self._set_payload(spec, point_id(spec.id_space, key), encoded):
             raise NotFoundError(f"no point {key!r} in {collection!r}")
 
     def delete(self, collection: str, keys: Sequence[str]) -> None:
         """Delete points by key; unknown keys are ignored."""
         spec = self._spec(collection)
         if keys:
-            self._delete(spec, [point_id(collection, k) for k in unique(keys)])
+            self._delete(spec, [point_id(spec.id_space, k) for k in unique(keys)])
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -143,7 +171,9 @@ class VectorStore:
         wanted = unique(keys)
         if not wanted:
             return []
-        found = self._retrieve(spec, [point_id(collection, k) for k in wanted], with_vectors)
+        found = self._retrieve(spec, [point_id(spec.id_space, k) for k in wanted], with_vectors)
+        if with_vectors:
+            note_model(spec.model)
         by_key = {r.key: r for r in (self._record(spec, p) for p in found)}
         return [by_key[k] for k in wanted if k in by_key]
 
@@ -156,15 +186,21 @@ class VectorStore:
         limit: int,
         filters: Filters | None = None,
         with_vectors: bool = False,
+        model: str | None = None,
     ) -> list[Record]:
-        """Top-``limit`` by cosine similarity of the named vector ``using``, filtered."""
+        """Top-``limit`` by cosine similarity of the named vector ``using``, filtered. A query
+        of another encoder than the collection's (``model``, else the one this context noted
+        last) is refused: SpaceMismatchError, never a mixed score."""
         spec = self._spec(collection)
+        check_model(spec, model or noted_model(), action="search")
         query = check_query(spec, using, vector)
         check_limit(limit)
-        flt = self._filter(collection, filters)
+        flt = self._filter(spec, filters)
         hits = self._search(
             spec, query, using=using, limit=limit, flt=flt, with_vectors=with_vectors
         )
+        if with_vectors:
+            note_model(spec.model)
         return self._scored(spec, hits)
 
     def recommend(
@@ -194,7 +230,7 @@ class VectorStore:
         neg = [
             r for r in self.retrieve(collection, negative, with_vectors=True) if using in r.vectors
         ]
-        flt = self._filter(collection, filters, exclude=[*positive, *negative])
+        flt = self._filter(spec, filters, exclude=[*positive, *negative])
         hits = self._recommend(spec, pos, neg, using=using, limit=limit, flt=flt)
         return self._scored(spec, hits)
 
@@ -212,7 +248,7 @@ class VectorStore:
         spec = self._check_sparse_query(collection, [vector], using=using, limit=limit)
         if not vector.indices:
             return []
-        flt = self._filter(collection, filters)
+        flt = self._filter(spec, filters)
         (hits,) = self._search_sparse(spec, [vector], using=using, limit=limit, flt=flt)
         return self._scored(spec, hits)
 
@@ -235,7 +271,7 @@ class VectorStore:
     ) -> CollectionSpec:
         spec = self._spec(collection)
         check_limit(limit)
-        if using not in self._sparse_names(collection):
+        if using not in self._sparse_names(spec.name):
             raise StoreError(f"collection {collection!r} has no sparse vector {using!r}")
         for vector in vectors:
             check_sparse_vector(vector, key="<query>", name=using)
@@ -248,12 +284,12 @@ class VectorStore:
         matching points have each, most frequent first (exact counts)."""
         spec = self._spec(collection)
         check_limit(limit)
-        return self._facet(spec, key, limit=limit, flt=self._filter(collection, filters))
+        return self._facet(spec, key, limit=limit, flt=self._filter(spec, filters))
 
     def count(self, collection: str, filters: Filters | None = None) -> int:
         """Exact number of points matching ``filters``."""
         spec = self._spec(collection)
-        return self._count(spec, self._filter(collection, filters))
+        return self._count(spec, self._filter(spec, filters))
 
     def scroll(
         self,
@@ -266,7 +302,9 @@ class VectorStore:
         """Every matching point, in batches, without loading the collection at once."""
         spec = self._spec(collection)
         check_limit(batch_size)
-        flt = self._filter(collection, filters)
+        flt = self._filter(spec, filters)
+        if with_vectors:
+            note_model(spec.model)
         offset: Any = None
         while True:
             points, offset = self._scroll_page(
@@ -278,7 +316,7 @@ class VectorStore:
                 return
 
     def _filter(
-        self, collection: str, filters: Filters | None, exclude: Sequence[str] = ()
+        self, spec: CollectionSpec, filters: Filters | None, exclude: Sequence[str] = ()
     ) -> Any | None:
         """The engine filter for ``filters`` also leaving out the keys in ``exclude``; None
         when nothing is filtered."""
@@ -286,7 +324,7 @@ class VectorStore:
         excluded = unique([*exclude, *(filters.exclude_keys if filters is not None else ())])
         if not must and not excluded:
             return None
-        return self._native_filter(must, [point_id(collection, k) for k in excluded])
+        return self._native_filter(must, [point_id(spec.id_space, k) for k in excluded])
 
     def _record(self, spec: CollectionSpec, point: StoredPoint, *, score: float = 0.0) -> Record:
         payload = decode_payload(point.payload)
@@ -312,6 +350,7 @@ class VectorStore:
                 return
             self._closed = True
             self._specs = {}
+            self._bound = {}
         self._close()
 
     # --- what each backend implements --------------------------------------------------------

@@ -73,6 +73,18 @@ class CollectionSpec:
     integer_indexes: Sequence[str] = ()
     datetime_indexes: Sequence[str] = ()
     quantize: bool = True
+    #: The name point ids derive from (:func:`point_id`); empty: ``name``. A collection of an
+    #: encoder's space (``products__<model>``) keeps the ids of its logical name (``products``),
+    #: so a product has one point id in every space.
+    key_space: str = ""
+    #: The encoder whose vectors the collection holds (see :mod:`recsys.store.spaces`); None
+    #: for a plain collection, whose vectors the store cannot attribute.
+    model: str | None = None
+
+    @property
+    def id_space(self) -> str:
+        """The collection name point ids are derived from."""
+        return self.key_space or self.name
 
 
 def products_spec(name: str = "products", size: int = 384) -> CollectionSpec:

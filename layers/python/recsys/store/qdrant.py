@@ -7,6 +7,13 @@ deployments point ``qdrant_url`` at a server. Local mode ignores payload indexes
 params (and warns when given them), so neither is sent to it; it is not thread-safe either,
 so its calls are serialised by a lock.
 
+Which collection serves ``products`` (an encoder's space, :mod:`recsys.store.spaces`) is a
+Qdrant alias of that name: a switch moves every alias in one ``update_collection_aliases``
+call, which the server applies atomically, and each store re-reads the aliases at most every
+``follow_every_s`` seconds (so a switch reaches every process within that time; the old
+collections must outlive it). A plain collection of the logical name (created before spaces)
+cannot coexist with its alias: the switch deletes it just before the alias is made.
+
 Recommendation uses the server's ``average_vector`` strategy with point ids as examples
 (the server excludes the examples itself); qdrant-edge reproduces the same formula.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +102,7 @@ class QdrantStore(VectorStore):
         hnsw_ef: int = 128,
         timeout: int = 30,
         cluster: ClusterParams | None = None,
+        follow_every_s: float = 5.0,
     ) -> None:
         super().__init__()
         try:
@@ -105,6 +114,7 @@ class QdrantStore(VectorStore):
         self.hnsw_ef_construct = hnsw_ef_construct
         self.hnsw_ef = hnsw_ef
         self.cluster = cluster or ClusterParams()
+        self.follow_every_s = max(follow_every_s, 1e-3)
         #: Sparse vectors each open collection holds (one created before them has none).
         self._sparse: dict[str, frozenset[str]] = {}
         # The server client is thread-safe; local mode mutates Python dicts and sqlite.
@@ -183,6 +193,56 @@ class QdrantStore(VectorStore):
 
     def _sparse_names(self, collection: str) -> frozenset[str]:
         return self._sparse.get(collection, frozenset())
+
+    # --- spaces (recsys.store.spaces): aliases -------------------------------------------------
+
+    def _read_pointers(self) -> dict[str, str]:
+        with self._lock:
+            aliases = self.client.get_aliases().aliases
+        return {a.alias_name: a.collection_name for a in aliases}
+
+    def _pointer_stamp(self) -> object:
+        # Aliases are re-read at most once per period (one round trip), not on every call.
+        return int(time.monotonic() / self.follow_every_s)
+
+    def _write_pointers(self, pointers: dict[str, str]) -> None:
+        with self._lock:
+            aliases = {a.alias_name for a in self.client.get_aliases().aliases}
+            ops: list[qm.AliasOperations] = []
+            for alias, collection in pointers.items():
+                if alias == collection:
+                    continue  # a plain collection serves its own name
+                if alias in aliases:
+                    ops.append(
+                        qm.DeleteAliasOperation(delete_alias=qm.DeleteAlias(alias_name=alias))
+                    )
+                elif self.client.collection_exists(alias):
+                    # The plain collection of before spaces holds the name the alias needs.
+                    self.client.delete_collection(alias)
+                    self._sparse.pop(alias, None)
+                ops.append(
+                    qm.CreateAliasOperation(
+                        create_alias=qm.CreateAlias(collection_name=collection, alias_name=alias)
+                    )
+                )
+            if ops:
+                self.client.update_collection_aliases(change_aliases_operations=ops)
+
+    def _existing_vectors(self, name: str) -> dict[str, int] | None:
+        with self._lock:
+            if not self.client.collection_exists(name):
+                return None
+            params = self.client.get_collection(name).config.params.vectors
+        return {n: int(p.size) for n, p in params.items()} if isinstance(params, dict) else {}
+
+    def _list_collections(self) -> list[str]:
+        with self._lock:
+            return [c.name for c in self.client.get_collections().collections]
+
+    def _drop_collection(self, name: str) -> None:
+        with self._lock:
+            self.client.delete_collection(name)
+        self._sparse.pop(name, None)
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -286,7 +346,7 @@ class QdrantStore(VectorStore):
 
     @staticmethod
     def _pid(spec: CollectionSpec, record: Record) -> qm.ExtendedPointId:
-        return point_id(spec.name, record.key)
+        return point_id(spec.id_space, record.key)
 
     def _search_sparse(
         self,

@@ -1,0 +1,92 @@
+"""The encoder of the space a store serves, which is not always the configured one.
+
+``RECSYS_ENCODER_MODEL`` says which encoder the store *should* use; the store's pointer says
+whose vectors it *holds* (:mod:`recsys.store.spaces`). Queries and new products are encoded
+with the latter — after a restart with a changed ``RECSYS_ENCODER_MODEL`` the process keeps
+serving from the old space until ``recsys reembed`` switches it, and follows the switch on its
+own. Each :meth:`SpaceEncoder.encode` notes the model it used, so the store refuses to compare
+those vectors with another space's (a switch between encoding and searching).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from recsys.core.config import Settings, model_dimension, resolve_model_dir
+from recsys.core.errors import EncoderError
+from recsys.store.base import VectorStore
+from recsys.store.spaces import UNKNOWN, active_model, configured_model, note_model
+
+__all__ = ["ModelEncoder", "SpaceEncoder", "settings_for_model"]
+
+
+def settings_for_model(settings: Settings, model: str) -> Settings:
+    """``settings`` with encoder ``model`` (a folder under models_onnx/ or an alias) chosen."""
+    if model == configured_model(settings):
+        return settings
+    if model.startswith(UNKNOWN):
+        raise EncoderError(
+            f"the store's vectors are of an unknown encoder ({model}): run `recsys reembed` "
+            "to re-embed the catalog with RECSYS_ENCODER_MODEL"
+        )
+    folder = resolve_model_dir(model)
+    dim = model_dimension(folder)
+    if dim is None:
+        raise EncoderError(
+            f"the store holds vectors of encoder {model!r}, which this deployment does not "
+            f"have ({folder}): run `recsys reembed` to move the store to "
+            f"{configured_model(settings)!r}"
+        )
+    return settings.model_copy(
+        update={"encoder_model": folder.name, "model_dir": folder, "vector_size": dim}
+    )
+
+
+class ModelEncoder:
+    """One encoder model, loaded on first use, noting its model with every encode."""
+
+    def __init__(self, settings: Settings, model: str | None = None) -> None:
+        self.settings = settings_for_model(settings, model) if model else settings
+        self.model = Path(self.settings.model_dir).name
+
+    @property
+    def dim(self) -> int:
+        """The length of its vectors."""
+        return self.settings.vector_size
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        from recsys.encoder import get_encoder
+
+        vectors = get_encoder(self.settings).encode(texts)
+        note_model(self.model)
+        return vectors
+
+
+class SpaceEncoder:
+    """Encodes with the model of the store's active space (the configured one for a store
+    without spaces); follows a switch on the next call."""
+
+    def __init__(self, store: Callable[[], VectorStore], settings: Settings) -> None:
+        self._store = store
+        self.settings = settings
+        self._encoders: dict[str, ModelEncoder] = {}
+
+    @property
+    def model(self) -> str:
+        """The model the next :meth:`encode` uses."""
+        return active_model(self._store(), self.settings) or configured_model(self.settings)
+
+    def current(self) -> ModelEncoder:
+        """The encoder of the active space (loaded on its first encode)."""
+        model = self.model
+        encoder = self._encoders.get(model)
+        if encoder is None:
+            encoder = self._encoders[model] = ModelEncoder(self.settings, model)
+        return encoder
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return self.current().encode(texts)

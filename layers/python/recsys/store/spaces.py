@@ -1,0 +1,227 @@
+"""Encoder spaces: which encoder's vectors the products and users collections hold.
+
+A vector means something only next to vectors of the same encoder, so a store keeps each
+encoder's vectors apart and never compares across them:
+
+- **Naming.** The products and users of encoder ``m`` live in the collections
+  ``products__m`` and ``users__m`` (``m`` is the model's folder name under models_onnx/, e.g.
+  ``all-MiniLM-L6-v2-int8``); the collection's spec carries ``model`` and its vectors' size, and
+  every point written there gets ``embed_model: m`` in its payload. A collection created before
+  spaces existed keeps its plain name (``products``) and is taken to hold the configured
+  encoder's vectors when the size matches, else the one shipped encoder of that size.
+- **The pointer.** Callers keep using the logical names (``settings.products_collection``);
+  the store resolves each to the collection its pointer names: a Qdrant alias on a server
+  (one ``update_collection_aliases`` call moves both at once), ``spaces.json`` beside the
+  qdrant-edge shards (replaced atomically). Stores follow a moved pointer on their next call
+  (qdrant-edge: the same process, at once; a server: within ``follow_every_s``).
+- **No mixing.** The last model whose vectors a context (thread, request task) obtained — from
+  an encoder (:class:`recsys.catalog.encoding.SpaceEncoder`) or from the store itself — is
+  noted in a context variable; a search or upsert of a collection of another model raises
+  :class:`~recsys.core.errors.SpaceMismatchError` instead of comparing. Callers may also name
+  the query's model explicitly (``model=``).
+
+Changing the encoder of a populated store is :mod:`recsys.jobs.reembed`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from recsys.core.config import ENCODER_ALIASES, model_dimension, models_root
+from recsys.core.errors import SpaceMismatchError
+from recsys.store.model import CollectionSpec, products_spec, users_spec
+
+if TYPE_CHECKING:
+    from recsys.core.config import Settings
+    from recsys.store.base import VectorStore
+
+__all__ = [
+    "MODEL_FIELD",
+    "SEPARATOR",
+    "active_model",
+    "check_model",
+    "configured_model",
+    "forget_model",
+    "infer_model",
+    "model_in_name",
+    "note_model",
+    "noted_model",
+    "open_spaces",
+    "physical_name",
+    "space_specs",
+]
+
+log = logging.getLogger(__name__)
+
+#: Between the logical name and the model in a space's collection name.
+SEPARATOR = "__"
+#: Payload field naming the encoder of a point's vectors.
+MODEL_FIELD = "embed_model"
+#: Model of a collection whose vectors no known encoder produced (a re-embed is needed).
+UNKNOWN = "unknown"
+
+_noted: ContextVar[str | None] = ContextVar("recsys_vector_model", default=None)
+
+
+def physical_name(logical: str, model: str) -> str:
+    """The collection holding ``logical``'s points in ``model``'s space."""
+    return f"{logical}{SEPARATOR}{model}"
+
+
+def model_in_name(logical: str, physical: str) -> str | None:
+    """The model a space collection's name carries; None for a plain (older) collection."""
+    prefix = f"{logical}{SEPARATOR}"
+    return physical[len(prefix) :] or None if physical.startswith(prefix) else None
+
+
+def note_model(model: str | None) -> None:
+    """Record that this context now holds vectors of ``model`` (None: nothing known)."""
+    if model:
+        _noted.set(model)
+
+
+def noted_model() -> str | None:
+    """The model of the vectors this context obtained last (None: none noted)."""
+    return _noted.get()
+
+
+def forget_model() -> None:
+    """Forget what this context noted (its next vectors come from elsewhere: a test's own)."""
+    _noted.set(None)
+
+
+def check_model(spec: CollectionSpec, got: str | None, *, action: str) -> None:
+    """Raise SpaceMismatchError when vectors of ``got`` would meet ``spec``'s space."""
+    if spec.model and got and got != spec.model:
+        raise SpaceMismatchError(
+            f"cannot {action} {spec.name!r} (vectors of {spec.model}) with vectors of {got}: "
+            "they are different encoders' spaces and are never compared",
+            expected=spec.model,
+            got=got,
+        )
+
+
+def configured_model(settings: Settings) -> str:
+    """The encoder ``settings`` choose: its folder's name (``RECSYS_ENCODER_MODEL``)."""
+    return Path(settings.model_dir).name
+
+
+def infer_model(dim: int, settings: Settings) -> str:
+    """The encoder a plain collection of ``dim``-d vectors is taken to hold: the configured one
+    when the size matches, else the one shipped encoder of that size, else ``unknown-<dim>d``."""
+    if dim == settings.vector_size:
+        return configured_model(settings)
+    root = models_root()
+    sized = sorted({f for f in ENCODER_ALIASES.values() if model_dimension(root / f) == dim})
+    return sized[0] if len(sized) == 1 else f"{UNKNOWN}-{dim}d"
+
+
+def space_specs(
+    settings: Settings, model: str | None = None, dim: int | None = None
+) -> dict[str, CollectionSpec]:
+    """Logical name → the spec of its collection in ``model``'s space (default: configured)."""
+    model = model or configured_model(settings)
+    size = dim or settings.vector_size
+    makers: dict[str, Callable[[str, int], CollectionSpec]] = {
+        settings.products_collection: products_spec,
+        settings.users_collection: users_spec,
+    }
+    return {
+        logical: replace(make(physical_name(logical, model), size), key_space=logical, model=model)
+        for logical, make in makers.items()
+    }
+
+
+def _existing_spec(
+    store: VectorStore, logical: str, physical: str, template: CollectionSpec, settings: Settings
+) -> CollectionSpec | None:
+    """The spec of ``physical`` as it exists (its vectors' size, the model it holds); None
+    when there is no such collection."""
+    vectors = store.collection_vectors(physical)
+    if vectors is None:
+        return None
+    dim = next(iter(vectors.values()))
+    model = model_in_name(logical, physical) or infer_model(dim, settings)
+    return _sized(template, physical, dim, model)
+
+
+def _sized(template: CollectionSpec, name: str, dim: int, model: str) -> CollectionSpec:
+    return replace(template, name=name, vectors=dict.fromkeys(template.vectors, dim), model=model)
+
+
+def _unpointed(store: VectorStore, logical: str, model: str | None) -> str | None:
+    """A space collection of ``logical`` that no pointer names (a switch cut short between
+    dropping a plain collection and making its alias): ``model``'s, else the only one."""
+    prefix = f"{logical}{SEPARATOR}"
+    found = [name for name in store.collections() if name.startswith(prefix)]
+    if model and physical_name(logical, model) in found:
+        return physical_name(logical, model)
+    return found[0] if len(found) == 1 else None
+
+
+def open_spaces(store: VectorStore, settings: Settings) -> None:
+    """Open the products and users collections of the store's active space and bind their
+    logical names to them. A new store is created in the configured encoder's space; one created
+    before spaces existed is used as it is (plain names), and a collection missing beside
+    existing ones joins their space (their model, size and naming)."""
+    pointers = store.read_pointers()
+    created: dict[str, str] = {}
+    joined: CollectionSpec | None = None  # the space's first collection, products
+    for logical, template in space_specs(settings).items():
+        spec = store.bound_spec(logical)
+        if spec is None:
+            physical = pointers.get(logical)
+            if physical is None and store.collection_vectors(logical) is not None:
+                physical = logical  # made before spaces
+            if physical is None:
+                physical = _unpointed(store, logical, joined.model if joined else template.model)
+                if physical is not None:
+                    created[logical] = physical
+            spec = (
+                _existing_spec(store, logical, physical, template, settings) if physical else None
+            )
+            if spec is None:
+                plain = joined is not None and joined.key_space == joined.name
+                model = joined.model if joined is not None and joined.model else template.model
+                dim = next(iter(joined.vectors.values())) if joined else settings.vector_size
+                name = logical if plain else physical_name(logical, model or UNKNOWN)
+                spec = _sized(template, name, dim, model or UNKNOWN)
+                if not plain:
+                    created[logical] = name
+            store.ensure_collection(spec)
+            store.bind(logical, spec.name)
+        joined = joined or spec
+    if created:
+        store.write_pointers(created)
+    active = active_model(store, settings)
+    wanted = configured_model(settings)
+    if active and active != wanted:
+        log.warning(
+            "RECSYS_ENCODER_MODEL is %s but the store holds %s's vectors: serving from %s's "
+            "space until `recsys reembed` switches it",
+            wanted,
+            active,
+            active,
+        )
+
+
+def active_model(store: VectorStore, settings: Settings) -> str | None:
+    """The model of the products collection the store serves (None: not a space)."""
+    spec = store.bound_spec(settings.products_collection)
+    return spec.model if spec is not None else None
+
+
+def read_pointer_file(path: Path) -> dict[str, str]:
+    """A ``spaces.json`` pointer file: logical → collection (empty when absent)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    pointers = data.get("collections", {}) if isinstance(data, dict) else {}
+    return {str(k): str(v) for k, v in pointers.items()} if isinstance(pointers, Mapping) else {}
