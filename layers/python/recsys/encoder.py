@@ -91,6 +91,8 @@ class TextEncoder:
         self.batch_size = batch_size
         config = _read_config(model_dir)
         self.lowercase = bool(config.get("lowercase", False))
+        #: The languages the model reads (config.json ``languages``; without it, English).
+        self.languages: tuple[str, ...] = tuple(str(x) for x in config.get("languages") or ("en",))
         empty = config.get("empty_text_ids")
         self._empty_ids: list[int] | None = [int(i) for i in empty] if empty else None
 

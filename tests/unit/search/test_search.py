@@ -7,7 +7,18 @@ import math
 import pytest
 
 from recsys.search import keywords as kw
-from recsys.search.fusion import TUNINGS, Hit, SearchTuning, fuse, tuning_for
+from recsys.search.fusion import (
+    TUNINGS,
+    DenseList,
+    Hit,
+    SearchTuning,
+    fuse,
+    fuse_lists,
+    is_latin,
+    list_weights,
+    pair_tuning,
+    tuning_for,
+)
 
 
 def test_tokenize_folds_case_plurals_and_drops_stop_words() -> None:
@@ -92,3 +103,49 @@ def test_tuning_for_known_and_unknown_models() -> None:
     assert tuning_for("all-MiniLM-L6-v2-int8") == TUNINGS["all-MiniLM-L6-v2-int8"]
     assert tuning_for("some-other-model") == SearchTuning()
     assert tuning_for("all-MiniLM-L6-v2-int8", min_dense=0.5, rrf_k=None).min_dense == 0.5
+
+
+def test_a_query_leans_on_the_encoder_that_reads_its_language() -> None:
+    # GIVEN a multilingual and an English-only encoder's lists (multilingual first)
+    multi = [True, False]
+    # WHEN the query's words are all in the catalog's (English) vocabulary, half, or none
+    english = list_weights(multi, catalog_share=1.0, latin=True, tuning=TUNING)
+    half = list_weights(multi, catalog_share=0.25, latin=True, tuning=TUNING)
+    foreign = list_weights(multi, catalog_share=0.0, latin=True, tuning=TUNING)
+    cyrillic = list_weights(multi, catalog_share=1.0, latin=False, tuning=TUNING)
+    # THEN English leans on MiniLM, other languages on the multilingual list alone
+    assert english == [pytest.approx(1 - TUNING.multilingual_drop), 1.0]
+    assert half == [pytest.approx(1 - 0.25 * TUNING.multilingual_drop), 0.5]
+    assert foreign == cyrillic == [1.0, 0.0]
+    # AND one encoder's list always weighs 1
+    assert list_weights([False], catalog_share=0.0, latin=False, tuning=TUNING) == [1.0]
+
+
+def test_latin_script_includes_accented_letters_not_cyrillic() -> None:
+    assert is_latin("Gießkanne") and is_latin("çalar saat 3") and is_latin("hucha")
+    assert not is_latin("копилка") and not is_latin("Wecker 時計")
+
+
+def test_each_list_is_judged_against_its_own_encoders_bar() -> None:
+    # GIVEN a multilingual list under its bar and an English list over its own (lower) bar
+    multilingual = DenseList([Hit("m1", 0.30), Hit("d1", 0.29)], 0.5, 0.40)
+    english = DenseList([Hit("d1", 0.50), Hit("e2", 0.40)], 1.0, 0.45)
+    # WHEN fused
+    hits, evidence = fuse_lists([multilingual, english], [], tuning=TUNING, limit=10)
+    # THEN the query matched and both lists take part; the product both list leads
+    assert evidence.matched
+    assert hits[0].key == "d1"
+    assert {h.key for h in hits} == {"m1", "d1", "e2"}
+    # AND an English list that cannot read the query (weight 0) is no evidence at all
+    blind = DenseList([Hit("e1", 0.9)], 0.0, 0.45)
+    hits, evidence = fuse_lists([multilingual, blind], [], tuning=TUNING, limit=10)
+    assert not evidence.matched and hits == []
+
+
+def test_the_pair_tuning_serves_either_encoder_as_primary() -> None:
+    pair = TUNINGS["use-multilingual-v3-int8+all-MiniLM-L6-v2-int8"]
+    assert pair_tuning("use-multilingual-v3-int8", "all-MiniLM-L6-v2-int8") == pair
+    swapped = pair_tuning("all-MiniLM-L6-v2-int8", "use-multilingual-v3-int8")
+    assert swapped is not None
+    assert (swapped.min_dense, swapped.second_min_dense) == (pair.second_min_dense, pair.min_dense)
+    assert pair_tuning("all-MiniLM-L6-v2-int8", "some-other-model") is None

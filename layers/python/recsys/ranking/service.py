@@ -28,7 +28,8 @@ from recsys.ranking.products import ProductLists
 from recsys.ranking.sources import StoreItems, StoreUsers
 from recsys.ranking.state import user_state
 from recsys.ranking.types import AggregateSource, Scored, UserState
-from recsys.search import ProductSearch, tuning_for
+from recsys.search import ProductSearch, pair_tuning, tuning_for
+from recsys.search.second import second_source
 from recsys.store.base import Filters, Record, Vector, VectorStore
 
 log = logging.getLogger(__name__)
@@ -346,11 +347,17 @@ class Recommender:
         store, encoder = self.store(), self._encoder()
         engine = self._search_engine
         if engine is None or engine.store is not store or engine.encoder is not encoder:
+            primary = Path(self.settings.model_dir).name
+            second = second_source(store, self.products, primary, self.settings)
+            tuning = tuning_for(primary)
+            if second is not None:
+                tuning = pair_tuning(primary, second.model) or tuning
             engine = ProductSearch(
                 store=store,
                 collection=self.products,
                 encoder=encoder,
-                tuning=tuning_for(Path(self.settings.model_dir).name),
+                tuning=tuning,
+                second=second,
             )
             self._search_engine = engine
         return engine

@@ -2,19 +2,24 @@
 
 from recsys.search.fusion import (
     DENSE_THRESHOLDS,
+    DenseList,
     Evidence,
     FusedHit,
     Hit,
     SearchTuning,
     fuse,
+    fuse_lists,
+    pair_tuning,
     tuning_for,
 )
 from recsys.search.keywords import KEYWORDS, keyword_vector
-from recsys.search.service import ProductSearch, SearchResult
+from recsys.search.service import DenseSource, ProductSearch, SearchResult, second_vector_name
 
 __all__ = [
     "DENSE_THRESHOLDS",
     "KEYWORDS",
+    "DenseList",
+    "DenseSource",
     "Evidence",
     "FusedHit",
     "Hit",
@@ -22,6 +27,9 @@ __all__ = [
     "SearchResult",
     "SearchTuning",
     "fuse",
+    "fuse_lists",
     "keyword_vector",
+    "pair_tuning",
+    "second_vector_name",
     "tuning_for",
 ]

@@ -14,6 +14,13 @@ were chosen on, are in docs/EVALUATION.md ("Search"):
   encoder's calibrated ``min_dense`` or keywords cover at least ``min_coverage`` of it; else the
   reply is empty and flagged. With keyword evidence only, only the products carrying it are
   listed, so no product is presented as a match on the strength of a cosine under the bar.
+- **Two encoders, weighted by the query's language.** With a second encoder's list (English
+  MiniLM beside multilingual USE), each dense list is fused by weighted reciprocal rank with a
+  weight from :func:`list_weights`: how much of the query the catalog's own vocabulary holds
+  (``catalog_share``, from the keyword probes) and whether it is written in Latin script. A
+  query in the catalog's language leans on the English encoder, any other on the multilingual
+  one; each list is judged against its own encoder's bar, and an English-only list counts as
+  evidence only for a query it can read (weight > 0).
 """
 
 from __future__ import annotations
@@ -25,11 +32,16 @@ from typing import Any
 __all__ = [
     "DENSE_THRESHOLDS",
     "TUNINGS",
+    "DenseList",
     "Evidence",
     "FusedHit",
     "Hit",
     "SearchTuning",
     "fuse",
+    "fuse_lists",
+    "is_latin",
+    "list_weights",
+    "pair_tuning",
     "tuning_for",
 ]
 
@@ -59,22 +71,50 @@ class SearchTuning:
     min_dense: float = 0.35
     #: Keyword coverage that is a match by itself (a code, every rare word of the query).
     min_coverage: float = 0.5
+    #: Two encoders: the English list's weight is ``min(1, english_gain · catalog_share)``
+    #: for a query in Latin script (0 otherwise) …
+    english_gain: float = 2.0
+    #: … and the multilingual list's ``1 − multilingual_drop · catalog_share`` (Latin script).
+    multilingual_drop: float = 0.5
+    #: Two encoders: the second one's ``min_dense`` (None: that encoder's own tuning's).
+    second_min_dense: float | None = None
 
 
-#: The tuning chosen per encoder (model folder name) by bench/search_quality.py on the query set
-#: (docs/EVALUATION.md, "Search"): the fusion knobs are the middle of the best plateau of its grid
-#: on the calibration half; ``min_dense`` sits just above the best cosine of every no-match query
-#: of the set. Chosen on half a alone, the bar held on half b for the multilingual encoder and did
-#: not for MiniLM ("plumber near me" → BATHROOM HOOK at 0.445), so the shipped bars take all 30.
+#: The tuning chosen per encoder (model folder name), and per pair of encoders
+#: ("primary+second"), by bench/search_quality.py on the query set (docs/EVALUATION.md,
+#: "Search"): the fusion knobs are the middle of the best plateau of its grid; ``min_dense`` sits
+#: just above the best cosine of every no-match query the encoder's list weighs in on. Chosen
+#: on one half of the set, the knobs were checked on the other (cross-validated rows there).
 TUNINGS: dict[str, SearchTuning] = {
     "all-MiniLM-L6-v2-int8": SearchTuning(
-        fuse_coverage=0.6, keyword_weight=4.0, rrf_k=20, min_dense=0.45, min_coverage=0.7
+        fuse_coverage=0.6, keyword_weight=2.0, rrf_k=20, min_dense=0.45, min_coverage=0.7
     ),
     "use-multilingual-v3-int8": SearchTuning(
-        fuse_coverage=0.6, keyword_weight=2.0, rrf_k=20, min_dense=0.37, min_coverage=0.7
+        fuse_coverage=0.6, keyword_weight=2.0, rrf_k=20, min_dense=0.40, min_coverage=0.7
+    ),
+    "use-multilingual-v3-int8+all-MiniLM-L6-v2-int8": SearchTuning(
+        fuse_coverage=0.6,
+        keyword_weight=2.0,
+        rrf_k=10,
+        min_dense=0.40,
+        min_coverage=0.7,
+        english_gain=2.0,
+        multilingual_drop=0.5,
+        second_min_dense=0.35,
     ),
 }
-DENSE_THRESHOLDS = {name: t.min_dense for name, t in TUNINGS.items()}
+DENSE_THRESHOLDS = {name: t.min_dense for name, t in TUNINGS.items() if "+" not in name}
+
+
+def pair_tuning(primary: str, second: str) -> SearchTuning | None:
+    """The tuning of two encoders fused (either may be the store's primary), or None."""
+    direct = TUNINGS.get(f"{primary}+{second}")
+    if direct is not None:
+        return direct
+    other = TUNINGS.get(f"{second}+{primary}")
+    if other is None or other.second_min_dense is None:
+        return None
+    return replace(other, min_dense=other.second_min_dense, second_min_dense=other.min_dense)
 
 
 def tuning_for(model: str | None, **overrides: Any) -> SearchTuning:
@@ -108,6 +148,50 @@ class Evidence:
     matched: bool
 
 
+@dataclass(frozen=True)
+class DenseList:
+    """One encoder's dense hits for a query (best first), their fusion weight and the cosine
+    its best hit needs for the list to count as a match (that encoder's ``min_dense``)."""
+
+    hits: Sequence[Hit]
+    weight: float
+    min_dense: float
+
+    @property
+    def best(self) -> float:
+        return self.hits[0].score if self.hits else 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether this list is evidence of a match (weighted in, best hit over its bar)."""
+        return self.weight > 0 and bool(self.hits) and self.best >= self.min_dense
+
+
+def is_latin(text: str) -> bool:
+    """Whether every letter of ``text`` is Latin (ASCII or Latin-1/Extended: "Gießkanne",
+    "çalar saat"), which an English-only encoder can at least read."""
+    return all(ord(c) < 0x250 for c in text if c.isalpha())
+
+
+def list_weights(
+    multilingual: Sequence[bool], *, catalog_share: float, latin: bool, tuning: SearchTuning
+) -> list[float]:
+    """Fusion weights of the dense lists of encoders that are (True) or are not multilingual.
+
+    One list weighs 1. With an English-only one beside a multilingual one, ``catalog_share``
+    (the share of the query's words the catalog has) says how much the query is in the
+    catalog's language: the English list gets ``min(1, english_gain · share)``, the
+    multilingual one ``1 − multilingual_drop · share``; a query not in Latin script, none and 1.
+    """
+    if len(multilingual) < 2:
+        return [1.0] * len(multilingual)
+    share = min(max(catalog_share, 0.0), 1.0) if latin else 0.0
+    return [
+        1.0 - tuning.multilingual_drop * share if multi else min(1.0, tuning.english_gain * share)
+        for multi in multilingual
+    ]
+
+
 def _rrf(lists: Sequence[tuple[Sequence[Hit], float]], k: int) -> dict[str, float]:
     scores: dict[str, float] = {}
     for hits, weight in lists:
@@ -127,22 +211,42 @@ def fuse(
 
     ``dense`` is ranked by cosine (best first), ``keywords`` by BM25 with ``coverage`` set.
     """
-    best_dense = dense[0].score if dense else 0.0
+    return fuse_lists(
+        [DenseList(dense, 1.0, tuning.min_dense)], keywords, tuning=tuning, limit=limit
+    )
+
+
+def fuse_lists(
+    dense_lists: Sequence[DenseList],
+    keywords: Sequence[Hit],
+    *,
+    tuning: SearchTuning,
+    limit: int,
+) -> tuple[list[FusedHit], Evidence]:
+    """:func:`fuse` over several encoders' dense lists (the first is the store's primary).
+
+    The query matched when any list is over its own bar, or keywords cover ``min_coverage``;
+    then every weighted-in list takes part in the fusion.
+    """
+    best_dense = dense_lists[0].best if dense_lists else 0.0
     best_coverage = max((h.coverage for h in keywords), default=0.0)
-    dense_ok = best_dense >= tuning.min_dense
+    dense_ok = any(d.ok for d in dense_lists)
     keyword_ok = best_coverage >= tuning.min_coverage
     fuse_keywords = best_coverage >= tuning.fuse_coverage
     evidence = Evidence(best_dense, best_coverage, fuse_keywords, dense_ok or keyword_ok)
     if not evidence.matched:
         return [], evidence
-    by_key: dict[str, Hit] = {h.key: h for h in dense}
-    cos = {h.key: h.score for h in dense}
+    by_key: dict[str, Hit] = {}
+    cos: dict[str, float] = {}
+    for d in reversed(dense_lists):  # the primary's payload and cosine win
+        by_key.update((h.key, h) for h in d.hits)
+        cos.update((h.key, h.score) for h in d.hits)
     cover = {h.key: h.coverage for h in keywords}
     for h in keywords:
         by_key.setdefault(h.key, h)
     lists: list[tuple[Sequence[Hit], float]] = []
     if dense_ok:
-        lists.append((dense, 1.0))
+        lists.extend((d.hits, d.weight) for d in dense_lists if d.weight > 0)
     if fuse_keywords or not dense_ok:
         # Without dense evidence only the products that carry the keyword evidence may show.
         strong = [h for h in keywords if dense_ok or h.coverage >= tuning.min_coverage]

@@ -5,6 +5,11 @@ call, a single-token sparse query per query token whose top score gives that tok
 (:func:`recsys.search.keywords.idf_from_probe`) — the store keeps the counts, we keep nothing.
 A collection without "keywords" (created before them) searches by meaning alone.
 
+With a second encoder (:class:`DenseSource`: its vectors are a second named vector of the same
+products, e.g. multilingual USE beside English MiniLM), the query is embedded by both and both
+dense lists are fused, weighted by the query's language (:func:`recsys.search.fusion.list_weights`:
+the share of its words the catalog has, from the same probes, and its script).
+
 With a shopper's taste vector the matches are reordered (70 % the query's fused rank, 30 % the
 taste's cosine), never extended: taste cannot turn a product into a match.
 """
@@ -19,12 +24,77 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recsys.catalog.text import product_text
+from recsys.core.errors import ValidationError
 from recsys.core.types import Encoder, Vector
 from recsys.search import keywords as kw
-from recsys.search.fusion import Evidence, FusedHit, Hit, SearchTuning, fuse
-from recsys.store.base import Filters, VectorStore
+from recsys.search.fusion import (
+    DenseList,
+    Evidence,
+    FusedHit,
+    Hit,
+    SearchTuning,
+    fuse_lists,
+    is_latin,
+    list_weights,
+)
+from recsys.store.base import Filters, Record, VectorStore
 
-__all__ = ["KEYWORDS", "ProductSearch", "SearchResult"]
+__all__ = [
+    "KEYWORDS",
+    "PRIMARY_VECTOR",
+    "DenseSource",
+    "KeywordEvidence",
+    "ProductSearch",
+    "SearchResult",
+    "holds_vector",
+    "is_multilingual",
+    "second_vector_name",
+]
+
+#: The named vector of the store's primary encoder.
+PRIMARY_VECTOR = "text"
+#: A second encoder's vector is ``text__<model folder>`` (the separator of encoder spaces).
+SECOND_VECTOR_PREFIX = "text__"
+
+
+def second_vector_name(model: str) -> str:
+    """The named vector products carry a second encoder ``model``'s vectors in."""
+    return f"{SECOND_VECTOR_PREFIX}{model}"
+
+
+def holds_vector(store: VectorStore, collection: str, name: str, dim: int) -> bool:
+    """Whether ``collection`` declares the dense vector ``name`` of ``dim`` dimensions."""
+    try:
+        store.search(collection, np.ones(dim, dtype=np.float32), using=name, limit=1)
+    except ValidationError:
+        return False
+    return True
+
+
+def is_multilingual(encoder: Encoder) -> bool:
+    """Whether ``encoder`` reads more than English (its model folder's ``languages``)."""
+    return len(getattr(encoder, "languages", ("en",))) > 1
+
+
+@dataclass(frozen=True)
+class DenseSource:
+    """A second encoder whose vectors the products carry as the named vector ``using``, with
+    the cosine its best hit needs to count as a match (its own ``min_dense``)."""
+
+    encoder: Encoder
+    using: str
+    min_dense: float
+    #: The encoder's model folder name.
+    model: str = ""
+
+
+@dataclass
+class KeywordEvidence:
+    """BM25 hits with their coverage, and the share of the query's tokens the catalog has."""
+
+    hits: list[Hit]
+    catalog_share: float
+
 
 KEYWORDS = kw.KEYWORDS
 
@@ -53,8 +123,10 @@ class ProductSearch:
         candidates: int = 50,
         max_tokens: int = 8,
         count_ttl_s: float = 60.0,
+        second: DenseSource | None = None,
     ) -> None:
         self.store = store
+        self.second = second
         self.collection = collection
         self.encoder = encoder
         self.tuning = tuning
@@ -77,6 +149,10 @@ class ProductSearch:
 
     def query_idf(self, tokens: Sequence[str]) -> dict[str, float]:
         """Each token's IDF in the collection, from one batched single-token probe each."""
+        return self.probe_tokens(tokens)[0]
+
+    def probe_tokens(self, tokens: Sequence[str]) -> tuple[dict[str, float], float]:
+        """:meth:`query_idf`, and the share of the tokens some product has."""
         probes = self.store.search_sparse_batch(
             self.collection, [kw.query_weights([t]) for t in tokens], using=KEYWORDS, limit=1
         )
@@ -88,15 +164,17 @@ class ProductSearch:
                 top = hits[0]
                 value = kw.idf_from_probe(token, top.score, product_text(top.payload), key=top.key)
             out[token] = value if value is not None else unseen
-        return out
+        share = sum(bool(h) for h in probes) / len(tokens) if tokens else 0.0
+        return out, share
 
-    def keyword_hits(self, query: str, filters: Filters | None) -> list[Hit] | None:
-        """BM25 hits with their coverage; None when the collection has no keyword vectors."""
+    def keyword_evidence(self, query: str, filters: Filters | None) -> KeywordEvidence | None:
+        """BM25 hits with their coverage and the query's catalog share; None when the
+        collection has no keyword vectors."""
         if not self.store.has_sparse(self.collection, KEYWORDS):
             return None
         tokens = kw.query_tokens(query)[: self.max_tokens]
         if not tokens:
-            return []
+            return KeywordEvidence([], 0.0)
         found = self.store.search_sparse(
             self.collection,
             kw.query_weights(tokens),
@@ -105,12 +183,12 @@ class ProductSearch:
             filters=filters,
         )
         if not found:
-            return []
-        idf = self.query_idf(tokens)
+            return KeywordEvidence([], 0.0)
+        idf, share = self.probe_tokens(tokens)
         # Ties in BM25 are common (same words, same length): break them by key, so a query's
         # list does not depend on the store's internal order.
         found.sort(key=lambda r: (-r.score, r.key))
-        return [
+        hits = [
             Hit(
                 r.key,
                 r.score,
@@ -118,6 +196,54 @@ class ProductSearch:
                 coverage=kw.coverage(idf, kw.document_tokens(product_text(r.payload), key=r.key)),
             )
             for r in found
+        ]
+        return KeywordEvidence(hits, share)
+
+    def keyword_hits(self, query: str, filters: Filters | None) -> list[Hit] | None:
+        """:meth:`keyword_evidence`'s hits (None without keyword vectors)."""
+        evidence = self.keyword_evidence(query, filters)
+        return None if evidence is None else evidence.hits
+
+    def dense_hits(
+        self,
+        query: str,
+        *,
+        encoder: Encoder,
+        using: str,
+        limit: int,
+        filters: Filters | None,
+        with_vectors: bool = False,
+    ) -> tuple[list[Hit], list[Record]]:
+        """One encoder's dense hits for ``query`` (best first; ties by key) and the records."""
+        qvec = np.asarray(encoder.encode([query]), dtype=np.float32)[0]
+        found = self.store.search(
+            self.collection,
+            qvec,
+            using=using,
+            limit=max(limit, self.candidates),
+            filters=filters,
+            with_vectors=with_vectors,
+        )
+        hits = [
+            Hit(r.key, r.score, r.payload) for r in sorted(found, key=lambda r: (-r.score, r.key))
+        ]
+        return hits, found
+
+    def dense_lists(
+        self, query: str, primary: list[Hit], second: list[Hit] | None, catalog_share: float
+    ) -> list[DenseList]:
+        """The dense lists to fuse, weighted by the query's language (see fusion.list_weights)."""
+        if second is None or self.second is None:
+            return [DenseList(primary, 1.0, self.tuning.min_dense)]
+        weights = list_weights(
+            [is_multilingual(self.encoder), is_multilingual(self.second.encoder)],
+            catalog_share=catalog_share,
+            latin=is_latin(query),
+            tuning=self.tuning,
+        )
+        return [
+            DenseList(primary, weights[0], self.tuning.min_dense),
+            DenseList(second, weights[1], self.second.min_dense),
         ]
 
     def search(
@@ -130,22 +256,30 @@ class ProductSearch:
         taste_weight: float = 0.3,
     ) -> SearchResult:
         """The matches for ``query`` (best first, at most ``limit``), or none, with evidence."""
-        qvec = np.asarray(self.encoder.encode([query]), dtype=np.float32)[0]
-        found = self.store.search(
-            self.collection,
-            qvec,
-            using="text",
-            limit=max(limit, self.candidates),
+        dense, found = self.dense_hits(
+            query,
+            encoder=self.encoder,
+            using=PRIMARY_VECTOR,
+            limit=limit,
             filters=filters,
             with_vectors=taste is not None,
         )
-        dense = [
-            Hit(r.key, r.score, r.payload) for r in sorted(found, key=lambda r: (-r.score, r.key))
-        ]
-        keyword = self.keyword_hits(query, filters)
-        hits, evidence = fuse(dense, keyword or [], tuning=self.tuning, limit=limit)
+        second = None
+        if self.second is not None:
+            second, _ = self.dense_hits(
+                query,
+                encoder=self.second.encoder,
+                using=self.second.using,
+                limit=limit,
+                filters=filters,
+            )
+        keyword = self.keyword_evidence(query, filters)
+        lists = self.dense_lists(query, dense, second, keyword.catalog_share if keyword else 0.0)
+        hits, evidence = fuse_lists(
+            lists, keyword.hits if keyword else [], tuning=self.tuning, limit=limit
+        )
         if taste is not None and hits:
-            vectors = {r.key: r.vectors.get("text") for r in found}
+            vectors = {r.key: r.vectors.get(PRIMARY_VECTOR) for r in found}
             hits = self._lean(hits, vectors, taste, taste_weight)
         return SearchResult(hits, evidence, keywords=keyword is not None)
 
@@ -159,7 +293,7 @@ class ProductSearch:
         missing = [h.key for h in hits if vectors.get(h.key) is None]
         if missing:
             for r in self.store.retrieve(self.collection, missing, with_vectors=True):
-                vectors[r.key] = r.vectors.get("text")
+                vectors[r.key] = r.vectors.get(PRIMARY_VECTOR)
         unit = taste / max(float(np.linalg.norm(taste)), 1e-12)
         top = max(h.score for h in hits) or 1.0
 
