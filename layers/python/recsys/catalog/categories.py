@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 __all__ = [
     "SEPARATOR",
@@ -43,8 +44,10 @@ def category_selectors(levels: Iterable[str]) -> list[str]:
     return out + [level.rsplit(SEPARATOR, 1)[-1] for level in out]
 
 
+@lru_cache(maxsize=1 << 16)
 def top_category(category: str | None) -> str:
-    """The first level of the path ("" when there is none)."""
+    """The first level of the path ("" when there is none). Memoised: ranking asks it of every
+    candidate of every request, and a catalog has few distinct paths."""
     return normalise_category(category).split(SEPARATOR, 1)[0]
 
 

@@ -214,13 +214,8 @@ def _load_cached(path: Path, split: float) -> EvalData:
     return load_cached(path, path, split=split)
 
 
-def load_cached(catalog: Path, events: Path, *, split: float) -> EvalData:
-    """:func:`load` of a catalog, events and split, kept as a pickle keyed by the files (path,
-    size, modification time) and the loaders' version: a second run reads it in about a second."""
-    key = f"{CACHE_VERSION}:{split}"
-    for path in (catalog, events):
-        stat = path.stat()
-        key += f":{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+def _pickled(key: str, make: Callable[[], EvalData]) -> EvalData:
+    """``make()``, kept as a pickle under ``<data_dir>/eval-cache`` named by a hash of ``key``."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     cache = Path(get_settings().data_dir) / "eval-cache" / f"split-{digest}.pickle"
     if cache.is_file():
@@ -231,13 +226,28 @@ def load_cached(catalog: Path, events: Path, *, split: float) -> EvalData:
                 return cached
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
             pass
-    data = load(catalog, events, split=split)
+    data = make()
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     with tmp.open("wb") as fh:
         pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(cache)
     return data
+
+
+def _files_key(*paths: Path) -> str:
+    key = ""
+    for path in paths:
+        stat = path.stat()
+        key += f":{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return key
+
+
+def load_cached(catalog: Path, events: Path, *, split: float) -> EvalData:
+    """:func:`load` of a catalog, events and split, kept as a pickle keyed by the files (path,
+    size, modification time) and the loaders' version: a second run reads it in about a second."""
+    key = f"{CACHE_VERSION}:{split}" + _files_key(catalog, events)
+    return _pickled(key, lambda: load(catalog, events, split=split))
 
 
 def load_dataset(
@@ -255,9 +265,15 @@ def load_dataset(
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     split = split or at or spec.split
     path = source or source_path(spec.source, cache_dir=cache_dir)
-    data = _load_cached(path, _split_time(spec.source, split))
-    if spec.variant is not None:
-        data = spec.variant(data)
+    at_time = _split_time(spec.source, split)
+    variant = spec.variant
+    if variant is None:
+        data = _load_cached(path, at_time)
+    else:
+        # The variant is cached too: a sample of Ta-Feng need not unpickle all 817k events
+        # (≈ 10 s) to keep 8 % of them.
+        key = f"{CACHE_VERSION}:{name}:{at_time}" + _files_key(path)
+        data = _pickled(key, lambda: variant(_load_cached(path, at_time)))
     return Dataset(
         name=name, split=split, data=data, texts=spec.texts, description=spec.description
     )

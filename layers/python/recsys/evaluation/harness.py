@@ -238,8 +238,15 @@ class SystemRecommender:
         self, users: Sequence[str], *, k: int, exclude_bought: bool
     ) -> dict[str, list[str]]:
         # "all" is a repeat-friendly store (buy-again allowed, whatever the default setting);
-        # "new" is "for you" with everything bought before excluded.
-        return self._recommend_with(users, k=k, exclude_bought=exclude_bought, rank=self._rank)
+        # "new" is "for you" with everything bought before excluded. The lists are kept in
+        # ``prep.cache``: a tuned row that falls back to the defaults serves exactly these.
+        key = f"system_lists:{exclude_bought}:{k}:{self.config!r}:{hash(tuple(users))}"
+        hit = self.prep.cache.get(key)
+        if hit is None:
+            hit = self.prep.cache[key] = self._recommend_with(
+                users, k=k, exclude_bought=exclude_bought, rank=self._rank
+            )
+        return {u: list(v) for u, v in hit.items()}
 
     def _rank(self, state: UserState, *, k: int, config: RankingConfig) -> list[Scored]:
         """One user's list: the serving ranking function over the in-memory sources."""

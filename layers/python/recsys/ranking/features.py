@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -116,18 +116,14 @@ def _empty(dim: int) -> Pool:
     )
 
 
-def _cap(
-    rows: dict[str, npt.NDArray[np.float64]], column: str, limit: int, brought: Iterable[str]
-) -> None:
-    """Keep the ``limit`` strongest by ``column`` of the candidates one source ``brought`` in
-    (those another source had found already stay)."""
-    c = INDEX[column]
-    only = list(brought)
-    if len(only) <= limit:
-        return
-    only.sort(key=lambda p: (-rows[p][c], p))
-    for p in only[limit:]:
-        del rows[p]
+def _strongest(values: Mapping[str, float], limit: int, present: Mapping[str, Any]) -> list[str]:
+    """What one source brought in worth a row: every product another source found already,
+    and the ``limit`` strongest by ``values`` of the rest (ties by id)."""
+    fresh = [p for p in values if p not in present]
+    if len(fresh) > limit:
+        fresh.sort(key=lambda p: (-values[p], p))
+        fresh = fresh[:limit]
+    return [p for p in values if p in present] + fresh
 
 
 class _Gather:
@@ -190,8 +186,14 @@ class _Gather:
                 seeds.append(pid)
                 age[pid] = 0.0
         self.seeds = seeds
+        # Sums per partner first, rows only for the partners kept: with 50 seeds × 20 partners
+        # most of them fall to the cap, and a feature row each is most of a request's cost.
+        c5: dict[str, float] = {}
+        c10: dict[str, float] = {}
+        c20: dict[str, float] = {}
+        c10r: dict[str, float] = {}
+        n_seeds: dict[str, float] = {}
         best: dict[str, float] = {}
-        before = set(self.rows)
         for seed in seeds:
             w_long = math.exp(-age[seed] / (365 * DAY))
             w_recent = math.exp(-age[seed] / (30 * DAY))
@@ -199,21 +201,26 @@ class _Gather:
             for rank, (pid, cos) in enumerate(partners):
                 if pid in self.excluded:
                     continue
-                r = self.row(pid)
                 v = w_long * cos
-                r[INDEX["collab5"]] += v if rank < 5 else 0.0
+                c5[pid] = c5.get(pid, 0.0) + (v if rank < 5 else 0.0)
                 if rank < 10:
-                    r[INDEX["collab10"]] += v
-                    r[INDEX["collab10_recent"]] += w_recent * cos
-                r[INDEX["collab20"]] += v
-                r[INDEX["collab_seeds"]] += 1.0
+                    c10[pid] = c10.get(pid, 0.0) + v
+                    c10r[pid] = c10r.get(pid, 0.0) + w_recent * cos
+                c20[pid] = c20.get(pid, 0.0) + v
+                n_seeds[pid] = n_seeds.get(pid, 0.0) + 1.0
                 if v > best.get(pid, 0.0):
                     best[pid] = v
                     self.seed_of[pid] = seed
-        for pid, v in best.items():
-            self.rows[pid][INDEX["collab_max"]] = v
-        new = [p for p in self.rows if p not in before]
-        _cap(self.rows, "collab20", self.budgets.collab_items, new)
+        kept = _strongest(c20, self.budgets.collab_items, self.rows)
+        for pid in kept:
+            r = self.row(pid)
+            r[INDEX["collab5"]] += c5[pid]
+            r[INDEX["collab10"]] += c10.get(pid, 0.0)
+            r[INDEX["collab10_recent"]] += c10r.get(pid, 0.0)
+            r[INDEX["collab20"]] += c20[pid]
+            r[INDEX["collab_seeds"]] += n_seeds[pid]
+            if pid in best:
+                r[INDEX["collab_max"]] = best[pid]
 
     def profile(
         self, items: ItemSource, users: UserSource | None, query: Vector | None, flt: Filters
@@ -224,17 +231,17 @@ class _Gather:
             for rank, (pid, _) in enumerate(items.nearest(query, limit=b.ann, filters=flt)):
                 if pid not in self.excluded:
                     self.row(pid)[INDEX["ann_rank"]] = 1.0 / (1.0 + rank)
-        before = set(self.rows)
         long = self.user.long
         if users is not None and long is not None and b.similar_users > 0:
+            sums: dict[str, float] = {}
             for _, sim, theirs in users.similar_users(
                 long, limit=b.similar_users, exclude=self.user.user_id
             ):
                 for pid in theirs:
                     if pid not in self.excluded:
-                        self.row(pid)[INDEX["similar_users"]] += max(sim, 0.0)
-        new = [p for p in self.rows if p not in before]
-        _cap(self.rows, "similar_users", b.similar_items, new)
+                        sums[pid] = sums.get(pid, 0.0) + max(sim, 0.0)
+            for pid in _strongest(sums, b.similar_items, self.rows):
+                self.row(pid)[INDEX["similar_users"]] += sums[pid]
 
     def bestsellers(self, aggregates: AggregateSource, category: str | None) -> dict[str, float]:
         """Popular and trending products, and the bestsellers of the user's favourite

@@ -27,10 +27,28 @@ IntArray = npt.NDArray[np.intp]
 BLOCK = 256
 
 
-def similarities(matrix: npt.NDArray[np.float64], queries: npt.ArrayLike) -> FloatMatrix:
+class Exact:
+    """A matrix's rows in float64, each distinct row once: a category-only catalog has a few
+    thousand texts over tens of thousands of products, and equal rows get equal values."""
+
+    def __init__(self, vectors: npt.ArrayLike) -> None:
+        exact = np.ascontiguousarray(vectors, dtype=np.float64)
+        self.inverse: IntArray | None = None
+        distinct: dict[bytes, int] = {}
+        inverse = [distinct.setdefault(row.tobytes(), len(distinct)) for row in exact]
+        if len(distinct) < 0.8 * len(exact):
+            inv = np.asarray(inverse, dtype=np.intp)
+            first = np.zeros(len(distinct), dtype=np.intp)
+            first[inv[::-1]] = np.arange(len(inv) - 1, -1, -1)
+            self.inverse, exact = inv, exact[first]
+        self.rows = exact
+
+
+def similarities(matrix: Exact, queries: npt.ArrayLike) -> FloatMatrix:
     """``queries @ matrix.T`` accumulated in float64, rounded to float32."""
     q = np.asarray(queries, dtype=np.float64)
-    return (q @ matrix.T).astype(np.float32)
+    sims = (q @ matrix.rows.T).astype(np.float32)
+    return sims if matrix.inverse is None else sims[..., matrix.inverse]
 
 
 def top_rows(sims: npt.NDArray[np.floating], want: int) -> IntArray:
@@ -52,9 +70,7 @@ class _Prefetched:
     def __init__(self) -> None:
         self.rows: dict[int, tuple[Vector, IntArray, npt.NDArray[np.floating]]] = {}
 
-    def fill(
-        self, matrix: npt.NDArray[np.float64], queries: Sequence[Vector], windows: Sequence[int]
-    ) -> None:
+    def fill(self, matrix: Exact, queries: Sequence[Vector], windows: Sequence[int]) -> None:
         for start in range(0, len(queries), BLOCK):
             block = list(queries[start : start + BLOCK])
             sims = similarities(matrix, np.stack(block))
@@ -82,7 +98,7 @@ class ArrayItems:
         self.index = {p: i for i, p in enumerate(self.ids)}
         self.vectors = vectors
         self.payloads = payloads
-        self._exact = vectors.astype(np.float64)
+        self._exact = Exact(vectors)
         self._prefetched = _Prefetched()
 
     @staticmethod
@@ -139,7 +155,7 @@ class ArrayUsers:
         self.index = {u: i for i, u in enumerate(self.ids)}
         self.vectors = vectors
         self.recent = recent
-        self._exact = vectors.astype(np.float64)
+        self._exact = Exact(vectors)
         self._prefetched = _Prefetched()
 
     def prefetch(self, queries: Sequence[Vector], limit: int) -> None:

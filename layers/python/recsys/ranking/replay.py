@@ -335,16 +335,34 @@ def current_lists(
     fitted = current
     if fitted is not None:
         fitted = replace(fitted, stats=window.stats)
-    for user in block.truth:
-        ranked = rank(
-            _state(window, user),
-            now=window.cut,
-            limit=k,
-            items=window.items,
-            users=window.users,
-            aggregates=window.aggregates,
-            config=cfg,
-            fitted=fitted,
-        )
-        out[user] = [r.product_id for r in ranked]
+    fit = fitted.mode(cfg.buy_again) if fitted is not None else None
+    # Nearest products and similar users of every checked user by one matrix product, for
+    # the larger of what the fixed blend and the current fit ask (a prefix serves either).
+    fetch = Budgets(
+        ann=max(config.ann_candidates, fit.budgets.ann if fit else 0),
+        similar_users=max(config.similar_users, fit.budgets.similar_users if fit else 0),
+    )
+    users = list(block.truth)
+    for start in range(0, len(users), 256):
+        _prefetch(window, users[start : start + 256], fetch, mode)
+        for user in users[start : start + 256]:
+            out[user] = _current_list(window, user, cfg, fitted, k)
+    window.items.clear_prefetched()
+    window.users.clear_prefetched()
     return out
+
+
+def _current_list(
+    window: Window, user: str, cfg: RankingConfig, fitted: FittedRanking | None, k: int
+) -> list[str]:
+    ranked = rank(
+        _state(window, user),
+        now=window.cut,
+        limit=k,
+        items=window.items,
+        users=window.users,
+        aggregates=window.aggregates,
+        config=cfg,
+        fitted=fitted,
+    )
+    return [r.product_id for r in ranked]
