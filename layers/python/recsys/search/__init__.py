@@ -13,7 +13,13 @@ from recsys.search.fusion import (
     tuning_for,
 )
 from recsys.search.keywords import KEYWORDS, keyword_vector
-from recsys.search.service import DenseSource, ProductSearch, SearchResult, second_vector_name
+from recsys.search.service import (
+    DenseSource,
+    ProductSearch,
+    SearchResult,
+    is_multilingual,
+    second_vector_name,
+)
 
 __all__ = [
     "DENSE_THRESHOLDS",
@@ -28,6 +34,7 @@ __all__ = [
     "SearchTuning",
     "fuse",
     "fuse_lists",
+    "is_multilingual",
     "keyword_vector",
     "pair_tuning",
     "second_vector_name",
