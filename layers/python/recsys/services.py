@@ -201,11 +201,12 @@ class Services:
         return self._get("feedback", lambda: Feedback.from_settings(self.settings))
 
     def close(self) -> None:
-        """Close what this object opened (the store's files, the event log's threads)."""
+        """Close what this object opened (the stats writer, the store's files, the event
+        log's threads)."""
         with self._lock:
             owned, self._owned = self._owned, []
             built = {name: self._built.pop(name) for name in owned}
-        for name in ("store", "event_log"):
+        for name in ("feedback", "store", "event_log"):
             value = built.get(name)
             if value is not None:
                 value.close()

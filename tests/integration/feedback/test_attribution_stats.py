@@ -14,6 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from recsys.events.intake import log_events
 from recsys.events.log import EventLog
 from recsys.feedback.experiments import Experiment
 from recsys.feedback.serving import Feedback
-from recsys.feedback.store import StatsStore
+from recsys.feedback.store import open_stats_store
 from recsys.local.provision import Provisioned
 
 pytestmark = pytest.mark.integration
@@ -33,24 +34,32 @@ STRATEGIES = ("personalized", "similar", "trending")
 EXPERIMENT = {"name": "t", "variants": {"a": {"share": 0.5}, "b": {"share": 0.5}}}
 
 
-@pytest.fixture
+@pytest.fixture(params=["dynamodb", "sqlite"])
 def feedback(
+    request: pytest.FixtureRequest,
     aws_stack: tuple[Settings, Provisioned],
+    tmp_path: Path,
 ) -> Iterator[tuple[Feedback, EventLog, Settings]]:
+    """The stats kept by each backend: the template's table, or the embedded file."""
     base, prov = aws_stack
     settings = base.model_copy(
         update={
             "stats_table": prov.tables["StatsTable"],
+            "stats_backend": request.param,
+            "stats_sqlite_path": tmp_path / "stats" / "stats.sqlite3",
             "attribution_window_s": WINDOW_S,
             "stats_shards": 3,
         }
     )
-    fb = Feedback(settings, experiment=Experiment.parse(EXPERIMENT), store=StatsStore(settings))
+    store = open_stats_store(settings)
+    assert store is not None and store.backend == request.param
+    fb = Feedback(settings, experiment=Experiment.parse(EXPERIMENT), store=store)
     log = EventLog(settings)
     try:
         yield fb, log, settings
     finally:
         log.close()
+        fb.close()
 
 
 def _deliver(fb: Feedback, log: EventLog, settings: Settings, events: list[dict[str, Any]]) -> int:

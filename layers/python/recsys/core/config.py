@@ -271,6 +271,13 @@ class Settings(BaseSettings):
     stats_table: str | None = Field(
         default=None, description="DynamoDB table of served lists and counters (None: no stats)."
     )
+    stats_backend: Literal["sqlite", "dynamodb"] = Field(
+        default="sqlite",
+        description="sqlite: one file under data_dir (embedded); dynamodb: stats_table.",
+    )
+    stats_sqlite_path: Path | None = Field(
+        default=None, description="The embedded stats file; default <data_dir>/stats/stats.sqlite3."
+    )
     attribution_window_s: float = Field(
         default=86_400.0, gt=0, description="A purchase this long after a click counts for it."
     )

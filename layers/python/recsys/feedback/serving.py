@@ -21,7 +21,7 @@ from recsys.feedback.attribution import Attribution, attribute
 from recsys.feedback.experiments import DEFAULT_VARIANT, Experiment, subject_of
 from recsys.feedback.model import ServedList
 from recsys.feedback.report import build_report, day_range
-from recsys.feedback.store import StatsStore
+from recsys.feedback.store import StatsBackend, open_stats_store
 
 __all__ = ["Feedback"]
 
@@ -39,22 +39,21 @@ class Feedback:
         settings: Settings,
         *,
         experiment: Experiment | None = None,
-        store: StatsStore | None = None,
+        store: StatsBackend | None = None,
     ) -> None:
         self.settings = settings
         self.experiment = experiment
         self.store = store
         self._variant_settings: dict[str, Settings] = {}
         self._lock = threading.Lock()
-        self._pending: list[Future[None]] = []
+        self._pending: set[Future[None]] = set()
         add_flush_hook(self.flush)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Feedback:
         """Parse ``RECSYS_EXPERIMENT`` (a ConfigError now if it is wrong) and open the table."""
         experiment = Experiment.from_settings(settings)
-        store = StatsStore(settings) if settings.stats_table else None
-        return cls(settings, experiment=experiment, store=store)
+        return cls(settings, experiment=experiment, store=open_stats_store(settings))
 
     # --- experiments ------------------------------------------------------------------------
 
@@ -120,19 +119,19 @@ class Feedback:
         except Exception as exc:  # the shopper's list matters more than its statistics
             self._log_failed(exc)
             return
-        # The reply does not wait for the two writes: the end of the invocation does
-        # (``flush``, called by the handler wrapper), so on Lambda nothing is left behind a
-        # frozen container, and locally the list goes out while they finish.
-        pending.add_done_callback(self._written)
+        # The reply does not wait for the write: the end of the invocation does (``flush``,
+        # called by the handler wrapper), so on Lambda nothing is left behind a frozen
+        # container, and locally the list goes out while the writer commits it.
         with self._lock:
-            self._pending.append(pending)
+            self._pending.add(pending)
+        pending.add_done_callback(self._written)
 
     def _written(self, fut: Future[None]) -> None:
         exc = fut.exception()
         if exc is not None:
             self._log_failed(exc)
         with self._lock:
-            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.discard(fut)
 
     @staticmethod
     def _log_failed(exc: BaseException) -> None:
@@ -145,6 +144,12 @@ class Feedback:
             pending = list(self._pending)
         if pending:
             wait(pending, timeout=timeout_s)
+
+    def close(self) -> None:
+        """Write what is still pending and close the stats store (process shutdown)."""
+        if self.store is not None:
+            self.flush()
+            self.store.close()
 
     # --- events -------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -36,7 +36,7 @@ from recsys.core.config import Settings
 from recsys.core.errors import ConfigError, DependencyError
 from recsys.feedback.model import Click, Counts, ListInfo, ServedList, day_of, pseudonym, shard_of
 
-__all__ = ["BucketKey", "StatsStore"]
+__all__ = ["BucketKey", "StatsBackend", "StatsStore", "open_stats_store"]
 
 #: (day, strategy, variant)
 BucketKey = tuple[str, str, str]
@@ -68,8 +68,47 @@ class _Joined(Future[None]):
                 self.set_result(None)
 
 
+class StatsBackend(Protocol):
+    """What every stats backend provides: this DynamoDB table, or the embedded SQLite file
+    (:mod:`recsys.feedback.sqlite`); the same tests run against both."""
+
+    backend: str
+
+    def record_list(self, served: ServedList) -> Future[None]: ...
+
+    def lookup_lists(self, request_ids: Iterable[str]) -> Mapping[str, ListInfo]: ...
+
+    def put_clicks(self, clicks: Sequence[Click]) -> None: ...
+
+    def lookup_clicks(self, keys: Iterable[tuple[str, str]]) -> Mapping[tuple[str, str], Click]: ...
+
+    def add(self, deltas: Mapping[BucketKey, Counts]) -> None: ...
+
+    def read_days(self, days: Sequence[str]) -> dict[BucketKey, Counts]: ...
+
+    def close(self) -> None: ...
+
+
+def open_stats_store(settings: Settings) -> StatsBackend | None:
+    """The stats store ``stats_backend`` names; None (no stats) without ``stats_table``.
+
+    As with the event log, ``stats_table`` is set wherever the template's table exists (on
+    AWS, and by the local stack): ``dynamodb`` uses it, ``sqlite`` (the embedded default)
+    keeps the same items in ``<data_dir>/stats/stats.sqlite3`` instead.
+    """
+    if not settings.stats_table:
+        return None
+    if getattr(settings, "stats_backend", "dynamodb") == "sqlite":
+        from recsys.feedback.sqlite import SqliteStatsStore
+
+        return SqliteStatsStore(settings)
+    return StatsStore(settings)
+
+
 class StatsStore:
     """Reads and writes the attribution items of ``settings.stats_table``."""
+
+    backend = "dynamodb"
 
     def __init__(self, settings: Settings, *, threads: int = 8) -> None:
         if not settings.stats_table:
