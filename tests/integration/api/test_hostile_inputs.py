@@ -225,6 +225,29 @@ def test_a_deleted_product_never_appears_in_any_reply_after_its_delete(
         assert "L1" not in _ids(api.http.get(path)), path
 
 
+def test_a_product_deleted_or_hidden_by_another_function_never_comes_back_from_the_cache(
+    make_api: Callable[..., Api],
+) -> None:
+    # GIVEN the ingest function's app and the recommend function's, each with its own
+    # services (as the local stack's functions are) over one data directory
+    ingest, reader = make_api(), make_api()
+    _load_catalog(ingest)
+    reads = ["/products/L2/similar?limit=5", "/search?q=lights&limit=5"]
+    # ... and the reader's cached lists checked already (served twice: the check remembered)
+    for path in reads:
+        for _ in range(2):
+            assert "L1" in _ids(reader.http.get(path)), path
+        assert reader.http.get(path).headers["x-cache"] == "hit"
+    # WHEN the other function deletes L1 and hides L3 (POSTed again with is_active false)
+    assert ingest.http.delete("/products/L1").status_code == 200
+    hidden = {**next(r for r in CATALOG if r["product_id"] == "L3"), "is_active": False}
+    assert ingest.http.post("/products", json={"products": [hidden]}).status_code == 202
+    # THEN the reader's very next replies carry neither
+    for path in reads:
+        ids = _ids(reader.http.get(path))
+        assert "L1" not in ids and "L3" not in ids, (path, ids)
+
+
 # --- dependencies lost mid-run -------------------------------------------------------------------
 
 

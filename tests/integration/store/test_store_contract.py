@@ -226,6 +226,36 @@ def test_delete_removes_points_and_ignores_unknown_keys(loaded: VectorStore) -> 
     )
 
 
+def test_the_change_mark_moves_on_every_removal_for_every_store_of_the_directory(
+    loaded: VectorStore, tmp_path: Path
+) -> None:
+    if not isinstance(loaded, EdgeStore):
+        # a server shared with other processes cannot tell without a round trip
+        assert loaded.change_mark("products") is None
+        return
+    # GIVEN a second store over the same directory (another function of the process)
+    other = EdgeStore(tmp_path / "qdrant")
+    try:
+        other.ensure_collection(products_spec(size=DIM))
+        seen = {loaded.change_mark("products")}
+        assert other.change_mark("products") in seen  # one shard, one mark
+        assert loaded.change_mark("products") in seen  # reads leave it alone
+        loaded.retrieve("products", ["sku-0001"])
+        assert loaded.change_mark("products") in seen
+        # WHEN either store deletes, hides or replaces a point THEN the mark is new for both
+        for write in (
+            lambda: other.delete("products", ["sku-0005"]),
+            lambda: loaded.set_payload("products", "sku-0007", {"is_active": False}),
+            lambda: other.upsert("products", [CATALOG[8]]),
+        ):
+            write()
+            mark = loaded.change_mark("products")
+            assert mark not in seen and other.change_mark("products") == mark
+            seen.add(mark)
+    finally:
+        other.close()
+
+
 # --- filters ----------------------------------------------------------------------------------
 
 FILTER_CASES = {

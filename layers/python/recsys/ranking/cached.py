@@ -9,7 +9,11 @@ copied into each item. Routes only turn a :class:`Served` into a response.
 A cached list is checked against the store before it is served (one key look-up of its ids):
 a product deleted or deactivated since the list was cached makes it a miss, so it is ranked
 afresh (and re-cached) — a deleted product never comes back from the cache, whichever process
-or container deleted it, and whatever the TTL (similar lists are kept an hour).
+or container deleted it, and whatever the TTL (similar lists are kept an hour). Where the
+store can tell cheaply that nothing was removed since a list was last checked (the embedded
+store: one shard per process, :meth:`~recsys.store.base.VectorStore.change_mark`), the
+check is remembered under that mark and skipped until the next delete, deactivation or
+replacement; a Qdrant server shared with other processes is asked every time.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from recsys.ranking.types import Scored
 from recsys.store.base import Filters
 
 __all__ = ["ITEM_FIELDS", "CachedRecommender", "Served"]
+
+#: Cached lists remembered as checked, per recommender (a cleared memo costs one look-up each).
+_CHECKED_MAX = 50_000
 
 #: Payload fields copied into each item of a reply.
 ITEM_FIELDS = ("title", "category", "price", "currency", "brand", "in_stock", "image_url")
@@ -84,6 +91,8 @@ class CachedRecommender:
         #: The experiment variant this recommender serves: part of every key, so variants
         #: never answer each other's requests from the cache.
         self.cache_tag = cache_tag
+        #: cache key -> (store mark, ids) of the last cached list found all listed.
+        self._checked: dict[str, tuple[object, tuple[str, ...]]] = {}
 
     def _key(self, endpoint: str, subject: str, version: Any, params: dict[str, Any]) -> str:
         return cache_key(
@@ -106,7 +115,7 @@ class CachedRecommender:
         """From the cache, or computed, stored (unless degraded) and served."""
         if key is not None and ttl > 0:
             hit = self.cache.get(key)
-            if isinstance(hit, dict) and self._still_listed(hit["items"]):
+            if isinstance(hit, dict) and self._still_listed(key, hit["items"]):
                 return Served(hit["strategy"], hit["items"], False, "hit", ttl, private, (), cold)
         reply = compute()
         items = [item_json(s) for s in reply.items]
@@ -115,21 +124,33 @@ class CachedRecommender:
         problems = tuple(reply.problems)
         return Served(reply.strategy, items, reply.degraded, "miss", ttl, private, problems, cold)
 
-    def _still_listed(self, items: Sequence[dict[str, Any]]) -> bool:
+    def _still_listed(self, key: str, items: Sequence[dict[str, Any]]) -> bool:
         """Whether every product of a cached list is still in the store and active.
 
-        With the store unreachable the cached list is served as it is: it was right when it
-        was cached, and the ranker could not check any better.
+        The store's change mark is read before the look-up: a write that removed a product
+        after that read changes the mark, so a list remembered as checked under it is looked
+        up again. With the store unreachable the cached list is served as it is: it was right
+        when it was cached, and the ranker could not check any better.
         """
-        ids = [str(item.get("product_id")) for item in items]
+        ids = tuple(str(item.get("product_id")) for item in items)
         if not ids:
             return True
+        collection = self.settings.products_collection
         try:
-            found = self.ranker.store().retrieve(self.settings.products_collection, ids)
+            store = self.ranker.store()
+            mark = store.change_mark(collection)
+            if mark is not None and self._checked.get(key) == (mark, ids):
+                return True
+            found = store.retrieve(collection, list(ids))
         except Exception:
             return True
         active = {r.key for r in found if r.payload.get("is_active", True) not in (False, 0)}
-        return all(pid in active for pid in ids)
+        listed = all(pid in active for pid in ids)
+        if listed and mark is not None:
+            if len(self._checked) >= _CHECKED_MAX:
+                self._checked.clear()  # marks move on every delete: old entries are dead anyway
+            self._checked[key] = (mark, ids)
+        return listed
 
     def _profile_key(
         self, endpoint: str, user_id: str, params: dict[str, Any]

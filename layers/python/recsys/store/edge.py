@@ -22,6 +22,7 @@ Facts this module is built around (qdrant-edge-py 0.9, measured here):
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Sequence
@@ -56,6 +57,10 @@ class EdgeParams:
     search_threads: int | None = None
 
 
+#: Process-wide, so a shard closed and opened again never repeats a value.
+_CHANGES = itertools.count(1)
+
+
 @dataclass
 class _OpenShard:
     shard: qe.EdgeShard
@@ -64,6 +69,9 @@ class _OpenShard:
     refs: int = 0
     #: Sparse vectors the shard holds (a shard created before they were declared has none).
     sparse: frozenset[str] = frozenset()
+    #: Taken from ``_CHANGES`` after every write that may remove or deactivate a point: a
+    #: reader that saw the same value before and after has seen every such write since.
+    changed: int = field(default_factory=lambda: next(_CHANGES))
 
 
 _REGISTRY: dict[Path, _OpenShard] = {}
@@ -223,6 +231,7 @@ class EdgeStore(VectorStore):
         opened = self._shard(spec)
         with opened.lock:
             opened.shard.update(qe.UpdateOperation.upsert_points(edge_points))
+            opened.changed = next(_CHANGES)  # a replaced point may be inactive now
 
     def _set_payload(self, spec: CollectionSpec, pid: str, payload: dict[str, Any]) -> bool:
         opened = self._shard(spec)
@@ -231,12 +240,19 @@ class EdgeStore(VectorStore):
             if not opened.shard.retrieve([pid], False, False):
                 return False
             opened.shard.update(qe.UpdateOperation.set_payload([pid], payload))
+            opened.changed = next(_CHANGES)
         return True
 
     def _delete(self, spec: CollectionSpec, pids: Sequence[str]) -> None:
         opened = self._shard(spec)
         with opened.lock:
             opened.shard.update(qe.UpdateOperation.delete_points(list(pids)))
+            opened.changed = next(_CHANGES)
+
+    def change_mark(self, collection: str) -> object | None:
+        """The shard's last removal-or-replacement mark: the shard is shared by every store of
+        the process over this directory, so the mark covers every function's writes."""
+        return self._shard(self._spec(collection)).changed
 
     # --- reads -----------------------------------------------------------------------------
 
