@@ -241,11 +241,14 @@ def _row(name: str, s: dict[str, Any]) -> str:
     )
 
 
-def report(runs: list[dict[str, Any]], *, duration: float) -> str:
+def report(runs: list[dict[str, Any]], *, duration: float, src: str | None = None) -> str:
+    invocation = "python -m bench.concurrency"
+    if src is not None:
+        invocation += f' --src <git archive of {src}> --src-label "before ({src})"'
     lines = [
         "## concurrency (local stack over HTTP)",
         "",
-        f"{machine_line()} · `python -m bench.concurrency --duration {duration:g}`",
+        f"{machine_line()} · `{invocation} --duration {duration:g}`",
         "",
         "`recsys up --demo` (Online Retail, last 7 days: ≈3,800 products, ≈550 customers) in its "
         "own process group; load from `bench/http_load.py` (closed loop, keep-alive, one "
@@ -291,6 +294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=None, help="another source tree to compare")
     parser.add_argument("--src-label", default="before")
+    parser.add_argument("--src-commit", default=None, help="the commit --src was taken from")
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--work", type=Path, default=None, help="data dirs (kept for reruns)")
     parser.add_argument("--no-cache-off", action="store_true")
@@ -322,7 +326,7 @@ def main() -> None:
                 )
             )
     (work / "concurrency.json").write_text(json.dumps(runs, indent=1))
-    markdown = report(runs, duration=args.duration)
+    markdown = report(runs, duration=args.duration, src=args.src_commit)
     print(markdown)
     if args.write:
         write_section("concurrency", markdown)

@@ -123,8 +123,10 @@ class Feedback:
         # called by the handler wrapper), so on Lambda nothing is left behind a frozen
         # container, and locally the list goes out while the writer commits it.
         with self._lock:
+            fresh = pending not in self._pending  # lists batched together share one future
             self._pending.add(pending)
-        pending.add_done_callback(self._written)
+        if fresh:
+            pending.add_done_callback(self._written)
 
     def _written(self, fut: Future[None]) -> None:
         exc = fut.exception()

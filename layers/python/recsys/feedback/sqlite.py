@@ -28,7 +28,6 @@ inside the transaction, so it stays exact.
 from __future__ import annotations
 
 import contextlib
-import queue
 import sqlite3
 import threading
 import time
@@ -94,9 +93,9 @@ CREATE INDEX IF NOT EXISTS clicks_expiry ON clicks (expires_at);
 
 #: Lists waiting for the writer before record_list pushes back (a reply then waits briefly).
 _QUEUE_MAX = 20_000
-#: Lists per transaction at most.
-_BATCH_MAX = 2_000
 _PRUNE_EVERY_S = 3600.0
+#: How long the writer lets lists gather after the first one arrives.
+_LINGER_S = 0.005
 
 
 def default_path(settings: Settings) -> Path:
@@ -156,58 +155,67 @@ class _ListWriter:
         self.list_ttl_s = list_ttl_s
         self.day_ttl_s = day_ttl_s
         self.refs = 0
-        self._queue: queue.Queue[tuple[ServedList | None, Future[None]]] = queue.Queue(
-            maxsize=_QUEUE_MAX
-        )
+        self._lock = threading.Lock()
+        #: Lists waiting, and the future of the batch they will be committed in (one future
+        #: for the whole batch: a reply costs an append, not a future and its callbacks).
+        self._pending: list[ServedList] = []
+        self._batch: Future[None] = Future()
+        self._wake = threading.Event()
+        self._stopping = False
         self._conn = _connect(path, synchronous="NORMAL")
         self._pruned_at = 0.0
-        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="stats-writer", daemon=True)
         self._thread.start()
 
     def submit(self, served: ServedList) -> Future[None]:
-        done: Future[None] = Future()
-        try:
-            self._queue.put((served, done), timeout=2.0)
-        except queue.Full:
-            raise DependencyError("the stats writer is behind (served list not logged)") from None
-        return done
+        """Queue one list; the future is its batch's (done once the batch is committed)."""
+        deadline = time.monotonic() + 2.0
+        while True:
+            with self._lock:
+                if self._stopping:
+                    raise DependencyError("stats file is closed")
+                if len(self._pending) < _QUEUE_MAX:
+                    self._pending.append(served)
+                    batch = self._batch
+                    break
+            if time.monotonic() > deadline:  # back-pressure, then give up on this one list
+                raise DependencyError("the stats writer is behind (served list not logged)")
+            time.sleep(0.01)
+        if not self._wake.is_set():
+            self._wake.set()
+        return batch
 
     def barrier(self) -> Future[None]:
         """Done once every list queued before it is committed."""
-        done: Future[None] = Future()
-        self._queue.put((None, done))
-        return done
+        with self._lock:
+            batch = self._batch
+        self._wake.set()
+        return batch
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Commit what is queued, then stop the thread (it closes its connection)."""
-        self._stopping = True
-        last = self.barrier()  # wakes the thread; it stops once the queue is empty after it
-        with contextlib.suppress(Exception):
-            last.result(timeout_s)
+        with self._lock:
+            self._stopping = True
+        self._wake.set()
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < _BATCH_MAX:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            lists = [s for s, _ in batch if s is not None]
-            error: BaseException | None = None
-            if lists:
-                try:
+            self._wake.wait()
+            time.sleep(_LINGER_S)  # let a burst gather into one transaction
+            self._wake.clear()
+            with self._lock:
+                lists, self._pending = self._pending, []
+                batch, self._batch = self._batch, Future()
+                stopping = self._stopping
+            try:
+                if lists:
                     _transaction(self._conn, lambda c, todo=lists: self._write(c, todo))
-                except BaseException as exc:  # every list of the batch gets the error
-                    error = DependencyError(f"stats file write failed: {exc}")
-            for _, fut in batch:
-                if error is None:
-                    fut.set_result(None)
-                else:
-                    fut.set_exception(error)
-            if self._stopping and self._queue.empty():
+            except BaseException as exc:  # every list of the batch gets the error
+                batch.set_exception(DependencyError(f"stats file write failed: {exc}"))
+            else:
+                batch.set_result(None)  # (with nothing queued: a barrier's answer)
+            if stopping:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.close()
                 return

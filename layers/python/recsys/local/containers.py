@@ -87,18 +87,36 @@ class ContainerPool:
         async def on_main_receive() -> Message:
             return await receive()
 
-        async def on_main_send(message: Message) -> None:
-            await send(message)
+        async def on_main_send(messages: list[Message]) -> None:
+            for message in messages:
+                await send(message)
 
         async def relay_receive() -> Message:
             future = asyncio.run_coroutine_threadsafe(on_main_receive(), main)
             return await asyncio.wrap_future(future)
 
+        # The response start is held back and crosses to uvicorn's loop with the first body
+        # message: one hop between the threads per reply instead of two.
+        held: list[Message] = []
+
+        async def relay(messages: list[Message]) -> None:
+            future = asyncio.run_coroutine_threadsafe(on_main_send(messages), main)
+            await asyncio.wrap_future(future)
+
         async def relay_send(message: Message) -> None:
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(on_main_send(message), main))
+            if message["type"] == "http.response.start":
+                held.append(message)
+                return
+            messages = [*held, message]
+            held.clear()
+            await relay(messages)
 
         async def run() -> None:
-            await app(scope, relay_receive, relay_send)
+            try:
+                await app(scope, relay_receive, relay_send)
+            finally:
+                if held:  # a start never followed by a body: send it as the app did
+                    await relay(list(held))
 
         try:
             await asyncio.wrap_future(container.submit(run()))

@@ -13,7 +13,9 @@ or container deleted it, and whatever the TTL (similar lists are kept an hour). 
 store can tell cheaply that nothing was removed since a list was last checked (the embedded
 store: one shard per process, :meth:`~recsys.store.base.VectorStore.change_mark`), the
 check is remembered under that mark and skipped until the next delete, deactivation or
-replacement; a Qdrant server shared with other processes is asked every time.
+replacement; a Qdrant server shared with other processes is asked every time. The profile a
+cache key depends on is remembered the same way, under the users collection's mark (any
+profile written or erased moves it).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ __all__ = ["ITEM_FIELDS", "CachedRecommender", "Served"]
 
 #: Cached lists remembered as checked, per recommender (a cleared memo costs one look-up each).
 _CHECKED_MAX = 50_000
+
+#: Profiles remembered per recommender (with their vectors: a few KB each).
+_PROFILES_MAX = 5_000
 
 #: Payload fields copied into each item of a reply.
 ITEM_FIELDS = ("title", "category", "price", "currency", "brand", "in_stock", "image_url")
@@ -93,6 +98,8 @@ class CachedRecommender:
         self.cache_tag = cache_tag
         #: cache key -> (store mark, ids) of the last cached list found all listed.
         self._checked: dict[str, tuple[object, tuple[str, ...]]] = {}
+        #: user id -> (users' store mark, the profile read under it).
+        self._profiles: dict[str, tuple[object, Any]] = {}
 
     def _key(self, endpoint: str, subject: str, version: Any, params: dict[str, Any]) -> str:
         return cache_key(
@@ -152,13 +159,31 @@ class CachedRecommender:
             self._checked[key] = (mark, ids)
         return listed
 
+    def _profile(self, user_id: str, problems: list[str]) -> Any:
+        """The user's stored profile; on a store with a change mark, the one read last under
+        the users collection's current mark (no profile was written or erased since)."""
+        try:
+            mark = self.ranker.store().change_mark(self.ranker.users)
+        except Exception:
+            mark = None  # the read below meets the outage and says so
+        if mark is not None:
+            known = self._profiles.get(user_id)
+            if known is not None and known[0] == mark:
+                return known[1]
+        record = self.ranker.profile(user_id, problems)
+        if mark is not None and not problems:
+            if len(self._profiles) >= _PROFILES_MAX:
+                self._profiles.clear()
+            self._profiles[user_id] = (mark, record)
+        return record
+
     def _profile_key(
         self, endpoint: str, user_id: str, params: dict[str, Any]
     ) -> tuple[Any, list[str], str | None]:
         """The user's profile, the problems reading it, and the cache key of a list computed
         from it (keyed on its version; None — never cached — when the read failed)."""
         problems: list[str] = []
-        record = self.ranker.profile(user_id, problems)
+        record = self._profile(user_id, problems)
         if problems:
             return record, problems, None
         version = ProfilePayload.read(record.payload).profile_version if record else "none"
