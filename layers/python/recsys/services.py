@@ -138,10 +138,11 @@ class Services:
 
     @property
     def encoder(self) -> Encoder:
-        """The text encoder, its model loaded on the first ``encode``."""
-        from recsys.encoder import LazyEncoder
+        """The text encoder of the store's encoder space (the configured model, or the one the
+        store still holds until ``recsys reembed`` switches it), loaded on the first ``encode``."""
+        from recsys.catalog.encoding import SpaceEncoder
 
-        return self._get("encoder", lambda: LazyEncoder(self.settings))
+        return self._get("encoder", lambda: SpaceEncoder(lambda: self.store, self.settings))
 
     @property
     def aggregates(self) -> AggregatesStore:

@@ -9,6 +9,7 @@ old one until the switch and the new one after it, and no reply fails.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,7 +86,8 @@ def populate(services: Services) -> list[str]:
 
 @dataclass
 class Reads:
-    """What the reading thread saw: per reply, when, what, the models of its items."""
+    """What the reading thread saw: per reply, when, what, the models of its items, whether
+    it was degraded and why."""
 
     replies: list[tuple[float, str, frozenset[str], bool, tuple[str, ...]]] = field(
         default_factory=list
@@ -94,7 +96,7 @@ class Reads:
 
 
 def read_continuously(
-    services: Services, ids: list[str], stop: threading.Event, out: Reads
+    services: Services, ids: list[str], stop: threading.Event, out: Reads, *, fresh: bool = True
 ) -> None:
     ranker = services.recommender.ranker
     calls: list[tuple[str, Callable[[], Any]]] = [
@@ -102,11 +104,12 @@ def read_continuously(
         ("search", lambda: ranker.search("christmas lights", user_id=None, limit=10)),
         ("for_you", lambda: ranker.for_user("u1", limit=10)),
     ]
-    forget_model()
     try:
         while not stop.is_set():
             for name, call in calls:
-                reply = call()
+                # Each request in a context of its own, as the API's worker threads run them
+                # (fresh), or all in one long-lived context, as a queue poller's thread.
+                reply = contextvars.Context().run(call) if fresh else call()
                 models = frozenset(str(i.payload.get(MODEL_FIELD)) for i in reply.items)
                 out.replies.append(
                     (time.monotonic(), name, models, reply.degraded, tuple(reply.problems))
@@ -207,6 +210,40 @@ def test_changing_the_encoder_reembeds_while_serving_and_never_mixes(
         physical_name("products", MULTI),
         physical_name("users", MULTI),
     ]
+    services.close()
+
+
+def test_a_busy_thread_reading_across_the_switch_fails_a_read_rather_than_mix(
+    tmp_path: Path,
+) -> None:
+    first = Services(settings_for("edge", tmp_path))
+    ids = populate(first)
+    first.close()
+    settings = settings_for("edge", tmp_path, encoder_model="multilingual")
+    services = Services(settings)
+    reads, stop = Reads(), threading.Event()
+    args = (services, ids, stop, reads)
+    reader = threading.Thread(target=read_continuously, args=args, kwargs={"fresh": False})
+    reader.start()
+    try:
+        report = reembed(
+            store=services.store, log=services.event_log, settings=settings, grace_s=0.0
+        )
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        reader.join(timeout=60)
+    assert not reads.errors and report.switched
+    spaces = [models for _, _, models, _, _ in reads.replies if models]
+    assert all(len(models) == 1 for models in spaces)
+    order = [next(iter(m)) for m in spaces]
+    assert order[0] == MINILM and order[-1] == MULTI
+    assert set(order[order.index(MULTI) :]) == {MULTI}
+    # The one long-lived context keeps its space up to pin_s, then a read under way when its
+    # view moves is refused (degraded, saying why), never answered from two spaces.
+    degraded = [r for r in reads.replies if r[3]]
+    assert len(degraded) <= 3, degraded
+    assert all("spaces" in " ".join(r[4]) for r in degraded), degraded
     services.close()
 
 

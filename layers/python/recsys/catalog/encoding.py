@@ -89,4 +89,9 @@ class SpaceEncoder:
         return encoder
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        return self.current().encode(texts)
+        encoder = self.current()
+        vectors = encoder.encode(texts)
+        if self.model != encoder.model:
+            # The space moved while encoding (a first encode loads its model: seconds).
+            vectors = self.current().encode(texts)
+        return vectors

@@ -57,10 +57,11 @@ def cli_reembed(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from recsys.jobs.reembed import ReembedProgress, reembed
+    from recsys.jobs.reembed import ReembedProgress
+    from recsys.profiles.worker import ProfileWorker
     from recsys.services import Services
 
-    services = Services()
+    worker = ProfileWorker(Services())
     bars: dict[str, Any] = {}
 
     def show(p: ReembedProgress) -> None:
@@ -76,12 +77,8 @@ def cli_reembed(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        report = reembed(
-            store=services.store,
-            log=services.event_log,
-            settings=services.settings,
+        report = worker.reembed(
             model=args.model,
-            aggregates=services.aggregates,
             progress=show,
             batch_size=args.batch,
             grace_s=args.grace_s,
@@ -92,8 +89,8 @@ def cli_reembed(args: argparse.Namespace) -> int:
     finally:
         for bar in bars.values():
             bar.close()
-        services.close()
-    print(json.dumps(report.as_dict()))
-    if not report.complete:
+        worker.services.close()
+    print(json.dumps(report))
+    if not report["complete"]:
         say("reembed", "stopped by --max-seconds before the switch: run it again to continue")
     return 0

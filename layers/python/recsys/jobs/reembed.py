@@ -46,7 +46,7 @@ from recsys.profiles.schema import ProfilePayload
 from recsys.profiles.service import catalog_mean, update_profiles
 from recsys.store import ensure_collections
 from recsys.store.base import PointIn, Record, VectorStore
-from recsys.store.spaces import MODEL_FIELD, SEPARATOR, space_specs
+from recsys.store.spaces import MODEL_FIELD, SEPARATOR, forget_model, space_specs
 
 if TYPE_CHECKING:
     from recsys.aggregates.store import AggregatesStore
@@ -269,7 +269,12 @@ def reembed(**kwargs: Any) -> ReembedReport:
     """Move a store to encoder ``model``'s space (default: the configured encoder) while reads
     are served from the old one; see the module doc and :func:`run_reembed` for the arguments.
     Runs in a copy of the caller's context, so the vectors it encodes are not noted there."""
-    return contextvars.copy_context().run(run_reembed, **kwargs)
+    return contextvars.copy_context().run(_fresh, **kwargs)
+
+
+def _fresh(**kwargs: Any) -> ReembedReport:
+    forget_model()  # what the caller held is not this run's
+    return run_reembed(**kwargs)
 
 
 def run_reembed(
@@ -319,7 +324,7 @@ def run_reembed(
     store.write_pointers(run.target)
     report.switched = True
     logger.info("reembed switched", extra={"from": report.source, "to": run.model})
-    # Other processes follow within follow_every_s; requests under way finish within pin_s.
+    # Other processes follow within follow_every_s; work under way finishes within pin_s.
     default = store.follow_every_s * 2 + store.pin_s + 0.5
     time.sleep(max(store.pin_s, default if grace_s is None else grace_s))
     run.deadline = None

@@ -52,7 +52,7 @@ from recsys.store.model import (
     products_spec,
     users_spec,
 )
-from recsys.store.spaces import MODEL_FIELD, check_model, note_model, noted_model
+from recsys.store.space_ids import MODEL_FIELD, check_noted, take_vectors
 
 __all__ = [
     "FLAG_FIELDS",
@@ -133,7 +133,7 @@ class VectorStore(SpaceBindings):
         encoder than the collection's (``model``, else the one this context noted last) are
         refused; a space's points get ``embed_model`` in their payload."""
         spec = self._spec(collection)
-        check_model(spec, model or noted_model(), action="write into")
+        check_noted(spec, model, action="write into")
         available = self._sparse_names(spec.name)
         checked = []
         for point in points:
@@ -173,7 +173,7 @@ class VectorStore(SpaceBindings):
             return []
         found = self._retrieve(spec, [point_id(spec.id_space, k) for k in wanted], with_vectors)
         if with_vectors:
-            note_model(spec.model)
+            take_vectors(spec)
         by_key = {r.key: r for r in (self._record(spec, p) for p in found)}
         return [by_key[k] for k in wanted if k in by_key]
 
@@ -192,7 +192,7 @@ class VectorStore(SpaceBindings):
         of another encoder than the collection's (``model``, else the one this context noted
         last) is refused: SpaceMismatchError, never a mixed score."""
         spec = self._spec(collection)
-        check_model(spec, model or noted_model(), action="search")
+        check_noted(spec, model, action="search")
         query = check_query(spec, using, vector)
         check_limit(limit)
         flt = self._filter(spec, filters)
@@ -200,7 +200,7 @@ class VectorStore(SpaceBindings):
             spec, query, using=using, limit=limit, flt=flt, with_vectors=with_vectors
         )
         if with_vectors:
-            note_model(spec.model)
+            take_vectors(spec)
         return self._scored(spec, hits)
 
     def recommend(
@@ -304,7 +304,7 @@ class VectorStore(SpaceBindings):
         check_limit(batch_size)
         flt = self._filter(spec, filters)
         if with_vectors:
-            note_model(spec.model)
+            take_vectors(spec)
         offset: Any = None
         while True:
             points, offset = self._scroll_page(

@@ -13,13 +13,22 @@ import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import replace
+from typing import NamedTuple
 
 from recsys.core.errors import StoreError
 from recsys.store._common import unknown_collection
 from recsys.store.model import CollectionSpec
-from recsys.store.spaces import model_in_name
+from recsys.store.space_ids import forget_model, model_in_name
 
 __all__ = ["SpaceBindings"]
+
+
+class _View(NamedTuple):
+    """The bindings one context resolves with: when it took them and last used them."""
+
+    bound: dict[str, str]
+    taken: float
+    used: float
 
 
 class SpaceBindings:
@@ -31,13 +40,15 @@ class SpaceBindings:
     #: The backend's pointer stamp when the bindings were last compared with the pointers.
     _stamp: object
     _registry_lock: threading.RLock
-    #: This context's view of the bindings and until when it holds (see :meth:`_resolve`).
-    _view: ContextVar[tuple[dict[str, str], float] | None]
+    #: This context's view of the bindings (see :meth:`_resolve`).
+    _view: ContextVar[_View | None]
     #: How long a switch made elsewhere may take to reach this store (0: at once).
     follow_every_s: float = 0.0
-    #: How long a context (a request) keeps resolving names as it first did: a request under
-    #: way when the pointer moves finishes in the space it started in, never half in each.
-    pin_s: float = 2.0
+    #: The longest a context (a request, a worker's batch) keeps resolving names as it first
+    #: did: a request under way when the pointer moves finishes in the space it started in.
+    pin_s: float = 5.0
+    #: A context that made no call for this long starts its next work with a fresh view.
+    idle_s: float = 0.5
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -74,16 +85,26 @@ class SpaceBindings:
         return self._specs[name] if name is not None else None
 
     def _resolve(self, logical: str) -> str:
-        """The collection serving the bound name ``logical`` in this context's view: taken
-        from the bindings (following moved pointers first) and kept for ``pin_s`` seconds."""
+        """The collection serving the bound name ``logical`` in this context's view.
+
+        A view is taken from the bindings (after following moved pointers) at a context's
+        first call and kept while the context keeps calling: a request — each runs in a
+        context of its own on the API's worker threads — reads one space from start to end.
+        The first call, and the next after ``idle_s`` without one, is new work: it takes a
+        fresh view and what the context noted is forgotten. A context busy for longer than
+        ``pin_s`` gets a fresh view too but keeps its note, so work that straddles a switch
+        fails the model check instead of mixing spaces."""
         now = time.monotonic()
         view = self._view.get()
-        if view is None or now >= view[1]:
+        if view is None or now - view.used >= self.idle_s or now - view.taken >= self.pin_s:
             if self._pointer_stamp() != self._stamp:
                 self._follow()
-            view = (dict(self._bound), now + self.pin_s)
-            self._view.set(view)
-        return view[0].get(logical) or self._bound[logical]
+            if view is None or now - view.used >= self.idle_s:
+                forget_model()  # new work: what the context held before is not its
+            view = _View(dict(self._bound), now, now)
+        # A new value each call (not mutated): a copied context never moves its parent's.
+        self._view.set(view._replace(used=now))
+        return view.bound.get(logical) or self._bound[logical]
 
     def collection_vectors(self, name: str) -> dict[str, int] | None:
         """The dense vectors (name → size) of the collection ``name`` as it exists, open or

@@ -14,6 +14,9 @@ Facts this module is built around (qdrant-edge-py 0.9, measured here):
   (docs/BENCHMARKS.md, search).
   So ``optimize()`` is an explicit step after bulk loads and in the nightly refresh, never
   per batch; segments smaller than ``indexing_threshold_kb`` stay plain even then.
+- Which collection serves ``products`` (an encoder's space, :mod:`recsys.store.spaces`) is in
+  ``spaces.json`` under the root, replaced atomically; its contents and a version counter are
+  kept process-wide per root, so every store of the process follows a switch on its next call.
 - Calls into the engine hold the GIL, so threads never run engine calls in parallel; the
   engine is nonetheless internally synchronised (concurrent reads and writes from threads
   were tried). A per-shard lock serialises writes so check-then-write sequences (set_payload
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,8 +41,10 @@ from recsys.core.errors import StoreError
 from recsys.store._common import missing_indexes
 from recsys.store.base import CheckedPoint, CollectionSpec, SparseVector, Vector, VectorStore
 from recsys.store.conditions import AnyOf, Between, Condition, Equals
+from recsys.store.spaces import read_pointer_file
 
 _SPEC_FILE = "recsys_spec.json"
+_POINTER_FILE = "spaces.json"
 
 
 @dataclass(frozen=True)
@@ -72,10 +79,21 @@ class _OpenShard:
     #: Taken from ``_CHANGES`` after every write that may remove or deactivate a point: a
     #: reader that saw the same value before and after has seen every such write since.
     changed: int = field(default_factory=lambda: next(_CHANGES))
+    #: Closed and deleted by drop_collection(); stores still holding it leave it alone.
+    dropped: bool = False
+
+
+@dataclass
+class _Pointers:
+    """A root's ``spaces.json`` as this process knows it, and how often it was changed."""
+
+    collections: dict[str, str]
+    version: int = 0
 
 
 _REGISTRY: dict[Path, _OpenShard] = {}
 _REGISTRY_LOCK = threading.Lock()
+_POINTERS: dict[Path, _Pointers] = {}
 
 
 def _edge_config(spec: CollectionSpec, params: EdgeParams, *, sparse: bool = True) -> qe.EdgeConfig:
@@ -143,7 +161,7 @@ def _acquire(path: Path, spec: CollectionSpec, params: EdgeParams) -> _OpenShard
 def _release(opened: _OpenShard) -> None:
     with _REGISTRY_LOCK:
         opened.refs -= 1
-        if opened.refs > 0:
+        if opened.refs > 0 or opened.dropped:
             return
         _REGISTRY.pop(opened.path, None)
         with opened.lock:
@@ -211,6 +229,63 @@ class EdgeStore(VectorStore):
                 )
         else:
             spec_file.write_text(json.dumps(wanted), encoding="utf-8")
+
+    # --- spaces (recsys.store.spaces) ---------------------------------------------------------
+
+    def _pointers(self) -> _Pointers:
+        """This root's pointers, read from ``spaces.json`` once per process (call locked)."""
+        root = self.root.resolve()
+        known = _POINTERS.get(root)
+        if known is None:
+            known = _POINTERS[root] = _Pointers(read_pointer_file(root / _POINTER_FILE))
+        return known
+
+    def _read_pointers(self) -> dict[str, str]:
+        with _REGISTRY_LOCK:
+            return dict(self._pointers().collections)
+
+    def _pointer_stamp(self) -> object:
+        with _REGISTRY_LOCK:
+            return self._pointers().version
+
+    def _write_pointers(self, pointers: dict[str, str]) -> None:
+        with _REGISTRY_LOCK:
+            known = self._pointers()
+            merged = {**known.collections, **pointers}
+            self.root.mkdir(parents=True, exist_ok=True)
+            # Written aside, flushed, then renamed over: a crash leaves the old file or the new.
+            tmp = self.root / f".{_POINTER_FILE}.tmp"
+            with tmp.open("w", encoding="utf-8") as f:
+                json.dump({"collections": merged}, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(self.root / _POINTER_FILE)
+            known.collections = merged
+            known.version += 1
+
+    def _existing_vectors(self, name: str) -> dict[str, int] | None:
+        spec_file = self.root / name / _SPEC_FILE
+        if not spec_file.is_file():
+            return None
+        vectors = json.loads(spec_file.read_text(encoding="utf-8")).get("vectors", {})
+        return {str(k): int(v) for k, v in vectors.items()}
+
+    def _list_collections(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return [p.name for p in self.root.iterdir() if (p / _SPEC_FILE).is_file()]
+
+    def _drop_collection(self, name: str) -> None:
+        self._shards.pop(name, None)
+        path = (self.root / name).resolve()
+        with _REGISTRY_LOCK:
+            opened = _REGISTRY.pop(path, None)
+            if opened is not None:
+                opened.dropped = True
+                with opened.lock:
+                    opened.shard.close()
+        if path.is_dir():
+            shutil.rmtree(path)
 
     def _shard(self, spec: CollectionSpec) -> _OpenShard:
         return self._shards[spec.name]
@@ -338,7 +413,7 @@ class EdgeStore(VectorStore):
         Blocks, and holds the GIL for its whole duration (every thread of the process waits):
         call it after bulk loads and from the nightly refresh, not on the serving path.
         """
-        for opened in list(self._shards.values()):
+        for opened in self._live_shards():
             with opened.lock:
                 opened.shard.optimize()
 
@@ -353,9 +428,13 @@ class EdgeStore(VectorStore):
 
     def flush(self) -> None:
         """Persist pending writes now (the WAL already makes them durable)."""
-        for opened in list(self._shards.values()):
+        for opened in self._live_shards():
             with opened.lock:
                 opened.shard.flush()
+
+    def _live_shards(self) -> list[_OpenShard]:
+        """This store's open shards, less those dropped since."""
+        return [opened for opened in self._shards.values() if not opened.dropped]
 
     def _close(self) -> None:
         shards, self._shards = list(self._shards.values()), {}

@@ -28,14 +28,23 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recsys.core.config import ENCODER_ALIASES, model_dimension, models_root
-from recsys.core.errors import SpaceMismatchError
 from recsys.store.model import CollectionSpec, products_spec, users_spec
+from recsys.store.space_ids import (
+    MODEL_FIELD,
+    SEPARATOR,
+    UNKNOWN,
+    check_model,
+    forget_model,
+    model_in_name,
+    note_model,
+    noted_model,
+    physical_name,
+)
 
 if TYPE_CHECKING:
     from recsys.core.config import Settings
@@ -44,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MODEL_FIELD",
     "SEPARATOR",
+    "UNKNOWN",
     "active_model",
     "check_model",
     "configured_model",
@@ -54,57 +64,11 @@ __all__ = [
     "noted_model",
     "open_spaces",
     "physical_name",
+    "read_pointer_file",
     "space_specs",
 ]
 
 log = logging.getLogger(__name__)
-
-#: Between the logical name and the model in a space's collection name.
-SEPARATOR = "__"
-#: Payload field naming the encoder of a point's vectors.
-MODEL_FIELD = "embed_model"
-#: Model of a collection whose vectors no known encoder produced (a re-embed is needed).
-UNKNOWN = "unknown"
-
-_noted: ContextVar[str | None] = ContextVar("recsys_vector_model", default=None)
-
-
-def physical_name(logical: str, model: str) -> str:
-    """The collection holding ``logical``'s points in ``model``'s space."""
-    return f"{logical}{SEPARATOR}{model}"
-
-
-def model_in_name(logical: str, physical: str) -> str | None:
-    """The model a space collection's name carries; None for a plain (older) collection."""
-    prefix = f"{logical}{SEPARATOR}"
-    return physical[len(prefix) :] or None if physical.startswith(prefix) else None
-
-
-def note_model(model: str | None) -> None:
-    """Record that this context now holds vectors of ``model`` (None: nothing known)."""
-    if model:
-        _noted.set(model)
-
-
-def noted_model() -> str | None:
-    """The model of the vectors this context obtained last (None: none noted)."""
-    return _noted.get()
-
-
-def forget_model() -> None:
-    """Forget what this context noted (its next vectors come from elsewhere: a test's own)."""
-    _noted.set(None)
-
-
-def check_model(spec: CollectionSpec, got: str | None, *, action: str) -> None:
-    """Raise SpaceMismatchError when vectors of ``got`` would meet ``spec``'s space."""
-    if spec.model and got and got != spec.model:
-        raise SpaceMismatchError(
-            f"cannot {action} {spec.name!r} (vectors of {spec.model}) with vectors of {got}: "
-            "they are different encoders' spaces and are never compared",
-            expected=spec.model,
-            got=got,
-        )
 
 
 def configured_model(settings: Settings) -> str:
