@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the encoder to move to: a folder under models_onnx/ or an alias (multilingual, "
         "minilm); default RECSYS_ENCODER_MODEL",
     )
-    parser.add_argument("--batch", type=int, default=256, help="products encoded per batch")
+    parser.add_argument(
+        "--batch", type=int, default=1024, help="products encoded per batch (sorted by length)"
+    )
     parser.add_argument(
         "--keep-old", action="store_true", help="keep the old space's collections after the switch"
     )

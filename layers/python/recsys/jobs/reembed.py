@@ -83,6 +83,8 @@ class ReembedReport:
     profiles_skipped: int = 0
     dropped: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Process CPU seconds per phase (every thread's: other work in the process counts too).
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     #: Products embedded per second of the products phase.
     products_per_s: float = 0.0
 
@@ -103,6 +105,7 @@ class _Phase:
         self.name, self.total, self.done = name, total, 0
         self._report, self._every = report, every_s
         self._t0 = self._last = time.perf_counter()
+        self._cpu0 = time.process_time()
 
     def add(self, n: int, *, final: bool = False) -> None:
         self.done += n
@@ -118,6 +121,10 @@ class _Phase:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self._t0
+
+    @property
+    def cpu_seconds(self) -> float:
+        return time.process_time() - self._cpu0
 
 
 def _log_progress(p: ReembedProgress) -> None:
@@ -196,6 +203,7 @@ class _Run:
         phase.add(0, final=True)
         self.report.products_embedded += embedded
         self.report.seconds[name] = round(phase.seconds, 2)
+        self.report.cpu_seconds[name] = round(phase.cpu_seconds, 2)
         if name == "products" and embedded:
             self.report.products_per_s = round(embedded / max(phase.seconds, 1e-9), 1)
         if not newer_only:
@@ -285,7 +293,7 @@ def run_reembed(
     model: str | None = None,
     aggregates: AggregatesStore | None = None,
     progress: Callable[[ReembedProgress], None] | None = None,
-    batch_size: int = 256,
+    batch_size: int = 1024,
     grace_s: float | None = None,
     keep_old: bool = False,
     max_seconds: float | None = None,
