@@ -11,16 +11,20 @@ answered by:
   (dense + keyword evidence when it adds any, and the no-match decision);
 - ``both encoders fused``: both dense lists, weighted by the query's language, + keywords;
 - each fused method also without its no-match rule (what the rule costs), with its knobs
-  chosen on the other half of the set (cross-validated: what generalises), and with the
-  tuning shipped in ``recsys.search.fusion.TUNINGS``.
+  chosen on the other half of the set (cross-validated: what generalises), with the
+  tuning shipped in ``recsys.search.fusion.TUNINGS``, and with that tuning and its fallback
+  (a query under the bar but over an encoder's floor gets the nearest products, flagged as no
+  match): Recall@10 over the items of any reply, what a client reading the list sees.
 
 Recall@10 is that of the query's one target, any product equivalent to it counting (the
 relevant list is the target's equivalents — colour variants and re-listings under other
 codes, every product with the same normalised title among them): 1 when one of them is in
 the top 10. The stricter measure used before (|relevant ∩ top 10| / min(|relevant|, 10), every
 variant listed) is reported beside it. For no-match queries the figure is the share answered
-"no match". How knobs are chosen: bench/search_tuning.py. ``--write`` puts the tables into
-docs/EVALUATION.md ("Search").
+"no match" (a flagged fallback says so too); a second table splits every group's replies
+into matches, flagged fallbacks and empty lists. The floors are measured here too (the
+median best cosine of 300 random strings, bench/search_tuning.py). How knobs are chosen:
+bench/search_tuning.py. ``--write`` puts the tables into docs/EVALUATION.md ("Search").
 
 ``--vectors NAME=FILE.npz`` adds an encoder of precomputed vectors (``texts``, ``vectors``:
 every product text and query as written, embedded elsewhere — e.g. by the source package's
@@ -51,7 +55,10 @@ from bench.search_tuning import (
     choose,
     cross_validated,
     every_variant_at_10,
+    floor_of,
     fused_run,
+    random_queries,
+    reply_shares,
     table,
 )
 from recsys.catalog.categories import category_levels
@@ -152,6 +159,23 @@ def collect(
     return out
 
 
+def random_floors(store: EdgeStore, encoders: Mapping[str, Any]) -> dict[str, float]:
+    """Each encoder's fallback floor measured on this catalog: the median best cosine of
+    :func:`random_queries` (an encoder of precomputed vectors has none for them: skipped)."""
+    texts = random_queries()
+    out = {}
+    for name, encoder in encoders.items():
+        try:
+            vectors = np.asarray(encoder.encode(texts), dtype=np.float32)
+        except KeyError:
+            continue
+        best = [
+            store.search("products", v, using=vector_name(name), limit=1)[0].score for v in vectors
+        ]
+        out[name] = floor_of(best)
+    return out
+
+
 def candidates(raw: Mapping[str, Mapping[str, Any]], names: Sequence[str], queries: Any) -> Any:
     text = {q["id"]: q["query"] for q in queries}
     return {
@@ -199,11 +223,14 @@ def shipped_choice(folders: Sequence[str]) -> Choice | None:
         return None
     tuning = TUNINGS[key]
     if len(folders) == 1:
-        return Choice(tuning, (tuning.min_dense,))
-    second = tuning.second_min_dense
-    if second is None:
-        second = TUNINGS[folders[1]].min_dense
-    return Choice(tuning, (tuning.min_dense, second))
+        return Choice(tuning, (tuning.min_dense,), (tuning.floor_dense,))
+    second, floor = tuning.second_min_dense, tuning.second_floor_dense
+    own = TUNINGS[folders[1]]
+    return Choice(
+        tuning,
+        (tuning.min_dense, second if second is not None else own.min_dense),
+        (tuning.floor_dense, floor if floor is not None else own.floor_dense),
+    )
 
 
 def describe(choice: Choice, names: Sequence[str]) -> str:
@@ -251,9 +278,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = build_store(Path(tmp) / "qdrant", catalog, encoders)
         raw = collect(store, encoders, queries)
+        floors = random_floors(store, encoders)
         store.close()
     rows: list[tuple[str, Run]] = [("BM25 (bm25s)", bm25_run(catalog, queries))]
     notes: list[str] = []
+    shares: list[tuple[str, dict[str, tuple[float, ...]]]] = []
     methods = [[n] for n in encoders] + [[n for n, _ in SHIPPED]]
     for names in methods:
         label = " + ".join(names) if len(names) > 1 else names[0]
@@ -276,7 +305,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         shipped = shipped_choice([folders.get(n, n) for n in names])
         if shipped is not None:
             rows.append((f"{label} fused, shipped tuning", fused_run(cands, multi, shipped)))
+            served = fused_run(cands, multi, shipped, fallback=True)
+            rows.append((f"{label} fused + fallback, shipped tuning (any reply)", served))
+            shares.append((label, reply_shares(served, queries)))
         print(notes[-1], flush=True)
+    measured = ", ".join(f"{n} {f:.2f}" for n, f in floors.items())
+    notes.append(
+        f"- **Fallback floors** measured here (median best cosine of 300 random strings): "
+        f"{measured}; shipped (`floor_dense`): "
+        + ", ".join(f"{n} {TUNINGS[f].floor_dense:.2f}" for n, f in SHIPPED)
+        + "."
+    )
     header = "| method | " + " | ".join(LABELS[g] for g in GROUPS) + " |"
     sep = "|---|" + "---:|" * len(GROUPS)
     lines = [
@@ -297,6 +336,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         sep,
         *(fmt_row(n, table(r, queries, metric=every_variant_at_10)) for n, r in rows),
         "",
+        "Replies of the shipped search with its fallback, per group: the share presented as "
+        'matches, offered as the nearest products flagged "no exact match", and empty:',
+        "",
+        header.replace(LABELS["nomatch"], "no-match queries"),
+        sep,
+        *share_rows(shares),
+        "",
         "Knobs:",
         "",
         *notes,
@@ -305,6 +351,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(text)
     if args.write:
         write_section(text)
+
+
+def share_rows(shares: Sequence[tuple[str, Mapping[str, tuple[float, ...]]]]) -> list[str]:
+    """Three rows per method: matches, flagged fallbacks, empty lists."""
+    kinds = ("matches", 'flagged "no exact match"', "empty")
+    return [
+        fmt_row(f"{label}: {kind}", {g: v[i] for g, v in per_group.items()})
+        for label, per_group in shares
+        for i, kind in enumerate(kinds)
+    ]
 
 
 def write_section(body: str) -> None:

@@ -9,12 +9,18 @@ A choice is: each encoder's ``min_dense`` (the best dense cosine of any no-match
 encoder's list can speak for, rounded up to 0.01), then the best point of :data:`GRID` by
 :func:`objective` (mean Recall@10 over the match groups; a no-match query presented with
 matches costs a full point), the middle of its plateau when several tie.
+
+The fallback floors (``floor_dense``: under the bar, the cosine a list's nearest products need
+to be offered flagged as no match) are not chosen on the query set: each is the median best
+cosine of :func:`random_queries` — letter strings that mean nothing — against the catalog.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import random
+import string
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -56,6 +62,8 @@ class Run:
 
     lists: dict[str, list[str]] = field(default_factory=dict)
     no_match: dict[str, bool] = field(default_factory=dict)
+    #: Not matched, but the nearest products listed, flagged (a search fallback).
+    fallback: dict[str, bool] = field(default_factory=dict)
 
 
 def group_of(q: Mapping[str, Any]) -> str:
@@ -99,10 +107,12 @@ def objective(scores: Mapping[str, float]) -> float:
 
 @dataclass(frozen=True)
 class Choice:
-    """Knobs for one method: the fusion tuning and each encoder's ``min_dense``."""
+    """Knobs for one method: the fusion tuning, each encoder's ``min_dense`` and, for the
+    fallback, each encoder's ``floor_dense`` (none: no fallback)."""
 
     tuning: SearchTuning
     min_dense: tuple[float, ...]
+    floors: tuple[float, ...] = ()
 
 
 def weights(c: Candidates, multilingual: Sequence[bool], tuning: SearchTuning) -> list[float]:
@@ -117,18 +127,69 @@ def fused_run(
     choice: Choice,
     *,
     gate: bool = True,
+    fallback: bool = False,
 ) -> Run:
-    """The search's answers with ``choice`` (``gate=False``: no no-match rule)."""
+    """The search's answers with ``choice`` (``gate=False``: no no-match rule; ``fallback``:
+    under the bar, the nearest products over ``choice.floors`` listed, flagged)."""
     run = Run()
     for qid, c in cands.items():
         w = weights(c, multilingual, choice.tuning)
         bars = choice.min_dense if gate else tuple(-1.0 for _ in choice.min_dense)
-        lists = [DenseList(h, wi, b) for h, wi, b in zip(c.dense, w, bars, strict=True)]
+        floors: Sequence[float | None] = (
+            choice.floors if fallback and choice.floors else [None] * len(bars)
+        )
+        lists = [
+            DenseList(h, wi, b, f) for h, wi, b, f in zip(c.dense, w, bars, floors, strict=True)
+        ]
         tuning = choice.tuning if gate else replace(choice.tuning, min_coverage=2.0)
         hits, evidence = fuse_lists(lists, c.keywords or [], tuning=tuning, limit=10)
         run.lists[qid] = [h.key for h in hits]
         run.no_match[qid] = not evidence.matched
+        run.fallback[qid] = evidence.fallback
     return run
+
+
+#: Alphabets of :func:`random_queries`: letters, letters and digits, digits, Cyrillic, and the
+#: keyboard's letter rows (what a hand mashing keys types).
+ALPHABETS = (
+    string.ascii_lowercase,
+    string.ascii_lowercase + string.digits,
+    string.digits,
+    "абвгдежзийклмнопрстуфхцчшщыэюя",
+    "qwertyuiopasdfghjklzxcvbnm",
+)
+
+
+def random_queries(n: int = 300, seed: int = 1) -> list[str]:
+    """``n`` queries that mean nothing: one to three "words" of 3-9 random characters of one
+    of :data:`ALPHABETS` (seeded: the same strings every run)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        alphabet = rng.choice(ALPHABETS)
+        words = (
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(3, 9)))
+            for _ in range(rng.randint(1, 3))
+        )
+        out.append(" ".join(words))
+    return out
+
+
+def floor_of(best: Sequence[float]) -> float:
+    """A fallback floor: the median of random queries' best cosines, rounded to 0.01."""
+    return round(float(np.median(best)), 2)
+
+
+def reply_shares(run: Run, queries: Sequence[Mapping[str, Any]]) -> dict[str, tuple[float, ...]]:
+    """Per group, the shares of replies that are matches, flagged fallbacks and empty lists."""
+    acc: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for q in queries:
+        qid = q["id"]
+        empty = not run.lists[qid]
+        flagged = run.fallback.get(qid, False) and not empty
+        matched = not run.no_match.get(qid, False) and not empty
+        acc[group_of(q)].append((float(matched), float(flagged), float(empty)))
+    return {g: tuple(float(x) for x in np.mean(v, axis=0)) for g, v in acc.items()}
 
 
 def calibrate(

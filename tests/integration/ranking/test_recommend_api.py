@@ -323,6 +323,9 @@ def test_store_outage_degrades_to_aggregates_never_5xx(world: World) -> None:
     degraded = [r.json()["degraded"] for r in replies]
     assert degraded[0] and degraded[1] and degraded[4] and degraded[5]
     assert replies[0].headers["Cache-Control"] == "no-store"
+    # AND the degraded search reply does not present its fallback products as matches
+    search = replies[4].json()
+    assert search["matched"] is False and all(i["match"] is False for i in search["items"])
 
 
 def test_aggregates_outage_still_answers_from_the_profile(world: World) -> None:
@@ -508,6 +511,28 @@ def test_search_finds_products_by_meaning_and_blends_the_user(world: World) -> N
     assert any("CANDLE" in i["title"] or "T-LIGHT" in i["title"] for i in anon["items"][:3])
     assert personal["strategy"] == "search+profile"
     assert len(personal["items"]) == 5
+
+
+def test_search_says_whether_its_items_match(world: World) -> None:
+    # GIVEN a query the catalog matches, one near some products but matching none (this
+    # sample sells no kettle), and one far from everything
+    client = make_client(world)
+    found = client.get("/search", params={"q": "candle holder", "limit": 5}).json()
+    near = client.get("/search", params={"q": "kettle", "limit": 5}).json()
+    nothing = client.get("/search", params={"q": "1234567", "limit": 5}).json()
+    # THEN matches are flagged as matches
+    assert found["matched"] is True and found["strategy"] == "search"
+    assert found["items"] and all(i["match"] is True for i in found["items"])
+    # AND the near query gets the nearest products, each flagged as not a match
+    assert near["matched"] is False and near["strategy"] == "search:fallback"
+    assert near["items"] and all(i["match"] is False for i in near["items"])
+    assert all("no exact match" in i["reason"] for i in near["items"])
+    # AND the far one an empty list
+    assert nothing["matched"] is False and nothing["strategy"] == "search:no-match"
+    assert nothing["items"] == []
+    # AND other lists carry no search flags
+    trending = client.get("/trending", params={"limit": 3}).json()
+    assert "matched" not in trending and all("match" not in i for i in trending["items"])
 
 
 def test_health_reports_store_and_cache(world: World) -> None:

@@ -94,7 +94,9 @@ def test_sample_event_gets_a_list_reply(
     if name == "apigw_get_health":
         assert body["status"] == "ok" and body["products"] == 3
         return
-    assert set(body) == {"request_id", "strategy", "variant", "degraded", "items"}
+    shape = {"request_id", "strategy", "variant", "degraded", "items"}
+    # Search also says whether its items match the query.
+    assert set(body) == (shape | {"matched"} if name == "apigw_get_search" else shape)
     assert body["items"], body
     assert "cache-control" in {k.lower() for k in result["headers"]}
 

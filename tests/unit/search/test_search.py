@@ -82,11 +82,27 @@ def test_strong_keywords_are_fused_and_lead() -> None:
     assert next(h for h in hits if h.key == "k1").via == "keywords"
 
 
-def test_nothing_matched_gives_an_empty_list() -> None:
-    low = [Hit("d1", 0.30), Hit("d2", 0.29)]
+def test_a_query_far_from_everything_gives_an_empty_list() -> None:
+    # GIVEN dense hits under the floor and weak keywords
+    low = [Hit("d1", 0.25), Hit("d2", 0.24)]
     hits, evidence = fuse(low, [Hit("k1", 2.0, coverage=0.3)], tuning=TUNING, limit=10)
-    assert hits == [] and not evidence.matched
-    assert evidence.best_dense == 0.30 and evidence.best_coverage == 0.3
+    # THEN nothing is listed, neither as a match nor as a fallback
+    assert hits == [] and not evidence.matched and not evidence.fallback
+    assert evidence.best_dense == 0.25 and evidence.best_coverage == 0.3
+
+
+def test_under_the_bar_but_over_the_floor_the_nearest_are_flagged_not_matched() -> None:
+    # GIVEN dense hits under the bar (0.4) but over the floor (0.3), weak keywords
+    near = [Hit("d1", 0.36), Hit("d2", 0.33)]
+    weak = [Hit("k1", 2.0, coverage=0.3)]
+    hits, evidence = fuse(near, weak, tuning=TUNING, limit=10)
+    # THEN the query did not match; the nearest products are offered, each flagged as such
+    assert not evidence.matched and evidence.fallback
+    assert [h.key for h in hits] == ["d1", "d2"]
+    assert all(h.via == "nearest" for h in hits)
+    # AND a match is never a fallback
+    _, matched = fuse(DENSE, weak, tuning=TUNING, limit=10)
+    assert matched.matched and not matched.fallback
 
 
 def test_keyword_evidence_alone_lists_only_the_products_carrying_it() -> None:
@@ -140,6 +156,14 @@ def test_each_list_is_judged_against_its_own_encoders_bar() -> None:
     blind = DenseList([Hit("e1", 0.9)], 0.0, 0.45)
     hits, evidence = fuse_lists([multilingual, blind], [], tuning=TUNING, limit=10)
     assert not evidence.matched and hits == []
+    # AND nor is it for a fallback: only a weighted-in list over its own floor offers one
+    floored = DenseList(multilingual.hits, 1.0, 0.40, 0.35)
+    blind = DenseList([Hit("e1", 0.9)], 0.0, 0.45, 0.30)
+    hits, evidence = fuse_lists([floored, blind], [], tuning=TUNING, limit=10)
+    assert not evidence.fallback and hits == []
+    low_floor = DenseList(multilingual.hits, 1.0, 0.40, 0.28)
+    hits, evidence = fuse_lists([low_floor, blind], [], tuning=TUNING, limit=10)
+    assert evidence.fallback and [h.key for h in hits] == ["m1", "d1"]
 
 
 def test_the_pair_tuning_serves_either_encoder_as_primary() -> None:
@@ -148,4 +172,8 @@ def test_the_pair_tuning_serves_either_encoder_as_primary() -> None:
     swapped = pair_tuning("all-MiniLM-L6-v2-int8", "use-multilingual-v3-int8")
     assert swapped is not None
     assert (swapped.min_dense, swapped.second_min_dense) == (pair.second_min_dense, pair.min_dense)
+    assert (swapped.floor_dense, swapped.second_floor_dense) == (
+        pair.second_floor_dense,
+        pair.floor_dense,
+    )
     assert pair_tuning("all-MiniLM-L6-v2-int8", "some-other-model") is None

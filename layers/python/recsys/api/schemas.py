@@ -113,6 +113,11 @@ class ItemOut(BaseModel):
     brand: str | None = None
     in_stock: bool | None = None
     image_url: str | None = None
+    match: bool | None = Field(
+        default=None,
+        description="Search only: whether the product matches the query (false: one of the "
+        "nearest products offered when nothing matched).",
+    )
 
 
 class RecommendationsOut(BaseModel):
@@ -122,6 +127,12 @@ class RecommendationsOut(BaseModel):
     strategy: str
     variant: str = Field(description='The experiment variant that served it ("default": none).')
     degraded: bool
+    matched: bool | None = Field(
+        default=None,
+        description="Search only: false when nothing matched the query — the items are then "
+        'the nearest products, to show as "no exact match" (strategy search:fallback), or none '
+        "(search:no-match).",
+    )
     items: list[ItemOut]
 
 

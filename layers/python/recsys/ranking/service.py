@@ -28,7 +28,7 @@ from recsys.ranking.products import ProductLists
 from recsys.ranking.sources import StoreItems, StoreUsers
 from recsys.ranking.state import user_state
 from recsys.ranking.types import AggregateSource, Scored, UserState
-from recsys.search import ProductSearch, pair_tuning, tuning_for
+from recsys.search import FALLBACK, NO_MATCH, ProductSearch, pair_tuning, tuning_for
 from recsys.search.second import second_source
 from recsys.store.base import Filters, Record, Vector, VectorStore
 
@@ -309,7 +309,9 @@ class Recommender:
     ) -> Reply:
         """Search (:mod:`recsys.search`): the query's meaning, fused with keyword evidence when
         it adds any; with a user, the matches lean 30 % towards their taste. A query nothing
-        matches gets an empty list with strategy ``search:no-match``, never unrelated products."""
+        matches is never answered with products presented as matches: the nearest products
+        flagged as such (strategy ``search:fallback``, each reason "no exact match"), or, far
+        from everything, an empty list (``search:no-match``)."""
         problems: list[str] = []
         try:
             if self._encoder is None:
@@ -323,17 +325,13 @@ class Recommender:
                     taste = np.asarray(long, dtype=np.float32)
                     strategy = "search+profile"
             result = self._product_search().search(query, limit=limit, filters=filters, taste=taste)
-            if not result.evidence.matched:
-                return Reply("search:no-match", [], bool(problems), problems)
+            if not result.evidence.matched and not result.hits:
+                return Reply(NO_MATCH, [], bool(problems), problems)
             items = [
-                Scored(
-                    h.key,
-                    h.score,
-                    f"has the words “{query}”" if h.via == "keywords" else f"matches “{query}”",
-                    h.payload,
-                )
-                for h in result.hits
+                Scored(h.key, h.score, _search_reason(h.via, query), h.payload) for h in result.hits
             ]
+            if not result.evidence.matched:
+                strategy = FALLBACK
             return Reply(strategy, items, bool(problems), problems)
         except Exception as exc:
             problems.append(f"search: {exc}")
@@ -361,3 +359,12 @@ class Recommender:
             )
             self._search_engine = engine
         return engine
+
+
+def _search_reason(via: str, query: str) -> str:
+    """Why a product is in a search reply (shown in the shop's "explain" mode)."""
+    if via == "keywords":
+        return f"has the words “{query}”"
+    if via == "nearest":
+        return f"no exact match for “{query}”: the nearest"
+    return f"matches “{query}”"

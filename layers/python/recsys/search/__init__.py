@@ -14,6 +14,8 @@ from recsys.search.fusion import (
 )
 from recsys.search.keywords import KEYWORDS, keyword_vector
 from recsys.search.service import (
+    FALLBACK,
+    NO_MATCH,
     DenseSource,
     ProductSearch,
     SearchResult,
@@ -23,7 +25,9 @@ from recsys.search.service import (
 
 __all__ = [
     "DENSE_THRESHOLDS",
+    "FALLBACK",
     "KEYWORDS",
+    "NO_MATCH",
     "DenseList",
     "DenseSource",
     "Evidence",

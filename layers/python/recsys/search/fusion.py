@@ -11,9 +11,16 @@ were chosen on, are in docs/EVALUATION.md ("Search"):
   otherwise it is left out — fused always, a shared common word ("hot", "keep") pushed good
   dense hits out of paraphrase queries.
 - **A query that matches nothing says so.** It matched when the best dense cosine reaches the
-  encoder's calibrated ``min_dense`` or keywords cover at least ``min_coverage`` of it; else the
-  reply is empty and flagged. With keyword evidence only, only the products carrying it are
-  listed, so no product is presented as a match on the strength of a cosine under the bar.
+  encoder's calibrated ``min_dense`` or keywords cover at least ``min_coverage`` of it. With
+  keyword evidence only, only the products carrying it are listed, so no product is presented
+  as a match on the strength of a cosine under the bar.
+- **Under the bar, a flagged fallback; far under it, nothing.** A query that did not match but
+  whose best cosine on some weighted-in list still reaches that encoder's ``floor_dense`` gets
+  the nearest products (every weighted-in list fused, as for a match) with
+  ``Evidence.fallback`` set: the reply says "no exact match — you might mean", never "match".
+  Below every floor (most random letter strings) the list is empty. The bars and the floors
+  overlap with true matches (a fifth of the language queries' targets score under the bar), so
+  the fallback gives a shopper in another language the product the bar refused.
 - **Two encoders, weighted by the query's language.** With a second encoder's list (English
   MiniLM beside multilingual USE), each dense list is fused by weighted reciprocal rank with a
   weight from :func:`list_weights`: how much of the query the catalog's own vocabulary holds
@@ -78,6 +85,11 @@ class SearchTuning:
     multilingual_drop: float = 0.5
     #: Two encoders: the second one's ``min_dense`` (None: that encoder's own tuning's).
     second_min_dense: float | None = None
+    #: Under ``min_dense``, the best cosine a list needs for its nearest products to be offered
+    #: as a flagged fallback; under it on every list the reply is empty.
+    floor_dense: float = 0.30
+    #: Two encoders: the second one's ``floor_dense`` (None: that encoder's own tuning's).
+    second_floor_dense: float | None = None
 
 
 #: The tuning chosen per encoder (model folder name), and per pair of encoders
@@ -85,12 +97,24 @@ class SearchTuning:
 #: "Search"): the fusion knobs are the middle of the best plateau of its grid; ``min_dense`` sits
 #: just above the best cosine of every no-match query the encoder's list weighs in on. Chosen
 #: on one half of the set, the knobs were checked on the other (cross-validated rows there).
+#: ``floor_dense`` is the median best cosine of random letter strings against the catalog
+#: (bench/search_tuning.py, ``random_queries``): about half of them get no fallback from it.
 TUNINGS: dict[str, SearchTuning] = {
     "all-MiniLM-L6-v2-int8": SearchTuning(
-        fuse_coverage=0.6, keyword_weight=2.0, rrf_k=20, min_dense=0.45, min_coverage=0.7
+        fuse_coverage=0.6,
+        keyword_weight=2.0,
+        rrf_k=20,
+        min_dense=0.45,
+        min_coverage=0.7,
+        floor_dense=0.31,
     ),
     "use-multilingual-v3-int8": SearchTuning(
-        fuse_coverage=0.6, keyword_weight=2.0, rrf_k=20, min_dense=0.40, min_coverage=0.7
+        fuse_coverage=0.6,
+        keyword_weight=2.0,
+        rrf_k=20,
+        min_dense=0.40,
+        min_coverage=0.7,
+        floor_dense=0.28,
     ),
     "use-multilingual-v3-int8+all-MiniLM-L6-v2-int8": SearchTuning(
         fuse_coverage=0.6,
@@ -101,6 +125,8 @@ TUNINGS: dict[str, SearchTuning] = {
         english_gain=2.0,
         multilingual_drop=0.5,
         second_min_dense=0.35,
+        floor_dense=0.28,
+        second_floor_dense=0.31,
     ),
 }
 DENSE_THRESHOLDS = {name: t.min_dense for name, t in TUNINGS.items() if "+" not in name}
@@ -114,7 +140,14 @@ def pair_tuning(primary: str, second: str) -> SearchTuning | None:
     other = TUNINGS.get(f"{second}+{primary}")
     if other is None or other.second_min_dense is None:
         return None
-    return replace(other, min_dense=other.second_min_dense, second_min_dense=other.min_dense)
+    floor = other.second_floor_dense
+    return replace(
+        other,
+        min_dense=other.second_min_dense,
+        second_min_dense=other.min_dense,
+        floor_dense=floor if floor is not None else TUNINGS.get(primary, other).floor_dense,
+        second_floor_dense=other.floor_dense,
+    )
 
 
 def tuning_for(model: str | None, **overrides: Any) -> SearchTuning:
@@ -134,7 +167,8 @@ class FusedHit:
     payload: Mapping[str, Any]
     dense: float | None
     coverage: float
-    #: "keywords" when its keyword evidence carried it, else "meaning".
+    #: "keywords" when its keyword evidence carried it, "meaning" when its cosine did,
+    #: "nearest" in a fallback (no match: the nearest products, flagged as such).
     via: str
 
 
@@ -146,16 +180,20 @@ class Evidence:
     best_coverage: float
     keywords_fused: bool
     matched: bool
+    #: Not matched, but the hits are the nearest products, to be offered flagged as no match.
+    fallback: bool = False
 
 
 @dataclass(frozen=True)
 class DenseList:
-    """One encoder's dense hits for a query (best first), their fusion weight and the cosine
-    its best hit needs for the list to count as a match (that encoder's ``min_dense``)."""
+    """One encoder's dense hits for a query (best first), their fusion weight, the cosine
+    its best hit needs for the list to count as a match (that encoder's ``min_dense``) and the
+    one it needs for a flagged fallback (``floor_dense``; None: no fallback from this list)."""
 
     hits: Sequence[Hit]
     weight: float
     min_dense: float
+    floor: float | None = None
 
     @property
     def best(self) -> float:
@@ -165,6 +203,17 @@ class DenseList:
     def ok(self) -> bool:
         """Whether this list is evidence of a match (weighted in, best hit over its bar)."""
         return self.weight > 0 and bool(self.hits) and self.best >= self.min_dense
+
+    @property
+    def near(self) -> bool:
+        """Whether this list's nearest products may be offered as a fallback (weighted in,
+        best hit over its floor)."""
+        return (
+            self.floor is not None
+            and self.weight > 0
+            and bool(self.hits)
+            and self.best >= self.floor
+        )
 
 
 def is_latin(text: str) -> bool:
@@ -212,7 +261,10 @@ def fuse(
     ``dense`` is ranked by cosine (best first), ``keywords`` by BM25 with ``coverage`` set.
     """
     return fuse_lists(
-        [DenseList(dense, 1.0, tuning.min_dense)], keywords, tuning=tuning, limit=limit
+        [DenseList(dense, 1.0, tuning.min_dense, tuning.floor_dense)],
+        keywords,
+        tuning=tuning,
+        limit=limit,
     )
 
 
@@ -226,16 +278,22 @@ def fuse_lists(
     """:func:`fuse` over several encoders' dense lists (the first is the store's primary).
 
     The query matched when any list is over its own bar, or keywords cover ``min_coverage``;
-    then every weighted-in list takes part in the fusion.
+    then every weighted-in list takes part in the fusion. Otherwise, when a list is over its
+    floor, the same fusion gives the fallback (``Evidence.fallback``, every hit "nearest");
+    else nothing.
     """
     best_dense = dense_lists[0].best if dense_lists else 0.0
     best_coverage = max((h.coverage for h in keywords), default=0.0)
     dense_ok = any(d.ok for d in dense_lists)
     keyword_ok = best_coverage >= tuning.min_coverage
     fuse_keywords = best_coverage >= tuning.fuse_coverage
-    evidence = Evidence(best_dense, best_coverage, fuse_keywords, dense_ok or keyword_ok)
-    if not evidence.matched:
+    matched = dense_ok or keyword_ok
+    fallback = not matched and any(d.near for d in dense_lists)
+    evidence = Evidence(best_dense, best_coverage, fuse_keywords, matched, fallback)
+    if not matched and not fallback:
         return [], evidence
+    # A fallback is fused as a match would be: the nearest products of the lists weighed in.
+    dense_in = dense_ok or fallback
     by_key: dict[str, Hit] = {}
     cos: dict[str, float] = {}
     for d in reversed(dense_lists):  # the primary's payload and cosine win
@@ -245,11 +303,11 @@ def fuse_lists(
     for h in keywords:
         by_key.setdefault(h.key, h)
     lists: list[tuple[Sequence[Hit], float]] = []
-    if dense_ok:
+    if dense_in:
         lists.extend((d.hits, d.weight) for d in dense_lists if d.weight > 0)
-    if fuse_keywords or not dense_ok:
+    if fuse_keywords or not dense_in:
         # Without dense evidence only the products that carry the keyword evidence may show.
-        strong = [h for h in keywords if dense_ok or h.coverage >= tuning.min_coverage]
+        strong = [h for h in keywords if dense_in or h.coverage >= tuning.min_coverage]
         lists.append((strong, tuning.keyword_weight))
     scores = _rrf(lists, tuning.rrf_k)
     ranked = sorted(scores, key=lambda key: (-scores[key], key))[:limit]
@@ -260,8 +318,10 @@ def fuse_lists(
             payload=by_key[key].payload,
             dense=cos.get(key),
             coverage=cover.get(key, 0.0),
-            via="keywords"
-            if cover.get(key, 0.0) >= tuning.fuse_coverage and (fuse_keywords or not dense_ok)
+            via="nearest"
+            if fallback
+            else "keywords"
+            if cover.get(key, 0.0) >= tuning.fuse_coverage
             else "meaning",
         )
         for key in ranked

@@ -50,5 +50,12 @@ def second_source(
     from recsys.encoder import get_encoder
 
     encoder = get_encoder(settings.model_copy(update={"model_dir": folder}))
-    bar = tuning.second_min_dense
-    return DenseSource(encoder, name, bar if bar is not None else TUNINGS[model].min_dense, model)
+    own = TUNINGS[model]
+    bar, floor = tuning.second_min_dense, tuning.second_floor_dense
+    return DenseSource(
+        encoder,
+        name,
+        bar if bar is not None else own.min_dense,
+        model,
+        floor if floor is not None else own.floor_dense,
+    )

@@ -40,7 +40,9 @@ from recsys.search.fusion import (
 from recsys.store.base import Filters, Record, VectorStore
 
 __all__ = [
+    "FALLBACK",
     "KEYWORDS",
+    "NO_MATCH",
     "PRIMARY_VECTOR",
     "DenseSource",
     "KeywordEvidence",
@@ -51,6 +53,10 @@ __all__ = [
     "second_vector_name",
 ]
 
+#: A reply's strategy when nothing matched: an empty list, or the nearest products flagged as
+#: no match ("no exact match — you might mean").
+NO_MATCH = "search:no-match"
+FALLBACK = "search:fallback"
 #: The named vector of the store's primary encoder.
 PRIMARY_VECTOR = "text"
 #: A second encoder's vector is ``text__<model folder>`` (the separator of encoder spaces).
@@ -79,13 +85,15 @@ def is_multilingual(encoder: Encoder) -> bool:
 @dataclass(frozen=True)
 class DenseSource:
     """A second encoder whose vectors the products carry as the named vector ``using``, with
-    the cosine its best hit needs to count as a match (its own ``min_dense``)."""
+    the cosine its best hit needs to count as a match (its own ``min_dense``) and the one it
+    needs for a flagged fallback (``floor_dense``; None: none from this list)."""
 
     encoder: Encoder
     using: str
     min_dense: float
     #: The encoder's model folder name.
     model: str = ""
+    floor_dense: float | None = None
 
 
 @dataclass
@@ -101,7 +109,8 @@ KEYWORDS = kw.KEYWORDS
 
 @dataclass
 class SearchResult:
-    """The products to present (empty when nothing matched) and the evidence behind them."""
+    """The products to present and the evidence behind them: matches, or, when nothing
+    matched, the nearest products flagged as such (``evidence.fallback``) or none."""
 
     hits: list[FusedHit]
     evidence: Evidence
@@ -233,8 +242,9 @@ class ProductSearch:
         self, query: str, primary: list[Hit], second: list[Hit] | None, catalog_share: float
     ) -> list[DenseList]:
         """The dense lists to fuse, weighted by the query's language (see fusion.list_weights)."""
+        floor = self.tuning.floor_dense
         if second is None or self.second is None:
-            return [DenseList(primary, 1.0, self.tuning.min_dense)]
+            return [DenseList(primary, 1.0, self.tuning.min_dense, floor)]
         weights = list_weights(
             [is_multilingual(self.encoder), is_multilingual(self.second.encoder)],
             catalog_share=catalog_share,
@@ -242,8 +252,8 @@ class ProductSearch:
             tuning=self.tuning,
         )
         return [
-            DenseList(primary, weights[0], self.tuning.min_dense),
-            DenseList(second, weights[1], self.second.min_dense),
+            DenseList(primary, weights[0], self.tuning.min_dense, floor),
+            DenseList(second, weights[1], self.second.min_dense, self.second.floor_dense),
         ]
 
     def search(
@@ -255,7 +265,8 @@ class ProductSearch:
         taste: Vector | None = None,
         taste_weight: float = 0.3,
     ) -> SearchResult:
-        """The matches for ``query`` (best first, at most ``limit``), or none, with evidence."""
+        """The matches for ``query`` (best first, at most ``limit``) with the evidence; with no
+        match, the nearest products (``evidence.fallback``) or none."""
         dense, found = self.dense_hits(
             query,
             encoder=self.encoder,

@@ -9,9 +9,11 @@ any.
 Every list reply is ``{"request_id", "strategy", "variant", "degraded", "items": [...]}``: the
 storefront sends request_id back in the ``context`` of the list's impressions, clicks and sales,
 and the served list (strategy, variant) is logged under it, so they are attributed
-(:mod:`recsys.feedback`). With ``RECSYS_EXPERIMENT`` each subject — the user, else the session
-(``user_id`` / ``session_id`` on routes without one in the path) — is served by its variant's
-recommender, which ranks with the variant's settings and caches under its own keys.
+(:mod:`recsys.feedback`). Search replies also say ``matched`` (and each item ``match``): false
+for the nearest products offered when nothing matched, and for a degraded reply. With
+``RECSYS_EXPERIMENT`` each subject — the user, else the session (``user_id`` / ``session_id``
+on routes without one in the path) — is served by its variant's recommender, which ranks with
+the variant's settings and caches under its own keys.
 Replies carry ``Cache-Control`` for the storefront's own caches
 (private for per-user lists, public for per-product ones, ``no-store`` when degraded). Each
 route asks the app's :class:`~recsys.ranking.cached.CachedRecommender` once: profile read,
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -38,10 +41,14 @@ from recsys.api.health import check_health
 from recsys.api.schemas import CartIn, RecommendationsOut
 from recsys.feedback.experiments import subject_of
 from recsys.ranking.cached import CachedRecommender, Served
+from recsys.search import FALLBACK, NO_MATCH
 from recsys.services import Services
 from recsys.store.base import Filters
 
 __all__ = ["router"]
+
+#: Search strategies whose items (if any) are not matches of the query.
+NOT_MATCHED = frozenset({NO_MATCH, FALLBACK})
 
 Limit = Annotated[int, Query(ge=1, le=100, description="How many items.")]
 UserId = Annotated[
@@ -101,6 +108,7 @@ def _response(
     endpoint: str,
     variant: str,
     subject: str | None,
+    matched: bool | None = None,
 ) -> Response:
     # Serialised here and returned as a Response, so FastAPI skips re-validating it against
     # RecommendationsOut (kept on the routes for the OpenAPI schema): the items were built from
@@ -113,6 +121,8 @@ def _response(
         "variant": variant,
         "degraded": served.degraded,
     }
+    if matched is not None:
+        body["matched"] = matched
     body["items"] = served.items
     services.feedback.served(
         request_id=request_id,
@@ -253,10 +263,25 @@ async def search(
     limit: Limit = 10,
     session_id: SessionId = None,
 ) -> Response:
-    """Semantic search over product texts, blended 70/30 with the user's long-term taste."""
+    """Search over product texts (meaning in the shopper's language, exact words and codes),
+    leaning 30 % towards the user's long-term taste.
+
+    ``matched`` says whether the items match the query; each item's ``match`` says the same.
+    When nothing matches, the items are the nearest products (strategy ``search:fallback``:
+    show them as "no exact match — you might mean"), or none (``search:no-match``). A degraded
+    reply (search unavailable: popular products) is not a match either."""
     variant, subject, rec = _variant(services, user_id, session_id)
     served = rec.search(q, user_id=user_id, limit=limit, filters=filters)
-    return _response(served, services=services, endpoint="search", variant=variant, subject=subject)
+    matched = served.strategy.startswith("search") and served.strategy not in NOT_MATCHED
+    items = [{**item, "match": matched} for item in served.items]
+    return _response(
+        replace(served, items=items),
+        services=services,
+        endpoint="search",
+        variant=variant,
+        subject=subject,
+        matched=matched,
+    )
 
 
 @router.get("/health")

@@ -134,8 +134,11 @@ function card(item, position, reply, page) {
   return node;
 }
 
-/** A titled list of recommendations (a row, or a grid for search and browsing). */
-function renderList(container, reply, { title, sub = "", page, layout = "row" }) {
+/** A titled list of recommendations (a row, or a grid for search and browsing); ``title``
+ * and ``empty`` may be functions of the reply. */
+function renderList(container, reply, { title, sub = "", page, layout = "row", empty }) {
+  if (typeof title === "function") title = title(reply);
+  if (typeof empty === "function") empty = empty(reply);
   remember(reply.items);
   state.lists += 1;
   const section = document.createElement("section");
@@ -143,6 +146,8 @@ function renderList(container, reply, { title, sub = "", page, layout = "row" })
   section.dataset.strategy = reply.strategy;
   section.dataset.variant = reply.variant || "default";
   section.dataset.requestId = reply.request_id;
+  // A search reply with matched: false lists the nearest products, not matches.
+  if (reply.matched === false) section.classList.add("nearest");
   const h = document.createElement("h2");
   h.innerHTML = `<span></span><span class="sub"></span>
     <span class="badge explain-only"></span><span class="badge variant explain-only"></span>`;
@@ -159,7 +164,12 @@ function renderList(container, reply, { title, sub = "", page, layout = "row" })
   section.append(h);
   const box = document.createElement("div");
   box.className = layout;
-  if (!reply.items.length) box.innerHTML = `<div class="empty">Nothing to show yet.</div>`;
+  if (!reply.items.length) {
+    const note = document.createElement("div");
+    note.className = "empty";
+    note.textContent = empty || "Nothing to show yet.";
+    box.append(note);
+  }
   reply.items.forEach((item, i) => {
     const node = card(item, i, reply, page);
     box.append(node);
@@ -176,7 +186,8 @@ async function tryList(container, load, opts) {
   } catch (err) {
     const p = document.createElement("p");
     p.className = "empty";
-    p.textContent = `${opts.title}: ${err instanceof ApiError ? err.status : err.message}`;
+    const label = typeof opts.title === "function" ? opts.label : opts.title;
+    p.textContent = `${label}: ${err instanceof ApiError ? err.status : err.message}`;
     container.append(p);
     return null;
   }
@@ -226,11 +237,22 @@ async function search(q) {
   view.innerHTML = "";
   $("#search-input").value = q;
   track("search", { query: q });
-  await tryList(
-    view,
-    () => get("/search", { q, limit: 24, ...subject() }),
-    { title: `Results for “${q}”`, page: "search", layout: "grid" },
-  );
+  // matched: false — nothing matched: the items (if any) are the nearest products, shown as
+  // such, never as results.
+  await tryList(view, () => get("/search", { q, limit: 24, ...subject() }), {
+    label: `Results for “${q}”`,
+    title: (reply) =>
+      reply.matched !== false
+        ? `Results for “${q}”`
+        : reply.degraded
+          ? "Search is unavailable right now — popular products"
+          : reply.items.length
+            ? `No exact match for “${q}” — you might mean`
+            : `No match for “${q}”`,
+    empty: `Nothing matches “${q}”. Try other words, or browse the popular products.`,
+    page: "search",
+    layout: "grid",
+  });
 }
 
 async function product(id) {
