@@ -22,17 +22,15 @@ connections are not shared between threads); all are closed by :meth:`close`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from recsys.core.config import Settings
-from recsys.core.errors import DependencyError
+from recsys.core.sqlite_file import SqliteFile
 from recsys.events.models import LoggedEvent, WriteResult, sk_lower_bound
 
 _SCHEMA = """
@@ -106,68 +104,19 @@ class SqliteEventLog:
         self.settings = settings
         self.path = (path or default_path(settings)).resolve()
         self.retention_s = settings.events_retention_days * 86400
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise DependencyError(f"event log {self.path} cannot be opened: {exc}") from exc
+        # FULL: a committed write survives a power cut, not only a crash of the process.
+        self._file = SqliteFile(self.path, role="event log", schema=_SCHEMA, synchronous="FULL")
 
     # --- connections ---------------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        if self._closed:
-            raise DependencyError("event log is closed")
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
-        conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            conn.close()
-            raise DependencyError(f"event log {self.path}: WAL mode refused ({mode})")
-        # FULL: the WAL is fsync'd at every commit — a committed write survives a power cut,
-        # not only a crash of the process (NORMAL would fsync only at checkpoints).
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        self._local.conn = conn
-        with self._lock:
-            self._all.append(conn)
-        return conn
-
     def close(self) -> None:
         """Close every connection (a checkpoint folds the WAL into the main file)."""
-        with self._lock:
-            self._closed = True
-            conns, self._all = self._all, []
-        for conn in conns:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-        self._local = threading.local()
+        self._file.close()
 
     def _run(self, what: str, fn: Any) -> Any:
-        try:
-            return fn(self._conn())
-        except sqlite3.Error as exc:
-            raise DependencyError(f"event log {what} failed: {exc}") from exc
+        return self._file.run(what, fn)
 
     def _tx(self, what: str, fn: Any) -> Any:
-        def run(conn: sqlite3.Connection) -> Any:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                out = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return out
-
-        return self._run(what, run)
+        return self._file.run(what, fn, tx=True)
 
     def ping(self) -> dict[str, Any]:
         """Cheap readiness probe: the file opens and answers a query."""

@@ -8,6 +8,7 @@ Nothing here does I/O; :mod:`recsys.feedback.store` keeps these in DynamoDB and
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ __all__ = [
     "ListInfo",
     "ServedList",
     "day_of",
+    "latest_clicks",
     "pseudonym",
     "shard_of",
 ]
@@ -79,6 +81,16 @@ class Click:
     strategy: str
     variant: str
     at: float
+
+
+def latest_clicks(clicks: Iterable[Click]) -> list[Click]:
+    """Each (owner, product)'s latest click of ``clicks`` (what a store remembers of them)."""
+    latest: dict[tuple[str, str], Click] = {}
+    for c in clicks:
+        k = (c.owner, c.product_id)
+        if k not in latest or c.at >= latest[k].at:
+            latest[k] = c
+    return list(latest.values())
 
 
 @dataclass

@@ -28,6 +28,7 @@ inside the transaction, so it stays exact.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import threading
 import time
@@ -39,7 +40,16 @@ from typing import Any
 
 from recsys.core.config import Settings
 from recsys.core.errors import DependencyError
-from recsys.feedback.model import Click, Counts, ListInfo, ServedList, day_of, pseudonym
+from recsys.core.sqlite_file import SqliteFile, connect, transaction
+from recsys.feedback.model import (
+    Click,
+    Counts,
+    ListInfo,
+    ServedList,
+    day_of,
+    latest_clicks,
+    pseudonym,
+)
 
 __all__ = ["SqliteStatsStore", "default_path"]
 
@@ -104,28 +114,6 @@ def default_path(settings: Settings) -> Path:
     return configured if configured is not None else settings.data_dir / "stats" / "stats.sqlite3"
 
 
-def _connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        conn.close()
-        raise DependencyError(f"stats file {path}: WAL mode refused ({mode})")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
-def _transaction(conn: sqlite3.Connection, fn: Any) -> Any:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        out = fn(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return out
-
-
 def _add_counts(conn: sqlite3.Connection, key: BucketKey, counts: Counts, expires_at: int) -> None:
     """Add ``counts`` to one bucket (inside the caller's transaction)."""
     row = conn.execute(
@@ -162,7 +150,7 @@ class _ListWriter:
         self._batch: Future[None] = Future()
         self._wake = threading.Event()
         self._stopping = False
-        self._conn = _connect(path, synchronous="NORMAL")
+        self._conn = connect(path, role="stats file", synchronous="NORMAL")
         self._pruned_at = 0.0
         self._thread = threading.Thread(target=self._run, name="stats-writer", daemon=True)
         self._thread.start()
@@ -210,7 +198,7 @@ class _ListWriter:
                 stopping = self._stopping
             try:
                 if lists:
-                    _transaction(self._conn, lambda c, todo=lists: self._write(c, todo))
+                    transaction(self._conn, functools.partial(self._write, lists=lists))
             except BaseException as exc:  # every list of the batch gets the error
                 batch.set_exception(DependencyError(f"stats file write failed: {exc}"))
             else:
@@ -222,7 +210,7 @@ class _ListWriter:
             if time.monotonic() - self._pruned_at > _PRUNE_EVERY_S:
                 self._pruned_at = time.monotonic()
                 with contextlib.suppress(sqlite3.Error):
-                    _transaction(self._conn, _prune)
+                    transaction(self._conn, _prune)
 
     def _write(self, conn: sqlite3.Connection, lists: Sequence[ServedList]) -> None:
         now = int(time.time())
@@ -264,15 +252,7 @@ class SqliteStatsStore:
         self.list_ttl_s = int(settings.stats_list_retention_days * 86400)
         self.click_ttl_s = int(settings.attribution_window_s) + 86400
         self.day_ttl_s = int(settings.stats_retention_days * 86400)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise DependencyError(f"stats file {self.path} cannot be opened: {exc}") from exc
+        self._file = SqliteFile(self.path, role="stats file", schema=_SCHEMA)
         with _WRITERS_LOCK:
             writer = _WRITERS.get(self.path)
             if writer is None:
@@ -283,24 +263,8 @@ class SqliteStatsStore:
         self._writer: _ListWriter | None = writer
 
     # --- connections ---------------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        if self._closed:
-            raise DependencyError("stats file is closed")
-        conn = _connect(self.path, synchronous="FULL")
-        self._local.conn = conn
-        with self._lock:
-            self._all.append(conn)
-        return conn
-
     def _run(self, what: str, fn: Any, *, write: bool = False) -> Any:
-        try:
-            conn = self._conn()
-            return _transaction(conn, fn) if write else fn(conn)
-        except sqlite3.Error as exc:
-            raise DependencyError(f"stats file {what} failed: {exc}") from exc
+        return self._file.run(what, fn, tx=write)
 
     def _settled(self) -> None:
         """Wait until every list queued so far (by any store over this file) is committed."""
@@ -319,13 +283,7 @@ class SqliteStatsStore:
                     writer = None
         if writer is not None:
             writer.close()
-        with self._lock:
-            self._closed = True
-            conns, self._all = self._all, []
-        for conn in conns:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-        self._local = threading.local()
+        self._file.close()
 
     # --- served lists -------------------------------------------------------------------------
     def record_list(self, served: ServedList) -> Future[None]:
@@ -350,15 +308,10 @@ class SqliteStatsStore:
     # --- clicks ---------------------------------------------------------------------------------
     def put_clicks(self, clicks: Sequence[Click]) -> None:
         """Remember each (owner, product)'s latest click (later clicks replace earlier ones)."""
-        latest: dict[tuple[str, str], Click] = {}
-        for c in clicks:
-            k = (c.owner, c.product_id)
-            if k not in latest or c.at >= latest[k].at:
-                latest[k] = c
         ttl = self.click_ttl_s
         rows = [
             (c.owner, c.product_id, c.request_id, c.strategy, c.variant, c.at, int(c.at) + ttl)
-            for c in latest.values()
+            for c in latest_clicks(clicks)
         ]
         self._run(
             "click write",

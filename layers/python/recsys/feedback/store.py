@@ -34,7 +34,16 @@ from botocore.exceptions import ClientError
 from recsys.core.aws import client
 from recsys.core.config import Settings
 from recsys.core.errors import ConfigError, DependencyError
-from recsys.feedback.model import Click, Counts, ListInfo, ServedList, day_of, pseudonym, shard_of
+from recsys.feedback.model import (
+    Click,
+    Counts,
+    ListInfo,
+    ServedList,
+    day_of,
+    latest_clicks,
+    pseudonym,
+    shard_of,
+)
 
 __all__ = ["BucketKey", "StatsBackend", "StatsStore", "open_stats_store"]
 
@@ -165,11 +174,6 @@ class StatsStore:
 
     def put_clicks(self, clicks: Sequence[Click]) -> None:
         """Remember each (owner, product)'s latest click (later clicks replace earlier ones)."""
-        latest: dict[tuple[str, str], Click] = {}
-        for c in clicks:
-            k = (c.owner, c.product_id)
-            if k not in latest or c.at >= latest[k].at:
-                latest[k] = c
         requests = [
             {
                 "PutRequest": {
@@ -184,7 +188,7 @@ class StatsStore:
                     }
                 }
             }
-            for c in latest.values()
+            for c in latest_clicks(clicks)
         ]
         chunks = [requests[i : i + 25] for i in range(0, len(requests), 25)]
         list(self._pool.map(self._batch_write, chunks))
