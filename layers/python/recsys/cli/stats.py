@@ -1,9 +1,10 @@
 """``recsys stats``: attribution per strategy and variant, and the experiment's verdict.
 
 From a running stack (``--api-url``: GET /stats, with ``X-Api-Key`` from ``RECSYS_API_KEY``)
-or straight from the stats table the settings name (``RECSYS_STATS_TABLE`` — on AWS, the
-deployed table). The embedded stores keep no stats table of their own: the local stack's lives
-in its emulator, so locally use ``--api-url http://127.0.0.1:8000``.
+or straight from the stats store the settings name (``RECSYS_STATS_TABLE`` with
+``RECSYS_STATS_BACKEND=dynamodb`` — on AWS, the deployed table). Without ``RECSYS_STATS_TABLE``
+it asks the stack at ``http://127.0.0.1:8000``: the local stack keeps its stats in the SQLite
+file under its data directory and serves them as GET /stats.
 """
 
 from __future__ import annotations
