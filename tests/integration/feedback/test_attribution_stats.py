@@ -159,7 +159,9 @@ def _traffic(
         events.append({"type": "view", "user_id": user, "product_id": "P2", "timestamp": t + 7})
     for i, ev in enumerate(events):
         ev["event_id"] = f"ev-{i}"
-    fb.flush()  # the lists are logged before the storefront reports on them
+    # the lists are logged before the storefront reports on them (the emulator may be slow on a
+    # busy machine: wait for the writes however long they take, this test is about the counts)
+    fb.flush(timeout_s=120)
     return events, lists
 
 
@@ -284,7 +286,7 @@ def test_a_sale_without_request_id_counts_for_the_clicked_list_only_inside_the_w
     fb.served(
         request_id=rid, endpoint="test", strategy="similar", variant="a", subject="u1", items=3
     )
-    fb.flush()
+    fb.flush(timeout_s=120)
     click = {
         "type": "click",
         "session_id": "s1",
