@@ -57,7 +57,14 @@ def settings_for(kind: str, root: Path, **extra: Any) -> Settings:
     backend: dict[str, Any] = (
         {} if kind == "edge" else {"vector_backend": "qdrant", "qdrant_url": str(root / "qd")}
     )
-    values: dict[str, Any] = {"data_dir": root, **backend, **NO_CACHE, **extra}
+    # One encoder's vectors per space unless asked (the second encoder's: test_reembed_second.py).
+    values: dict[str, Any] = {
+        "data_dir": root,
+        "second_encoder": "none",
+        **backend,
+        **NO_CACHE,
+        **extra,
+    }
     return Settings(**values)
 
 

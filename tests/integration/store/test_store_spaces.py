@@ -52,7 +52,8 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path)
+    # One encoder's vectors per space here; a second encoder's: test_store_second_vector.py.
+    return Settings(data_dir=tmp_path, second_encoder="none")
 
 
 @pytest.fixture

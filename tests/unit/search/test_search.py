@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from typing import Any, cast
 
 import pytest
 
@@ -19,6 +21,7 @@ from recsys.search.fusion import (
     pair_tuning,
     tuning_for,
 )
+from recsys.search.service import DenseSource, ProductSearch
 
 
 def test_tokenize_folds_case_plurals_and_drops_stop_words() -> None:
@@ -177,3 +180,27 @@ def test_the_pair_tuning_serves_either_encoder_as_primary() -> None:
         pair.floor_dense,
     )
     assert pair_tuning("all-MiniLM-L6-v2-int8", "some-other-model") is None
+
+
+def test_an_empty_second_list_leaves_the_primary_alone_under_its_own_tuning() -> None:
+    # GIVEN a search over two encoders (the pair's knobs) and the primary's own knobs
+    pair = replace(TUNING, min_dense=0.35, floor_dense=0.2)
+    solo = replace(TUNING, min_dense=0.45, floor_dense=0.31)
+    english, multilingual = object(), type("M", (), {"languages": ("en", "ru")})()
+    search = ProductSearch(
+        store=cast(Any, None),
+        collection="products",
+        encoder=cast(Any, english),
+        tuning=pair,
+        second=DenseSource(cast(Any, multilingual), "text__m", 0.4, "m", 0.28),
+        solo_tuning=solo,
+    )
+    primary = [Hit("d1", 0.40)]
+    # WHEN the second list is empty (the products lack its vector) or not
+    alone = search.dense_lists("candle holder", primary, [], catalog_share=0.0)
+    both = search.dense_lists("candle holder", primary, [Hit("m1", 0.5)], catalog_share=0.0)
+    # THEN alone, the primary's list weighs 1 and is judged by its own bar and floor
+    assert [(d.weight, d.min_dense, d.floor) for d in alone] == [(1.0, 0.45, 0.31)]
+    # AND with both, the pair's bars and the language weights apply
+    assert [(d.min_dense, d.floor) for d in both] == [(0.35, 0.2), (0.4, 0.28)]
+    assert [d.weight for d in both] == [0.0, 1.0]

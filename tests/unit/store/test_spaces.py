@@ -34,7 +34,7 @@ def test_a_space_collection_names_its_model_and_a_plain_one_none() -> None:
 
 
 def test_space_specs_keep_the_logical_ids_and_carry_model_and_size() -> None:
-    specs = space_specs(Settings(), MULTI, 512)
+    specs = space_specs(Settings(second_encoder="none"), MULTI, 512)
     products, users = specs["products"], specs["users"]
     assert (products.name, products.id_space, products.model) == (
         physical_name("products", MULTI),

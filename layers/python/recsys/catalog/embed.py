@@ -6,12 +6,16 @@ jobs own (``popularity``, ``trending``, …) and the first ``created_at`` surviv
 a message older than what is stored (``updated_at``) is skipped, so an out-of-order
 redelivery cannot roll a product back. (A message still in flight when its product is deleted
 writes the product back; DELETE it again, or deactivate with ``is_active: false`` instead.)
+
+Each point gets the vectors its collection declares: "text" from the space's encoder and, when
+the products carry a second encoder's (``text__<model>``, :mod:`recsys.store.spaces`), that
+one too (:func:`recsys.catalog.encoding.second_vectors_for`).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -63,20 +67,46 @@ def prepare_points(
     return points, texts
 
 
+#: A batch's vectors: "text" (one row per point) and any second encoder's, by vector name.
+Vectors = Mapping[str, npt.NDArray[np.float32]]
+
+
 def write_points(
     points: Sequence[PointIn],
     vectors: npt.NDArray[np.float32],
     *,
     store: VectorStore,
     collection: str,
+    extra: Vectors | None = None,
+    model: str | None = None,
 ) -> int:
-    """Attach ``vectors`` (one row per point) as "text", and the BM25 "keywords" of each
-    product's text, and upsert; returns the count."""
-    for point, vector in zip(points, vectors, strict=True):
-        point.vectors = {"text": vector}
+    """Attach ``vectors`` (one row per point) as "text", the ``extra`` named vectors (a second
+    encoder's), and the BM25 "keywords" of each product's text, and upsert (``model``: the
+    encoder of "text", for the store's space check; None: what the context noted); returns
+    the count."""
+    extra = extra or {}
+    for i, (point, vector) in enumerate(zip(points, vectors, strict=True)):
+        point.vectors = {"text": vector, **{name: rows[i] for name, rows in extra.items()}}
         point.sparse = {KEYWORDS: keyword_vector(point.payload, point.key)}
-    store.upsert(collection, points)
+    store.upsert(collection, points, model=model)
     return len(points)
+
+
+def encode_all(
+    texts: Sequence[str],
+    *,
+    encoder: Encoder,
+    store: VectorStore,
+    collection: str,
+    settings: Settings | None,
+) -> tuple[npt.NDArray[np.float32], Vectors]:
+    """``texts`` by ``encoder`` ("text") and, with ``settings``, by each second encoder the
+    collection declares."""
+    from recsys.catalog.encoding import second_vectors_for
+
+    vectors = encoder.encode(texts)
+    extra = second_vectors_for(store, collection, texts, settings) if settings else {}
+    return vectors, extra
 
 
 def embed_products(
@@ -85,12 +115,17 @@ def embed_products(
     encoder: Encoder,
     store: VectorStore,
     collection: str = "products",
+    settings: Settings | None = None,
 ) -> int:
-    """Encode and upsert ``products``; returns how many points were written."""
+    """Encode and upsert ``products`` (with ``settings``, a second encoder's vectors too when
+    the collection declares one); returns how many points were written."""
     points, texts = prepare_points(products, store=store, collection=collection)
     if not points:
         return 0
-    return write_points(points, encoder.encode(texts), store=store, collection=collection)
+    vectors, extra = encode_all(
+        texts, encoder=encoder, store=store, collection=collection, settings=settings
+    )
+    return write_points(points, vectors, store=store, collection=collection, extra=extra)
 
 
 class Embedder:
@@ -99,22 +134,44 @@ class Embedder:
     def __init__(self, *, encoder: Encoder, store: VectorStore, settings: Settings) -> None:
         self.encoder = encoder
         self.store = store
+        self.settings = settings
         self.collection = settings.products_collection
         ensure_collections(store, settings)
 
     def __call__(self, products: Sequence[EmbedItem]) -> int:
         """Embed and store ``products``; returns how many points were written."""
         return embed_products(
-            products, encoder=self.encoder, store=self.store, collection=self.collection
+            products,
+            encoder=self.encoder,
+            store=self.store,
+            collection=self.collection,
+            settings=self.settings,
         )
 
     def prepare(self, products: Sequence[EmbedItem]) -> tuple[list[PointIn], list[str]]:
         """:func:`prepare_points` on this store."""
         return prepare_points(products, store=self.store, collection=self.collection)
 
-    def write(self, points: Sequence[PointIn], vectors: npt.NDArray[np.float32]) -> int:
+    def encode(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], Vectors]:
+        """:func:`encode_all` on this store (the vectors its products collection declares)."""
+        return encode_all(
+            texts,
+            encoder=self.encoder,
+            store=self.store,
+            collection=self.collection,
+            settings=self.settings,
+        )
+
+    def write(
+        self,
+        points: Sequence[PointIn],
+        vectors: npt.NDArray[np.float32],
+        extra: Vectors | None = None,
+    ) -> int:
         """:func:`write_points` on this store."""
-        return write_points(points, vectors, store=self.store, collection=self.collection)
+        return write_points(
+            points, vectors, store=self.store, collection=self.collection, extra=extra
+        )
 
     @classmethod
     def from_services(cls, services: Services) -> Embedder:
@@ -144,7 +201,9 @@ class DirectEmbedQueue:
         self._embedder = embedder
         self._max_pending = max_pending
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="encode") if background else None
-        self._pending: deque[tuple[list[PointIn], Future[npt.NDArray[np.float32]]]] = deque()
+        self._pending: deque[
+            tuple[list[PointIn], Future[tuple[npt.NDArray[np.float32], Vectors]]]
+        ] = deque()
         #: Products embedded since creation.
         self.embedded = 0
 
@@ -160,11 +219,12 @@ class DirectEmbedQueue:
             return
         while len(self._pending) >= self._max_pending:
             self._write_oldest()
-        self._pending.append((points, self._pool.submit(self._embedder.encoder.encode, texts)))
+        self._pending.append((points, self._pool.submit(self._embedder.encode, texts)))
 
     def _write_oldest(self) -> None:
-        points, vectors = self._pending.popleft()
-        self.embedded += self._embedder.write(points, vectors.result())
+        points, encoded = self._pending.popleft()
+        vectors, extra = encoded.result()
+        self.embedded += self._embedder.write(points, vectors, extra)
 
     def flush(self) -> None:
         """Write every chunk still being encoded; re-raise the first failure."""

@@ -6,11 +6,17 @@ with the latter — after a restart with a changed ``RECSYS_ENCODER_MODEL`` the 
 serving from the old space until ``recsys reembed`` switches it, and follows the switch on its
 own. Each :meth:`SpaceEncoder.encode` notes the model it used, so the store refuses to compare
 those vectors with another space's (a switch between encoding and searching).
+
+A products collection may also declare a second encoder's vector ``text__<model>``
+(``RECSYS_SECOND_ENCODER``); :func:`second_vectors_for` encodes the texts for each one whose
+model is installed here, with plain encoders that note nothing (the vectors go under the name
+that says whose they are).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +25,20 @@ import numpy.typing as npt
 from recsys.core.config import Settings, model_dimension, resolve_model_dir
 from recsys.core.errors import EncoderError
 from recsys.store.base import VectorStore
-from recsys.store.spaces import UNKNOWN, active_model, configured_model, note_model
+from recsys.store.spaces import (
+    UNKNOWN,
+    active_model,
+    configured_model,
+    declared_second,
+    installed,
+    note_model,
+)
 
-__all__ = ["ModelEncoder", "SpaceEncoder", "settings_for_model"]
+__all__ = ["ModelEncoder", "SpaceEncoder", "second_vectors_for", "settings_for_model"]
+
+log = logging.getLogger(__name__)
+#: Second encoders found missing here, said once per process.
+_missing: set[str] = set()
 
 
 def settings_for_model(settings: Settings, model: str) -> Settings:
@@ -58,6 +75,13 @@ class ModelEncoder:
         """The length of its vectors."""
         return self.settings.vector_size
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the model reads (its folder's config; search weighs lists by it)."""
+        from recsys.encoder import get_encoder
+
+        return get_encoder(self.settings).languages
+
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         from recsys.encoder import get_encoder
 
@@ -88,6 +112,11 @@ class SpaceEncoder:
             encoder = self._encoders[model] = ModelEncoder(self.settings, model)
         return encoder
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the active space's model reads."""
+        return self.current().languages
+
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         encoder = self.current()
         vectors = encoder.encode(texts)
@@ -95,3 +124,31 @@ class SpaceEncoder:
             # The space moved while encoding (a first encode loads its model: seconds).
             vectors = self.current().encode(texts)
         return vectors
+
+
+def second_vectors_for(
+    store: VectorStore,
+    collection: str,
+    texts: Sequence[str],
+    settings: Settings,
+    *,
+    only: Collection[str] | None = None,
+) -> dict[str, npt.NDArray[np.float32]]:
+    """The second encoders' vectors of ``texts`` for the collection's ``text__<model>``
+    vectors (none when it declares none; ``only``: those of these names); a model not
+    installed here is left out — its products then lack that vector, and search lists them by
+    the primary's alone."""
+    from recsys.encoder import get_encoder
+
+    out: dict[str, npt.NDArray[np.float32]] = {}
+    for name, model in declared_second(store, collection).items():
+        if only is not None and name not in only:
+            continue
+        folder = installed(model)
+        if folder is None:
+            if model not in _missing:
+                _missing.add(model)
+                log.warning("%s declares %s, but %s is not installed here", collection, name, model)
+            continue
+        out[name] = get_encoder(settings.model_copy(update={"model_dir": folder})).encode(texts)
+    return out

@@ -150,6 +150,12 @@ class Settings(BaseSettings):
         default_factory=default_model_dir,
         description="The encoder's folder itself; by default models_onnx/<encoder_model>.",
     )
+    second_encoder: str = Field(
+        default="auto",
+        description="A second encoder whose vectors products carry as text__<model> for search "
+        "(recsys.store.spaces.second_model_for): 'auto' the other shipped one when its folder "
+        "is installed, 'none' off, or a folder name / alias.",
+    )
     encoder_threads: int = Field(default=1, ge=1, le=64, description="ONNX intra-op threads.")
     encoder_max_tokens: int = Field(default=256, ge=8, le=512)
     encoder_batch_size: int = Field(default=32, ge=1, le=1024)

@@ -5,12 +5,16 @@
 
 1. the new space's collections ``products__<model>`` and ``users__<model>`` are created, or
    reopened when an earlier run stopped (nothing is kept about a run but what it wrote);
-2. **products**: the served products are scrolled (payloads only), re-encoded from their
-   stored text fields (:func:`recsys.catalog.text.product_text`) in batches with the new model,
-   and written with their BM25 keywords; a copy already there with the same content hash is
+2. **products**: the served products are scrolled, re-encoded from their stored text fields
+   (:func:`recsys.catalog.text.product_text`) in batches with the new model, and written with
+   their BM25 keywords and the second encoder's vector the new space declares
+   (``RECSYS_SECOND_ENCODER``); a vector of the same encoder the served products already hold
+   is copied, not encoded again (MiniLM + USE → USE + MiniLM encodes nothing; adding the second
+   vector to a space encodes only it). A copy already there with the same content hash is
    skipped (payload-only changes are copied), products gone from the served collection go;
 3. **profiles**: every served profile is rebuilt from the event log into the new space with
-   the profile maths of :mod:`recsys.profiles` (an owner whose copy is as new is skipped);
+   the profile maths of :mod:`recsys.profiles` (an owner whose copy is as new is skipped; a
+   run that keeps the encoder and only changes the products' vectors keeps the profiles);
 4. **catch-up**: steps 2–3 again, for what was written to the served space meanwhile;
 5. **switch**: both pointers move at once (an alias update, or ``spaces.json`` replaced);
 6. after ``grace_s`` (other processes follow the pointer within it), what landed in the old
@@ -28,15 +32,17 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 from aws_lambda_powertools import Logger
 
 from recsys.catalog.embed import write_points
-from recsys.catalog.encoding import ModelEncoder
+from recsys.catalog.encoding import ModelEncoder, second_vectors_for
 from recsys.catalog.text import product_text
 from recsys.core.config import Settings
 from recsys.core.errors import EventLogUnusableError
@@ -45,7 +51,8 @@ from recsys.events.models import ProfileUpdate
 from recsys.profiles.schema import ProfilePayload
 from recsys.profiles.service import catalog_mean, update_profiles
 from recsys.store import ensure_collections
-from recsys.store.base import PointIn, Record, VectorStore
+from recsys.store.base import CollectionSpec, PointIn, Record, VectorStore
+from recsys.store.space_ids import vector_model
 from recsys.store.spaces import MODEL_FIELD, SEPARATOR, forget_model, space_specs
 
 if TYPE_CHECKING:
@@ -76,6 +83,8 @@ class ReembedReport:
     complete: bool = False
     switched: bool = False
     products_embedded: int = 0
+    #: Vectors copied from the served products (the same encoder's) instead of encoded.
+    vectors_copied: int = 0
     products_copied: int = 0
     products_skipped: int = 0
     products_deleted: int = 0
@@ -165,6 +174,10 @@ class _Run:
         self.source = {name: _served(store, name) for name in logical}
         self.specs = space_specs(settings, self.model, self.encoder.dim)
         self.target = {name: self.specs[name].name for name in logical}
+        #: Vectors of the new products to copy from the served ones: new name → served name.
+        self.reuse = _reusable(
+            store.served_spec(settings.products_collection), self.specs[logical[0]]
+        )
         #: The settings update_profiles works under: the new space's names, size, encoder.
         self.shadow = self.encoder.settings.model_copy(
             update={
@@ -183,23 +196,33 @@ class _Run:
         store, target = self.store, self.target[self.settings.products_collection]
         phase = _Phase(name, store.count(source), self.progress, self.every_s)
         embedded = 0
-        for batch in _batches(store.scroll(source, batch_size=self.batch_size), self.batch_size):
+        # Served vectors are read to be copied, never compared: whatever this context noted
+        # before (an encoder's output) does not hold them back, nor do they stay noted after.
+        forget_model()
+        records = store.scroll(source, batch_size=self.batch_size, with_vectors=bool(self.reuse))
+        for batch in _batches(records, self.batch_size):
             self.check_budget()
             have = {r.key: r.payload for r in store.retrieve(target, [r.key for r in batch])}
             todo: list[PointIn] = []
+            served: list[Record] = []
             for rec in batch:
                 old = have.get(rec.key)
                 if old is None or _needs_embedding(rec.payload, old, newer_only=newer_only):
                     todo.append(PointIn(key=rec.key, vectors={}, payload=_plain(rec.payload)))
+                    served.append(rec)
                 elif not newer_only and _plain(old) != _plain(rec.payload):
                     store.set_payload(target, rec.key, _plain(rec.payload))
                     self.report.products_copied += 1
                 else:
                     self.report.products_skipped += 1
             if todo:
-                vectors = self.encoder.encode([product_text(p.payload) for p in todo])
-                embedded += write_points(todo, vectors, store=store, collection=target)
+                vectors = self._vectors(served, [product_text(p.payload) for p in todo], target)
+                own = vectors.pop("text")
+                embedded += write_points(
+                    todo, own, store=store, collection=target, extra=vectors, model=self.model
+                )
             phase.add(len(batch))
+        forget_model()
         phase.add(0, final=True)
         self.report.products_embedded += embedded
         self.report.seconds[name] = round(phase.seconds, 2)
@@ -208,6 +231,32 @@ class _Run:
             self.report.products_per_s = round(embedded / max(phase.seconds, 1e-9), 1)
         if not newer_only:
             self.report.products_deleted += self._sweep(source, target)
+
+    def _vectors(
+        self, served: Sequence[Record], texts: Sequence[str], target: str
+    ) -> dict[str, npt.NDArray[np.float32]]:
+        """Every vector the new products declare, for the products of ``served``: copied
+        where the served point holds that encoder's vector, else encoded."""
+        spec = self.specs[self.settings.products_collection]
+        out: dict[str, npt.NDArray[np.float32]] = {}
+        for name in spec.vectors:
+            source = self.reuse.get(name)
+            rows = [r.vectors.get(source) if source else None for r in served]
+            missing = [i for i, row in enumerate(rows) if row is None]
+            self.report.vectors_copied += len(rows) - len(missing)
+            if missing:
+                asked = [texts[i] for i in missing]
+                if name == "text":
+                    fresh = self.encoder.encode(asked)
+                else:
+                    got = second_vectors_for(self.store, target, asked, self.settings, only=[name])
+                    if name not in got:
+                        continue  # that encoder is not installed here: the vector stays out
+                    fresh = got[name]
+                for j, i in enumerate(missing):
+                    rows[i] = fresh[j]
+            out[name] = np.stack([np.asarray(r, dtype=np.float32) for r in rows])
+        return out
 
     def _sweep(self, source: str, target: str) -> int:
         """Delete from ``target`` the points ``source`` no longer has."""
@@ -257,6 +306,16 @@ class _Run:
                 "event log: not switching (is events_backend / the data directory the one the "
                 "profiles were built from?)"
             )
+
+
+def _reusable(served: CollectionSpec | None, target: CollectionSpec) -> dict[str, str]:
+    """The vectors of ``target`` whose encoder ``served`` holds already: target name → served
+    name (the served store's "text" is its model's; a ``text__<m>`` vector is ``m``'s)."""
+    if served is None or not served.model:
+        return {}
+    held = {vector_model(served, name): name for name in served.vectors}
+    wanted = {name: vector_model(target, name) for name in target.vectors}
+    return {name: held[model] for name, model in wanted.items() if model in held}
 
 
 def _served(store: VectorStore, logical: str) -> str:
@@ -316,16 +375,25 @@ def run_reembed(
     served = store.served_spec(settings.products_collection)
     report.source = served.model if served is not None else None
     products, users = settings.products_collection, settings.users_collection
-    if report.source == run.model:
+    wanted = run.specs[products]
+    if (
+        served is not None
+        and served.model == run.model
+        and set(served.vectors) == set(wanted.vectors)
+    ):
         report.dropped = _drop_leftovers(store, settings, keep_old=keep_old)
         report.complete = True
         return report
+    # The same encoder with other product vectors (a second encoder's added or dropped): the
+    # profiles stay where they are.
+    profiles = run.source[users] != run.target[users]
     for spec in run.specs.values():
         store.ensure_collection(spec)
     try:
         for rnd in ("", "catch-up "):
             run.products(run.source[products], newer_only=False, name=f"{rnd}products")
-            run.profiles(run.source[users], sweep=True, name=f"{rnd}profiles")
+            if profiles:
+                run.profiles(run.source[users], sweep=True, name=f"{rnd}profiles")
     except _Budget:
         logger.info("reembed paused (time budget); run it again to continue", extra=asdict(report))
         return report
@@ -338,7 +406,7 @@ def run_reembed(
     run.deadline = None
     if store.collection_vectors(run.source[products]) is not None:
         run.products(run.source[products], newer_only=True, name="late products")
-    if store.collection_vectors(run.source[users]) is not None:
+    if profiles and store.collection_vectors(run.source[users]) is not None:
         run.profiles(run.source[users], sweep=False, name="late profiles")
     if aggregates is not None:
         _recenter(store, settings, aggregates)

@@ -28,8 +28,8 @@ from recsys.ranking.products import ProductLists
 from recsys.ranking.sources import StoreItems, StoreUsers
 from recsys.ranking.state import user_state
 from recsys.ranking.types import AggregateSource, Scored, UserState
-from recsys.search import FALLBACK, NO_MATCH, ProductSearch, pair_tuning, tuning_for
-from recsys.search.second import second_source
+from recsys.search import FALLBACK, NO_MATCH, ProductSearch, tuning_for
+from recsys.search.second import pair_of, second_source
 from recsys.store.base import Filters, Record, Vector, VectorStore
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Recommender:
         self.clock = clock
         self.products = settings.products_collection
         self.users = settings.users_collection
-        self._search_engine: ProductSearch | None = None
+        self._search_engine: tuple[tuple[object, object, str], ProductSearch] | None = None
         self.lists = Fallbacks(store=self.store, aggregates=aggregates, products=self.products)
         self.by_product = ProductLists(store=self.store, lists=self.lists, products=self.products)
 
@@ -339,26 +339,30 @@ class Recommender:
         return self.lists.aggregate_list(limit=limit, filters=filters, problems=problems)
 
     def _product_search(self) -> ProductSearch:
-        """The search engine over the current store and encoder (kept while they are the same,
-        so its cached product count lives on)."""
+        """The search engine over the current store, encoder and products collection (kept
+        while they are the same, so its cached product count lives on; a re-embed that moves
+        the products to another space — other vectors — gets a new one)."""
         assert self._encoder is not None
         store, encoder = self.store(), self._encoder()
-        engine = self._search_engine
-        if engine is None or engine.store is not store or engine.encoder is not encoder:
-            primary = Path(self.settings.model_dir).name
+        served = store.bound_spec(self.products)
+        key = (store, encoder, served.name if served is not None else self.products)
+        cached = self._search_engine
+        if cached is None or cached[0] != key:
+            primary = (served.model if served is not None else None) or Path(
+                self.settings.model_dir
+            ).name
             second = second_source(store, self.products, primary, self.settings)
-            tuning = tuning_for(primary)
-            if second is not None:
-                tuning = pair_tuning(primary, second.model) or tuning
+            tuning = pair_of(primary, second.model) if second is not None else tuning_for(primary)
             engine = ProductSearch(
                 store=store,
                 collection=self.products,
                 encoder=encoder,
                 tuning=tuning,
                 second=second,
+                solo_tuning=tuning_for(primary),
             )
-            self._search_engine = engine
-        return engine
+            cached = self._search_engine = (key, engine)
+        return cached[1]
 
 
 def _search_reason(via: str, query: str) -> str:

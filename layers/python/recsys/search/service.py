@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recsys.catalog.text import product_text
-from recsys.core.errors import ValidationError
 from recsys.core.types import Encoder, Vector
 from recsys.search import keywords as kw
 from recsys.search.fusion import (
@@ -38,6 +37,7 @@ from recsys.search.fusion import (
     list_weights,
 )
 from recsys.store.base import Filters, Record, VectorStore
+from recsys.store.space_ids import second_vector_name
 
 __all__ = [
     "FALLBACK",
@@ -48,7 +48,6 @@ __all__ = [
     "KeywordEvidence",
     "ProductSearch",
     "SearchResult",
-    "holds_vector",
     "is_multilingual",
     "second_vector_name",
 ]
@@ -59,22 +58,6 @@ NO_MATCH = "search:no-match"
 FALLBACK = "search:fallback"
 #: The named vector of the store's primary encoder.
 PRIMARY_VECTOR = "text"
-#: A second encoder's vector is ``text__<model folder>`` (the separator of encoder spaces).
-SECOND_VECTOR_PREFIX = "text__"
-
-
-def second_vector_name(model: str) -> str:
-    """The named vector products carry a second encoder ``model``'s vectors in."""
-    return f"{SECOND_VECTOR_PREFIX}{model}"
-
-
-def holds_vector(store: VectorStore, collection: str, name: str, dim: int) -> bool:
-    """Whether ``collection`` declares the dense vector ``name`` of ``dim`` dimensions."""
-    try:
-        store.search(collection, np.ones(dim, dtype=np.float32), using=name, limit=1)
-    except ValidationError:
-        return False
-    return True
 
 
 def is_multilingual(encoder: Encoder) -> bool:
@@ -91,7 +74,7 @@ class DenseSource:
     encoder: Encoder
     using: str
     min_dense: float
-    #: The encoder's model folder name.
+    #: The encoder's model folder name (the store checks its vectors against ``using``'s).
     model: str = ""
     floor_dense: float | None = None
 
@@ -133,9 +116,13 @@ class ProductSearch:
         max_tokens: int = 8,
         count_ttl_s: float = 60.0,
         second: DenseSource | None = None,
+        solo_tuning: SearchTuning | None = None,
     ) -> None:
         self.store = store
         self.second = second
+        #: The primary encoder's own tuning, for a query whose second list is empty (products
+        #: written where the second model is not installed lack its vector); default: tuning.
+        self.solo_tuning = solo_tuning or tuning
         self.collection = collection
         self.encoder = encoder
         self.tuning = tuning
@@ -222,8 +209,10 @@ class ProductSearch:
         limit: int,
         filters: Filters | None,
         with_vectors: bool = False,
+        model: str | None = None,
     ) -> tuple[list[Hit], list[Record]]:
-        """One encoder's dense hits for ``query`` (best first; ties by key) and the records."""
+        """One encoder's dense hits for ``query`` (best first; ties by key) and the records
+        (``model``: the encoder's, for the store's space check; None: what the context noted)."""
         qvec = np.asarray(encoder.encode([query]), dtype=np.float32)[0]
         found = self.store.search(
             self.collection,
@@ -232,6 +221,7 @@ class ProductSearch:
             limit=max(limit, self.candidates),
             filters=filters,
             with_vectors=with_vectors,
+            model=model,
         )
         hits = [
             Hit(r.key, r.score, r.payload) for r in sorted(found, key=lambda r: (-r.score, r.key))
@@ -241,10 +231,12 @@ class ProductSearch:
     def dense_lists(
         self, query: str, primary: list[Hit], second: list[Hit] | None, catalog_share: float
     ) -> list[DenseList]:
-        """The dense lists to fuse, weighted by the query's language (see fusion.list_weights)."""
+        """The dense lists to fuse, weighted by the query's language (see fusion.list_weights);
+        the primary's alone, under its own tuning, when the second list is empty."""
+        if not second or self.second is None:
+            solo = self.solo_tuning
+            return [DenseList(primary, 1.0, solo.min_dense, solo.floor_dense)]
         floor = self.tuning.floor_dense
-        if second is None or self.second is None:
-            return [DenseList(primary, 1.0, self.tuning.min_dense, floor)]
         weights = list_weights(
             [is_multilingual(self.encoder), is_multilingual(self.second.encoder)],
             catalog_share=catalog_share,
@@ -283,11 +275,13 @@ class ProductSearch:
                 using=self.second.using,
                 limit=limit,
                 filters=filters,
+                model=self.second.model or None,
             )
         keyword = self.keyword_evidence(query, filters)
         lists = self.dense_lists(query, dense, second, keyword.catalog_share if keyword else 0.0)
+        tuning = self.tuning if len(lists) > 1 else self.solo_tuning
         hits, evidence = fuse_lists(
-            lists, keyword.hits if keyword else [], tuning=self.tuning, limit=limit
+            lists, keyword.hits if keyword else [], tuning=tuning, limit=limit
         )
         if taste is not None and hits:
             vectors = {r.key: r.vectors.get(PRIMARY_VECTOR) for r in found}

@@ -190,9 +190,10 @@ class VectorStore(SpaceBindings):
     ) -> list[Record]:
         """Top-``limit`` by cosine similarity of the named vector ``using``, filtered. A query
         of another encoder than the collection's (``model``, else the one this context noted
-        last) is refused: SpaceMismatchError, never a mixed score."""
+        last; a second encoder's vector ``text__<m>``: ``m``) is refused: SpaceMismatchError,
+        never a mixed score."""
         spec = self._spec(collection)
-        check_noted(spec, model, action="search")
+        check_noted(spec, model, action="search", using=using)
         query = check_query(spec, using, vector)
         check_limit(limit)
         flt = self._filter(spec, filters)

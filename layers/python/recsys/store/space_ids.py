@@ -1,6 +1,10 @@
 """Names and marks of encoder spaces (:mod:`recsys.store.spaces`), a leaf the store's base
 uses: how a space's collections are named, the payload field naming a point's encoder, and the
-context's note of which encoder's vectors it holds, checked before a search or a write."""
+context's note of which encoder's vectors it holds, checked before a search or a write.
+
+A products collection may carry a second encoder's vectors beside its own "text": the named
+vector ``text__<model>`` (:func:`second_vector_name`), and its collection's name says so
+(``products__<model>+<second>``). A search of that vector is checked against ``<second>``."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from recsys.store.model import CollectionSpec
 
 __all__ = [
     "MODEL_FIELD",
+    "PAIR",
+    "SECOND_VECTOR_PREFIX",
     "SEPARATOR",
     "UNKNOWN",
     "check_model",
@@ -20,7 +26,11 @@ __all__ = [
     "note_model",
     "noted_model",
     "physical_name",
+    "second_in_name",
+    "second_vector_name",
+    "second_vectors",
     "take_vectors",
+    "vector_model",
 ]
 
 #: Between the logical name and the model in a space's collection name.
@@ -29,19 +39,55 @@ SEPARATOR = "__"
 MODEL_FIELD = "embed_model"
 #: Model of a collection whose vectors no known encoder produced (a re-embed is needed).
 UNKNOWN = "unknown"
+#: Between a space's model and the second encoder its products carry, in the collection name.
+PAIR = "+"
+#: A second encoder's named vector is ``text__<model folder>``.
+SECOND_VECTOR_PREFIX = f"text{SEPARATOR}"
 
 _noted: ContextVar[str | None] = ContextVar("recsys_vector_model", default=None)
 
 
-def physical_name(logical: str, model: str) -> str:
-    """The collection holding ``logical``'s points in ``model``'s space."""
-    return f"{logical}{SEPARATOR}{model}"
+def physical_name(logical: str, model: str, second: str | None = None) -> str:
+    """The collection holding ``logical``'s points in ``model``'s space (with ``second``'s
+    vectors beside them: ``products__<model>+<second>``)."""
+    return f"{logical}{SEPARATOR}{model}" + (f"{PAIR}{second}" if second else "")
 
 
 def model_in_name(logical: str, physical: str) -> str | None:
     """The model a space collection's name carries; None for a plain (older) collection."""
     prefix = f"{logical}{SEPARATOR}"
-    return physical[len(prefix) :] or None if physical.startswith(prefix) else None
+    if not physical.startswith(prefix):
+        return None
+    return physical[len(prefix) :].split(PAIR, 1)[0] or None
+
+
+def second_in_name(logical: str, physical: str) -> str | None:
+    """The second encoder a space collection's name carries (None: none)."""
+    if model_in_name(logical, physical) is None or PAIR not in physical:
+        return None
+    return physical.split(PAIR, 1)[1] or None
+
+
+def second_vector_name(model: str) -> str:
+    """The named vector products carry a second encoder ``model``'s vectors in."""
+    return f"{SECOND_VECTOR_PREFIX}{model}"
+
+
+def second_vectors(spec: CollectionSpec) -> dict[str, str]:
+    """The second encoders' vectors ``spec`` declares: vector name → model."""
+    return {
+        name: name[len(SECOND_VECTOR_PREFIX) :]
+        for name in spec.vectors
+        if name.startswith(SECOND_VECTOR_PREFIX)
+    }
+
+
+def vector_model(spec: CollectionSpec, using: str | None) -> str | None:
+    """The encoder of ``spec``'s named vector ``using`` (a second vector's own; else the
+    collection's)."""
+    if using is not None and using.startswith(SECOND_VECTOR_PREFIX):
+        return using[len(SECOND_VECTOR_PREFIX) :]
+    return spec.model
 
 
 def note_model(model: str | None) -> None:
@@ -60,23 +106,29 @@ def forget_model() -> None:
     _noted.set(None)
 
 
-def check_model(spec: CollectionSpec, got: str | None, *, action: str) -> None:
-    """Raise SpaceMismatchError when vectors of ``got`` would meet ``spec``'s space."""
-    if spec.model and got and got != spec.model:
+def check_model(
+    spec: CollectionSpec, got: str | None, *, action: str, using: str | None = None
+) -> None:
+    """Raise SpaceMismatchError when vectors of ``got`` would meet ``spec``'s space (or, with
+    ``using``, that named vector's: a second encoder's is its own)."""
+    expected = vector_model(spec, using) if spec.model else None
+    if expected and got and got != expected:
         raise SpaceMismatchError(
-            f"cannot {action} {spec.name!r} (vectors of {spec.model}) with vectors of {got}: "
+            f"cannot {action} {spec.name!r} (vectors of {expected}) with vectors of {got}: "
             "they are different encoders' spaces and are never compared",
-            expected=spec.model,
+            expected=expected,
             got=got,
         )
 
 
-def check_noted(spec: CollectionSpec, model: str | None, *, action: str) -> None:
+def check_noted(
+    spec: CollectionSpec, model: str | None, *, action: str, using: str | None = None
+) -> None:
     """:func:`check_model` against ``model``, else against what this context noted. A noted
     model that fails it is forgotten as the error is raised: the work that held those vectors
     ends there, and the context's next work starts clean."""
     try:
-        check_model(spec, model or noted_model(), action=action)
+        check_model(spec, model or noted_model(), action=action, using=using)
     except SpaceMismatchError:
         if model is None:
             forget_model()
