@@ -12,10 +12,11 @@ from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.profiles.maths import ProfileEvent
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.features import FEATURES, INDEX, Budgets, build_pool
-from recsys.ranking.fitted import FittedRanking, attach, fitted_of, rank
-from recsys.ranking.item_stats import compute_item_stats
-from recsys.ranking.learned import LinearRanker, WeightedSum, fit_listwise, scale
+from recsys.ranking.fitted import FittedRanking, attach, candidate, fitted_of, rank
+from recsys.ranking.item_stats import ADOPTION_DAYS, compute_item_stats
+from recsys.ranking.learned import LinearRanker, WeightedSum, fit_listwise, scale, top_k_blocks
 from recsys.ranking.memory import ArrayItems, ArrayUsers
+from recsys.ranking.replay import Block, join_blocks, measure
 from recsys.ranking.tuner import Catalog, TuneOptions, tune
 from recsys.ranking.types import Purchase, UserState
 from recsys.store.base import Filters
@@ -244,3 +245,137 @@ def test_explicit_weights_win_over_the_fit(
         config=RankingConfig.from_overrides({"ranking_w_content": 0.9}),
     )
     assert variant.fitted() is None
+
+
+# --- three windows, the refit, the cached top-k and the newer features ----------------
+
+
+def _block(rng: np.random.Generator, users: int, tag: str) -> Block:
+    lengths = rng.integers(1, 30, size=users)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    n = int(lengths.sum())
+    x = rng.integers(0, 4, size=(n, len(FEATURES))).astype(np.float32)  # many ties
+    labels = rng.random(n) < 0.1
+    items = [f"{tag}{i % 17}" for i in range(n)]
+    return Block(
+        users=[f"u#{tag}{u}" for u in range(users)],
+        x=x,
+        starts=starts,
+        labels=labels,
+        items=items,
+        top_cat=[f"C{i % 3}" for i in range(n)],
+        n_truth=np.maximum(np.add.reduceat(labels.astype(np.float32), starts), 1.0),
+        truth={},
+    )
+
+
+def test_cached_top_k_is_top_k_blocks() -> None:
+    rng = np.random.default_rng(1)
+    block = _block(rng, 40, "a")
+    scores = block.x[:, 0] + 0.5 * block.x[:, 1]
+    for k in (1, 10, 50):
+        want, want_mask = top_k_blocks(scores, block.starts, k=k)
+        got, got_mask = block.top_k(scores, k)
+        assert (got_mask == want_mask).all()
+        assert (np.where(want_mask, want, -1) == got).all()
+
+
+def test_joined_blocks_keep_each_window_s_pools() -> None:
+    rng = np.random.default_rng(2)
+    a, b = _block(rng, 25, "a"), _block(rng, 15, "b")
+    joined = join_blocks(a, b)
+    assert len(joined.users) == 40 and len(joined.x) == len(a.x) + len(b.x)
+    assert (joined.scaled[: len(a.x)] == a.scaled).all()
+    assert (joined.scaled[len(a.x) :] == b.scaled).all()
+    scores = joined.x[:, 2]
+    ma = measure(a, scores[: len(a.x)], catalog_size=34)
+    mb = measure(b, scores[len(a.x) :], catalog_size=34)
+    mj = measure(joined, scores, catalog_size=34)
+    assert mj["recall"] == pytest.approx((25 * ma["recall"] + 15 * mb["recall"]) / 40, abs=1e-4)
+    # coverage counts distinct items over both windows' lists
+    assert mj["coverage"] >= max(ma["coverage"], mb["coverage"])
+
+
+def test_adopters_count_first_purchases_in_the_last_days() -> None:
+    now = 1_700_000_000.0
+    ev = [
+        ProfileEvent("purchase", now - 100 * DAY, "old", None, "o1", "u#1"),
+        ProfileEvent("purchase", now - 5 * DAY, "old", None, "o2", "u#1"),  # not a first
+        ProfileEvent("purchase", now - 5 * DAY, "old", None, "o3", "u#2"),  # first: adopter
+        ProfileEvent("purchase", now - (ADOPTION_DAYS - 1) * DAY, "new", None, "o4", "u#3"),
+        ProfileEvent("purchase", now - 2 * DAY, "new", None, "o5", "u#4"),
+        ProfileEvent("purchase", now + DAY, "new", None, "o6", "u#5"),  # the future: unseen
+    ]
+    stats = compute_item_stats(ev, now=now, payloads={})
+    assert stats.adopters == {"old": 1, "new": 2}
+    again = type(stats).from_json(stats.to_json())
+    assert again.adopters == stats.adopters
+    assert again.table[again.row["new"], 7] == pytest.approx(np.log1p(2))
+
+
+def test_personal_frequency_features() -> None:
+    events, catalog = _shop(users=20, weeks=6)
+    now = events[-1].at + DAY
+    items, users, aggs, _ = _sources(events, catalog, now)
+    stats = compute_item_stats(events, now=now, payloads=catalog.payloads)
+    # Three shopping days; p001 bought on the last two, p002 on the first only.
+    days = [now - 9 * DAY, now - 5 * DAY, now - 1 * DAY]
+    purchases = [
+        Purchase("p002", days[0]),
+        Purchase("p003", days[0]),
+        Purchase("p001", days[1]),
+        Purchase("p001", days[2]),
+    ]
+    user = UserState(user_id="u#x", purchases=sorted(purchases, key=lambda p: -p.at))
+    pool = build_pool(
+        user,
+        now=now,
+        items=items,
+        users=users,
+        aggregates=aggs,
+        stats=stats,
+        budgets=Budgets(),
+        buy_again=True,
+    )
+    row = {p: pool.x[i] for i, p in enumerate(pool.ids)}
+    total = 1 + 0.7 + 0.49
+    assert row["p001"][INDEX["repeat_share"]] == pytest.approx(2 / 3)
+    assert row["p001"][INDEX["repeat_basket"]] == pytest.approx((1 + 0.7) / total, rel=1e-5)
+    assert row["p002"][INDEX["repeat_basket"]] == pytest.approx(0.49 / total, rel=1e-5)
+    never = next(p for p in pool.ids if p not in {"p001", "p002", "p003"})
+    assert row[never][INDEX["repeat_share"]] == 0.0
+
+
+def test_served_learned_ranker_is_refitted_on_the_latest_windows(fitted: FittedRanking) -> None:
+    """What the check scored was fitted on the early and fit windows; what is served is the
+    same fit on the fit and check windows — so it differs, and it is what the report keeps."""
+    fit = fitted
+    for mode in ("repeat", "new"):
+        entry = fit.report["modes"][mode]
+        assert entry["seconds"]["refit"] >= 0
+        served = candidate(fit, mode, "learned")
+        assert served is not None
+        if fit.modes.get(mode) is not None and entry["chosen"] == "learned":
+            assert fit.modes[mode].to_json() == served.to_json()
+
+
+def test_three_windows_need_the_history() -> None:
+    events, catalog = _shop(weeks=5)
+    opts = TuneOptions(window_days=14)
+    short = tune(events, catalog, as_of=events[-1].at, options=opts)
+    assert short.status == "cold" and "three windows" in short.report["reason"]
+
+
+def test_listwise_fit_is_stable_in_float32() -> None:
+    """The training products run in float32: the model still ranks its training signal."""
+    rng = np.random.default_rng(4)
+    x = rng.random((600, len(FEATURES))).astype(np.float32)
+    starts = np.arange(0, 600, 30)
+    labels = np.zeros(600, dtype=bool)
+    for s in starts:
+        labels[s + int(np.argmax(x[s : s + 30, INDEX["repeat_share"]]))] = True
+    model = fit_listwise(x, starts, labels, l2=0.1)
+    scores = model.score(x, starts)
+    assert np.isfinite(scores).all()
+    top = [s + int(np.argmax(scores[s : s + 30])) for s in starts]
+    assert labels[top].mean() >= 0.8

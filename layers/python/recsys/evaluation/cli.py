@@ -100,7 +100,13 @@ def evaluate_data(
             models=models,
             progress=progress,
         )
-    return {"catalog_size": len(prep.ids), "train_events": len(data.train), **result}
+    out = {"catalog_size": len(prep.ids), "train_events": len(data.train), **result}
+    if "tuned" in prep.cache:
+        # What the tuner chose on this split and why (docs: recsys.evaluation.tuned_report).
+        from recsys.evaluation.tuned import tuned_report
+
+        out["tuned"] = tuned_report(prep)
+    return out
 
 
 def run_eval(

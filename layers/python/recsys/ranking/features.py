@@ -32,6 +32,8 @@ from recsys.ranking.types import AggregateSource, ItemSource, UserSource, UserSt
 from recsys.store.base import Filters, Vector
 
 DAY = 86400.0
+#: Per shopping day back, the weight of a day's basket in ``repeat_basket``.
+BASKET_DECAY = 0.7
 FloatArray = npt.NDArray[np.float32]
 
 #: Columns of :attr:`Pool.x`, in order.
@@ -63,6 +65,9 @@ FEATURES: tuple[str, ...] = (
     "price_fit",  # exp(−|log price − the user's mean log price|); 0.5 when unknown
     "age",  # log(1 + days since the item's first sale)
     "new_item",  # exp(−age / 30 d)
+    "repeat_share",  # share of the user's shopping days on which they bought it
+    "repeat_basket",  # the same with days weighted 0.7^(their recency rank), 1 = every day
+    "adopters",  # log(1 + customers who first bought it in the last 30 days)
 )
 INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
 
@@ -138,6 +143,11 @@ class _Gather:
         self.lines: dict[str, list[float]] = defaultdict(list)
         for p in user.purchases:
             self.lines[p.product_id].append(p.at)
+        # Shopping days, most recent first, and a weight per day by its recency rank (the
+        # time-decayed personal frequency of next-basket recommendation).
+        shop_days = sorted({int(p.at // DAY) for p in user.purchases}, reverse=True)
+        self.day_weight = {d: BASKET_DECAY**r for r, d in enumerate(shop_days)}
+        self.day_total = sum(self.day_weight.values())
         self.seed_of: dict[str, str] = {}
         self.seeds: list[str] = []
         # The user's purchases per category and price, for affinity and price-band fit.
@@ -275,11 +285,12 @@ class _Gather:
         rows_of = np.array([stats.row.get(p, -1) for p in ids], dtype=np.int64)
         known = rows_of >= 0
         table = stats.table[np.where(known, rows_of, 0)]
-        table[~known] = (0.0, 0.0, 0.0, 0.0, np.nan, np.nan, 0.0)
+        table[~known] = (0.0, 0.0, 0.0, 0.0, np.nan, np.nan, 0.0, 0.0)
         x[:, INDEX["pop_rank"]] = table[:, 0]
         x[:, INDEX["buyers"]] = table[:, 1]
         x[:, INDEX["repeat_rate"]] = table[:, 2]
         x[:, INDEX["cat_pop"]] = table[:, 3]
+        x[:, INDEX["adopters"]] = table[:, 7]
         x[:, INDEX["collab_seeds"]] = np.log1p(x[:, INDEX["collab_seeds"]])
         x[:, INDEX["popularity"]] = [aggregates.popularity(p) for p in ids]
         x[:, INDEX["trending"]] = np.log1p([max(trending.get(p, 0.0), 0.0) for p in ids])
@@ -327,6 +338,11 @@ class _Gather:
             x[i, INDEX["repeat_count"]] = math.log1p(len(ats))
             x[i, INDEX["days_since"]] = math.log1p(days)
             x[i, INDEX["bought"]] = 1.0
+            bought_days = {int(a // DAY) for a in ats}
+            x[i, INDEX["repeat_share"]] = len(bought_days) / max(len(self.day_weight), 1)
+            x[i, INDEX["repeat_basket"]] = sum(
+                self.day_weight.get(d, 0.0) for d in bought_days
+            ) / max(self.day_total, 1e-9)
             interval = float(table[i, 6])
             if interval > 0:
                 x[i, INDEX["due"]] = math.exp(-abs(math.log((days + 1.0) / (interval + 1.0))))

@@ -17,6 +17,8 @@ from recsys.aggregates.compute import AggregateEvent
 __all__ = ["ItemStats", "compute_item_stats", "leaf_category"]
 
 DAY = 86400.0
+#: An item's recent adopters: customers who bought it for the first time in this many days.
+ADOPTION_DAYS = 30
 
 
 def leaf_category(category: str) -> str:
@@ -34,6 +36,8 @@ class ItemStats:
     first_seen: dict[str, float] = field(default_factory=dict)
     price: dict[str, float] = field(default_factory=dict)
     category: dict[str, str] = field(default_factory=dict)
+    #: customers whose first purchase of the item fell in the last ``ADOPTION_DAYS`` days
+    adopters: dict[str, int] = field(default_factory=dict)
     as_of: float | None = None
 
     def __post_init__(self) -> None:
@@ -49,10 +53,10 @@ class ItemStats:
         for pid, _ in ranked:
             self.by_category[leaf_category(self.category.get(pid, ""))].append(pid)
         # One row per known item: pop_rank, log(1+buyers), repeat_rate, cat_pop, log price,
-        # first seen, repurchase interval (NaN where unknown).
+        # first seen, repurchase interval (NaN where unknown), log(1+recent adopters).
         ids = sorted(set(self.buyers) | set(self.price) | set(self.first_seen))
         self.row: dict[str, int] = {p: i for i, p in enumerate(ids)}
-        table = np.zeros((len(ids), 7), dtype=np.float64)
+        table = np.zeros((len(ids), 8), dtype=np.float64)
         for i, pid in enumerate(ids):
             rank = self.rank.get(pid)
             crank = self.cat_rank.get(pid)
@@ -65,6 +69,7 @@ class ItemStats:
                 math.log(price) if price else np.nan,
                 self.first_seen.get(pid, np.nan),
                 self.interval_days.get(pid, 0.0),
+                math.log1p(self.adopters.get(pid, 0)),
             )
         self.table = table
 
@@ -79,6 +84,7 @@ class ItemStats:
             "first_seen": [self.first_seen.get(p) for p in ids],
             "price": [self.price.get(p) for p in ids],
             "category": [self.category.get(p, "") for p in ids],
+            "adopters": [self.adopters.get(p, 0) for p in ids],
         }
 
     @classmethod
@@ -100,6 +106,7 @@ class ItemStats:
             },
             price={p: float(v) for p, v in zip(ids, col("price"), strict=True) if v},
             category={p: str(v) for p, v in zip(ids, col("category"), strict=True) if v},
+            adopters={p: int(v) for p, v in zip(ids, col("adopters"), strict=True) if v},
             as_of=data.get("as_of"),
         )
 
@@ -124,8 +131,13 @@ def compute_item_stats(
     buyers: dict[str, int] = {}
     repeat: dict[str, float] = {}
     interval: dict[str, float] = {}
+    adopters: dict[str, int] = {}
+    recent = int(now // DAY) - ADOPTION_DAYS
     for pid, owners in days.items():
         buyers[pid] = len(owners)
+        fresh = sum(1 for d in owners.values() if min(d) >= recent)
+        if fresh:
+            adopters[pid] = fresh
         repeaters = [sorted(d) for d in owners.values() if len(d) > 1]
         repeat[pid] = len(repeaters) / len(owners)
         if repeaters:
@@ -149,6 +161,7 @@ def compute_item_stats(
         first_seen=first,
         price=price,
         category=category,
+        adopters=adopters,
         as_of=now,
     )
 

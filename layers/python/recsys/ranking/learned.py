@@ -30,12 +30,12 @@ IntArray = npt.NDArray[np.int64]
 
 #: Signal → the feature columns that can express it (the first is the fixed blend's).
 SIGNAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "repeat": ("repeat_long", "repeat_recent", "repeat_count"),
+    "repeat": ("repeat_long", "repeat_recent", "repeat_count", "repeat_basket"),
     "due": ("due",),
     "collaborative": ("collab10", "collab5", "collab20", "collab10_recent"),
     "content": ("content",),
     "similar_users": ("similar_users",),
-    "popularity": ("popularity", "pop_rank"),
+    "popularity": ("popularity", "pop_rank", "adopters"),
     "trending": ("trending",),
     "category": ("cat_leaf", "cat_top", "cat_recent"),
     "category_popular": ("cat_pop",),
@@ -341,16 +341,20 @@ def fit_listwise(
     mass = np.ones(len(y)) if gains is None else np.repeat(n_pos, lengths)
     theta = np.zeros(dim + 1)
     theta[dim] = 1.0 if b is not None else 0.0
-    feats = np.concatenate([z, (b if b is not None else np.zeros(len(z)))[:, None]], axis=1)
+    # The products run in float32 (half the time; Adam's state stays float64).
+    feats = np.concatenate([z, (b if b is not None else np.zeros(len(z)))[:, None]], axis=1).astype(
+        np.float32
+    )
+    owner = np.repeat(np.arange(len(lengths)), lengths)
     m1 = np.zeros_like(theta)
     m2 = np.zeros_like(theta)
     n_users = len(lengths)
     for t in range(1, iterations + 1):
-        s = feats @ theta
-        s -= np.repeat(np.maximum.reduceat(s, st), lengths)
+        s = feats @ theta.astype(np.float32)
+        s -= np.maximum.reduceat(s, st)[owner]
         e = np.exp(s)
-        p = e / np.repeat(np.add.reduceat(e, st), lengths)
-        grad = feats.T @ (p * mass - target) / n_users
+        p = e / np.add.reduceat(e, st)[owner]
+        grad = (feats.T @ (p * mass - target).astype(np.float32)).astype(np.float64) / n_users
         grad[:dim] += l2 * theta[:dim]
         m1 = 0.9 * m1 + 0.1 * grad
         m2 = 0.999 * m2 + 0.001 * grad * grad

@@ -20,7 +20,7 @@ from recsys.ranking.config import RankingConfig
 from recsys.ranking.features import FEATURES, Budgets, Pool, build_pool
 from recsys.ranking.fitted import MODES, FittedRanking, _epoch, rank
 from recsys.ranking.item_stats import ItemStats, compute_item_stats
-from recsys.ranking.learned import scale, top_k_blocks
+from recsys.ranking.learned import scale
 from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.rules import top_category
 from recsys.ranking.types import Purchase, UserState
@@ -32,6 +32,7 @@ __all__ = [
     "TuneOptions",
     "Window",
     "current_lists",
+    "join_blocks",
     "measure",
     "measure_lists",
     "replay_window",
@@ -39,6 +40,7 @@ __all__ = [
 
 DAY = 86400.0
 FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class TuneOptions:
     passes: int = 2  # coordinate-search passes
     k: int = 10
     learned: bool = True
+    #: L2 penalty of the listwise ranker (0.1 generalised best of 0.001–1 across the datasets
+    #: of docs/SELF_TUNING.md, fitted on two windows and scored on the next)
+    l2: float = 0.1
     budgets: Budgets = field(default_factory=Budgets)
 
 
@@ -84,6 +89,44 @@ class Block:
 
     def __post_init__(self) -> None:
         self.scaled = scale(self.x, self.starts)
+        # Each row's item as an integer, and where each row sits in a users × pool padding:
+        # the search measures a few hundred scorings of the same pools.
+        _, codes = np.unique(np.asarray(self.items, dtype=object), return_inverse=True)
+        self.codes = codes.reshape(-1).astype(np.int64)
+        lengths = np.diff(np.append(self.starts, len(self.x)))
+        self.width = max(int(lengths.max()) if len(lengths) else 0, 1)
+        self.pad_rows = np.repeat(np.arange(len(self.starts)), lengths)
+        self.pad_cols = np.arange(len(self.x)) - np.repeat(self.starts, lengths)
+        #: the scaled features column by column (a weighted sum reads a few whole columns)
+        self.columns = np.ascontiguousarray(self.scaled.T)
+
+    def top_k(self, scores: FloatArray, k: int) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """:func:`~recsys.ranking.learned.top_k_blocks` over this block's cached padding."""
+        pad = np.full((len(self.starts), self.width), np.inf, dtype=np.float64)
+        pad[self.pad_rows, self.pad_cols] = -scores
+        kk = min(k, self.width)
+        part = np.argpartition(pad, kk - 1, axis=1)[:, :kk]
+        values = np.take_along_axis(pad, part, axis=1)
+        order = np.argsort(values, axis=1, kind="stable")
+        best = np.take_along_axis(part, order, axis=1)
+        mask = np.take_along_axis(values, order, axis=1) < np.inf
+        return np.where(mask, self.starts[:, None] + best, -1), mask
+
+
+def join_blocks(*blocks: Block) -> Block:
+    """Several windows' pools as one block to fit on (a customer may appear once per window;
+    ``truth`` is left empty: fitting reads only the rows and labels)."""
+    offsets = np.cumsum([0] + [len(b.x) for b in blocks[:-1]])
+    return Block(
+        users=[u for b in blocks for u in b.users],
+        x=np.concatenate([b.x for b in blocks]),
+        starts=np.concatenate([b.starts + o for b, o in zip(blocks, offsets, strict=True)]),
+        labels=np.concatenate([b.labels for b in blocks]),
+        items=[p for b in blocks for p in b.items],
+        top_cat=[c for b in blocks for c in b.top_cat],
+        n_truth=np.concatenate([b.n_truth for b in blocks]),
+        truth={},
+    )
 
 
 @dataclass
@@ -271,7 +314,7 @@ def _block(
 
 def _cap_order(block: Block, scores: FloatArray, cap: int, k: int) -> npt.NDArray[np.int64]:
     """Top-k rows per user with at most ``cap`` per top-level category (cap 0: none)."""
-    chosen, mask = top_k_blocks(scores, block.starts, k=k if cap <= 0 else max(k * 5, 50))
+    chosen, mask = block.top_k(scores, k if cap <= 0 else max(k * 5, 50))
     if cap <= 0:
         return np.where(mask, chosen, -1)
     out = np.full((len(block.users), k), -1, dtype=np.int64)
@@ -299,7 +342,7 @@ def measure(
     valid = top >= 0
     hits = np.where(valid, block.labels[np.where(valid, top, 0)], False)
     recall = float(np.mean(hits.sum(axis=1) / block.n_truth))
-    shown = {block.items[r] for r in top[valid].tolist()}
+    shown = np.unique(block.codes[top[valid]])
     return {
         "recall": round(recall, 5),
         "hitrate": round(float(np.mean(hits.any(axis=1))), 4),
