@@ -7,19 +7,24 @@ the store to the multilingual encoder, copying both vectors (nothing encoded).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_reembed import N_PRODUCTS, N_USERS, populate, settings_for
+from test_reembed import (  # noqa: F401 (_fresh_context: its autouse fixture, here too)
+    N_PRODUCTS,
+    N_USERS,
+    _fresh_context,
+    populate,
+    settings_for,
+)
 
 from recsys.catalog.encoding import settings_for_model
 from recsys.catalog.text import product_text
 from recsys.encoder import get_encoder
 from recsys.jobs.reembed import reembed
 from recsys.services import Services
-from recsys.store.spaces import MODEL_FIELD, active_model, forget_model, physical_name
+from recsys.store.spaces import MODEL_FIELD, active_model, physical_name
 
 pytestmark = pytest.mark.integration
 
@@ -29,18 +34,7 @@ MULTI = "use-multilingual-v3-int8"
 RUSSIAN, TARGET = "надувной глобус", "10002"
 
 
-@pytest.fixture(params=["edge", "qdrant"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_context() -> Iterator[None]:
-    forget_model()
-    yield
-    forget_model()
-
-
+@pytest.mark.parametrize("kind", ["edge", "qdrant"])
 def test_a_reembed_adds_the_second_vector_then_swaps_the_encoders_without_encoding(
     kind: str, tmp_path: Path
 ) -> None:

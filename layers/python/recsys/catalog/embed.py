@@ -140,13 +140,8 @@ class Embedder:
 
     def __call__(self, products: Sequence[EmbedItem]) -> int:
         """Embed and store ``products``; returns how many points were written."""
-        return embed_products(
-            products,
-            encoder=self.encoder,
-            store=self.store,
-            collection=self.collection,
-            settings=self.settings,
-        )
+        points, texts = self.prepare(products)
+        return self.write(points, *self.encode(texts)) if points else 0
 
     def prepare(self, products: Sequence[EmbedItem]) -> tuple[list[PointIn], list[str]]:
         """:func:`prepare_points` on this store."""
