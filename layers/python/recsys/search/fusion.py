@@ -99,29 +99,15 @@ class SearchTuning:
 #: on one half of the set, the knobs were checked on the other (cross-validated rows there).
 #: ``floor_dense`` is the median best cosine of random letter strings against the catalog
 #: (bench/search_tuning.py, ``random_queries``): about half of them get no fallback from it.
+#: The fusion knobs every encoder and the pair share on the query set.
+_CHOSEN = SearchTuning(fuse_coverage=0.6, keyword_weight=2.0, rrf_k=20, min_coverage=0.7)
 TUNINGS: dict[str, SearchTuning] = {
-    "all-MiniLM-L6-v2-int8": SearchTuning(
-        fuse_coverage=0.6,
-        keyword_weight=2.0,
-        rrf_k=20,
-        min_dense=0.45,
-        min_coverage=0.7,
-        floor_dense=0.31,
-    ),
-    "use-multilingual-v3-int8": SearchTuning(
-        fuse_coverage=0.6,
-        keyword_weight=2.0,
-        rrf_k=20,
-        min_dense=0.40,
-        min_coverage=0.7,
-        floor_dense=0.28,
-    ),
-    "use-multilingual-v3-int8+all-MiniLM-L6-v2-int8": SearchTuning(
-        fuse_coverage=0.6,
-        keyword_weight=2.0,
+    "all-MiniLM-L6-v2-int8": replace(_CHOSEN, min_dense=0.45, floor_dense=0.31),
+    "use-multilingual-v3-int8": replace(_CHOSEN, min_dense=0.40, floor_dense=0.28),
+    "use-multilingual-v3-int8+all-MiniLM-L6-v2-int8": replace(
+        _CHOSEN,
         rrf_k=10,
         min_dense=0.40,
-        min_coverage=0.7,
         english_gain=2.0,
         multilingual_drop=0.5,
         second_min_dense=0.35,
