@@ -7,9 +7,10 @@ customer is then served by :func:`recsys.ranking.fitted.rank_fitted` with the ag
 profiles and purchase histories computed at the split (the inputs of the "recsys" row) and item
 statistics from the training events.
 
-- *self-tuned*: the weighted sum the tuner fitted (weights, columns, category cap), when it beat
-  the fixed defaults on the check window; otherwise the defaults themselves;
-- *learned ranker*: the pairwise logistic ranker it fitted, likewise.
+- *self-tuned*: the weighted sum the tuner fitted (weights, columns, category cap), when the
+  tuner accepted it (it beat the fixed defaults over both folds); otherwise the defaults;
+- *learned ranker*: the listwise ranker it fitted (as served: fitted again on the latest two
+  windows), when the tuner accepted it; otherwise the defaults.
 
 The configuration the store would actually serve is the better of the two on the check window
 (``report["modes"][mode]["chosen"]``); the report (:func:`tuned_report`) gives it per protocol.
@@ -82,8 +83,12 @@ class TunedRecommender(SystemRecommender):
         name = ROWS[self.row]
         if name not in check or "current" not in check:
             return None
-        # The tuner's own acceptance test: beat the current configuration by ``min_gain``.
-        if check[name]["recall"] <= check["current"]["recall"] * (1.0 + TuneOptions().min_gain):
+        # The tuner's own acceptance test: beat the current configuration by ``min_gain``
+        # (over both folds where the report has them).
+        if "accepted" in entry:
+            if name not in entry["accepted"]:
+                return None
+        elif check[name]["recall"] <= check["current"]["recall"] * (1.0 + TuneOptions().min_gain):
             return None
         return candidate(self.fitted, mode, name)
 

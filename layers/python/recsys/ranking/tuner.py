@@ -14,10 +14,12 @@ Protocol — the one ``recsys eval`` uses, replayed inside the store's history u
   seed decay, which repeat statistic, popularity by decayed score, rank or recent adopters,
   category affinity, …, and the cap per category) and a listwise ranker over every feature and
   that weighted sum (:func:`recsys.ranking.learned.fit_listwise`);
-- fitted on *early* + *fit*, each procedure is scored on the check window, which it never saw,
-  beside the current configuration (the previous fit, else the fixed defaults of
-  ``rank_for_user``); the best is kept only if it beats the current one by ``min_gain``, else
-  the current configuration stays;
+- each procedure is judged on two folds — fitted on *early*, scored on *fit*; fitted on
+  *early* + *fit*, scored on *check* — against the current configuration (the previous fit,
+  else the fixed defaults of ``rank_for_user``) on the same customers; a candidate is
+  accepted when the mean over the folds of its Recall@10 over the current one's exceeds
+  1 + ``min_gain``, and the best accepted is kept, else the current configuration stays (two
+  periods judge, so one odd window — a holiday's shopping — weighs half);
 - what is kept for the learned ranker is the same fit run again one window later, on *fit* +
   *check* (over the same weighted sum): the store serves a ranker fitted on its latest
   history, by the procedure that won on a window it had not seen. (Serving the fit of older
@@ -48,18 +50,11 @@ from recsys.feedback.labels import Label
 from recsys.profiles.maths import ProfileEvent
 from recsys.ranking.click_labels import ClickLog, ClickStep
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import INDEX
 from recsys.ranking.fitted import MODES, FittedRanking, ModeFit, _cold_modes, _iso
 from recsys.ranking.item_stats import compute_item_stats
-from recsys.ranking.learned import (
-    DEFAULT_WEIGHTS,
-    SIGNAL_COLUMNS,
-    Scorer,
-    WeightedSum,
-    fit_listwise,
-)
+from recsys.ranking.learned import Scorer, WeightedSum, fit_listwise
+from recsys.ranking.procedure import objective, procedure
 from recsys.ranking.replay import (
-    Block,
     Catalog,
     TuneOptions,
     Window,
@@ -84,94 +79,6 @@ log = logging.getLogger(__name__)
 
 DAY = 86400.0
 FloatArray = npt.NDArray[np.float32]
-WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
-#: A coordinate step is taken only when it raises the fit window's recall by this share (the
-#: search otherwise chases noise among a few hundred customers).
-MIN_STEP = 0.005
-
-
-# --- searching -----------------------------------------------------------------------------
-
-
-def _objective(m: Mapping[str, float], min_coverage: float) -> float:
-    penalty = max(0.0, min_coverage - m["coverage"]) if min_coverage > 0 else 0.0
-    return m["recall"] - penalty
-
-
-def _neighbours(
-    current: Callable[[], WeightedSum], signals: Sequence[str]
-) -> Iterable[WeightedSum]:
-    """Every one-signal change of the best so far: another weight on the grid or column.
-
-    ``current`` is asked again for each signal, so a signal's candidates start from what the
-    previous signals improved (coordinate search)."""
-    for sig in signals:
-        start = current()
-        for col in SIGNAL_COLUMNS[sig]:
-            for w in WEIGHT_GRID:
-                if w == 0.0 and col != SIGNAL_COLUMNS[sig][0]:
-                    continue
-                cand = WeightedSum({**start.weights, sig: w}, {**start.columns, sig: col})
-                if cand.weights != start.weights or cand.columns != start.columns:
-                    yield cand
-
-
-def _weighted(ws: WeightedSum, block: Block) -> FloatArray:
-    """``ws.score`` over the block (the same sum of the same columns, read column-major)."""
-    parts = [
-        np.float32(w) * block.columns[INDEX[ws.column(sig)]]
-        for sig, w in ws.weights.items()
-        if w > 0
-    ]
-    total: FloatArray = np.sum(parts, axis=0) if parts else np.zeros(len(block.x), np.float32)
-    return total
-
-
-def search_weighted(
-    block: Block, *, start: WeightedSum, options: TuneOptions, catalog_size: int
-) -> tuple[WeightedSum, int, dict[str, float], int]:
-    """Coordinate search over each signal's weight and column, then the category cap."""
-    best = WeightedSum(dict(start.weights), dict(start.columns))
-    signals = list(SIGNAL_COLUMNS)
-    if block.labels.size and not block.x[:, INDEX["bought"]].any():
-        signals = [s for s in signals if s not in ("repeat", "due")]
-    evaluations = 0
-
-    def value(ws: WeightedSum, cap: int = 0) -> tuple[float, dict[str, float]]:
-        nonlocal evaluations
-        evaluations += 1
-        m = measure(
-            block,
-            _weighted(ws, block),
-            k=options.k,
-            cap=cap,
-            catalog_size=catalog_size,
-        )
-        return _objective(m, options.min_coverage), m
-
-    best_v, best_m = value(best)
-
-    def current() -> WeightedSum:
-        return best
-
-    for _ in range(options.passes):
-        improved = False
-        for cand in _neighbours(current, signals):
-            v, m = value(cand)
-            if v > best_v * (1.0 + MIN_STEP) + 1e-6:
-                best, best_v, best_m, improved = cand, v, m, True
-        if not improved:
-            break
-    best.weights = {s: w for s, w in best.weights.items() if w > 0}
-    best.columns = {
-        s: c for s, c in best.columns.items() if s in best.weights and c != SIGNAL_COLUMNS[s][0]
-    }
-    cap_best = 0
-    for cap in (2, 3, 5):
-        v, m = value(best, cap)
-        if v > best_v + 1e-6:
-            cap_best, best_v, best_m = cap, v, m
-    return best, cap_best, best_m, evaluations
 
 
 def _signals(scorer: Scorer) -> dict[str, float]:
@@ -191,27 +98,45 @@ def _explain(fit: ModeFit, metrics: Mapping[str, Any]) -> str:
     )
 
 
-def _procedure(
-    block: Block, mode: str, options: TuneOptions, catalog_size: int
-) -> tuple[dict[str, ModeFit], dict[str, Any]]:
-    """The candidates fitted on ``block``: the searched weighted sum and the listwise ranker
-    that starts from it; and what the fitting took."""
-    # The search starts at the fixed blend (without buy-again where bought items are out).
-    skip = ("repeat", "due") if mode == "new" else ()
-    start = WeightedSum({k: v for k, v in DEFAULT_WEIGHTS.items() if k not in skip})
-    t0 = time.perf_counter()
-    ws, cap, fit_m, n_eval = search_weighted(
-        block, start=start, options=options, catalog_size=catalog_size
-    )
-    info: dict[str, Any] = {"search_s": time.perf_counter() - t0, "evaluations": n_eval}
-    info["fit"] = fit_m
-    out = {"weighted_sum": ModeFit(ws, options.budgets, cap, 0.0, "weighted_sum")}
-    if options.learned:
-        t0 = time.perf_counter()
-        lr = fit_listwise(block.x, block.starts, block.labels, base=ws, l2=options.l2)
-        out["learned"] = ModeFit(lr, options.budgets, 0, 0.0, "learned")
-        info["learned_s"] = time.perf_counter() - t0
-    return out, info
+def _check(
+    window: Window,
+    mode: str,
+    candidates: Mapping[str, ModeFit],
+    current: FittedRanking | None,
+    config: RankingConfig,
+    options: TuneOptions,
+) -> dict[str, Any]:
+    """Recall@10 of the current configuration (served through the real ranking function) and
+    of every candidate on ``window``'s customers."""
+    block = window.blocks[mode]
+    size = len(window.items.ids)
+    served = current_lists(window, mode, current, config, options.k)
+    out: dict[str, Any] = {"current": measure_lists(served, block.truth, catalog_size=size)}
+    for name, cand in candidates.items():
+        out[name] = measure(
+            block,
+            cand.scorer.score(block.x, block.starts, block.scaled),
+            k=options.k,
+            cap=cand.max_per_category,
+            catalog_size=size,
+        )
+    return out
+
+
+def _gains(
+    checks: Sequence[Mapping[str, Any]], candidates: Iterable[str], min_coverage: float
+) -> dict[str, float]:
+    """Per candidate, the mean over the folds that scored it of its objective over the current
+    configuration's (two periods judge, so one odd window — a holiday — weighs half)."""
+    out: dict[str, float] = {}
+    for name in candidates:
+        ratios = [
+            objective(c[name], min_coverage) / max(objective(c["current"], min_coverage), 1e-9)
+            for c in checks
+            if name in c
+        ]
+        out[name] = float(np.mean(ratios)) if ratios else 0.0
+    return out
 
 
 def tune(
@@ -300,15 +225,20 @@ def tune(
         report["reason"] = f"only {min(n_fit, n_check)} customers bought in a window"
         talk(f"cold store: {report['reason']}; serving the cold-start defaults")
         return finish("cold", _cold_modes(current))
-    size_fit = len(fit_w.items.ids)
-    size_check = len(check_w.items.ids)
     modes: dict[str, ModeFit] = {}
     replaced = False
     report["modes"] = {}
     for mode in MODES:
-        fb = join_blocks(early_w.blocks[mode], fit_w.blocks[mode])
+        # Two folds, each procedure fitted on the windows before the one it is scored on:
+        # early → fit, and early + fit → check.
+        folds = []
+        for train, scored in (((early_w,), fit_w), ((early_w, fit_w), check_w)):
+            block = join_blocks(*(w.blocks[mode] for w in train))
+            size = len(train[-1].items.ids)
+            candidates, info = procedure(block, mode, opts, size)
+            folds.append((block, scored, candidates, info))
+        fb, _, candidates, info = folds[-1]
         cb = check_w.blocks[mode]
-        candidates, info = _procedure(fb, mode, opts, size_fit)
         ws = cast(WeightedSum, candidates["weighted_sum"].scorer)
         t0 = time.perf_counter()
         lr_clicks = step.candidate(fit_w, fb, mode, base=ws, budgets=opts.budgets)
@@ -316,23 +246,14 @@ def tune(
             name = "learned_clicks"
             candidates[name] = ModeFit(lr_clicks, opts.budgets, 0, 0.0, name)
         t_clicks = time.perf_counter() - t0
-        metrics: dict[str, Any] = {}
         t0 = time.perf_counter()
-        served = current_lists(check_w, mode, current, cfg, opts.k)
-        metrics["current"] = measure_lists(served, cb.truth, catalog_size=size_check)
-        for name, cand in candidates.items():
-            metrics[name] = measure(
-                cb,
-                cand.scorer.score(cb.x, cb.starts, cb.scaled),
-                k=opts.k,
-                cap=cand.max_per_category,
-                catalog_size=size_check,
-            )
+        checks = [_check(scored, mode, cands, current, cfg, opts) for _, scored, cands, _ in folds]
+        metrics = checks[-1]
         t_check = time.perf_counter() - t0
-        best_name = max(candidates, key=lambda n: _objective(metrics[n], opts.min_coverage))
-        cur_v = _objective(metrics["current"], opts.min_coverage)
-        best_v = _objective(metrics[best_name], opts.min_coverage)
-        keep_new = best_v > cur_v * (1.0 + opts.min_gain) and best_v > 0
+        gain = _gains(checks, candidates, opts.min_coverage)
+        best_name = max(candidates, key=lambda n: gain[n])
+        accepted = [n for n in candidates if gain[n] > 1.0 + opts.min_gain and gain[n] > 0]
+        keep_new = best_name in accepted
         prev = current.modes.get(mode) if current is not None else None
         t0 = time.perf_counter()
         scorers = {n: c.scorer for n, c in candidates.items()}
@@ -341,10 +262,10 @@ def tune(
         )
         t_clicks += time.perf_counter() - t0
         # What is served: the learned ranker fitted again one window later (fit + check
-        # windows) over the same weighted sum; the weighted sum as checked.
+        # windows) over the same weighted sum; the weighted sum as checked on the check window.
         t0 = time.perf_counter()
         served_by = dict(candidates)
-        if "learned" in candidates:
+        if "learned" in candidates and opts.refit:
             latest = join_blocks(fit_w.blocks[mode], cb)
             lr = fit_listwise(latest.x, latest.starts, latest.labels, base=ws, l2=opts.l2)
             served_by["learned"] = ModeFit(lr, opts.budgets, 0, 0.0, "learned")
@@ -357,20 +278,27 @@ def tune(
         entry = {
             "chosen": best_name if keep_new else ("current" if prev else "defaults"),
             "check": metrics,
+            "check_fit_window": checks[0],
+            # mean over both folds of each candidate's Recall@10 over the current one's
+            "gain": {n: round(g, 4) for n, g in gain.items()},
+            "accepted": accepted,
             "fit": {"weighted_sum": info["fit"]},
             "weighted_sum": served_by["weighted_sum"].to_json()["scorer"],
             "max_per_category": served_by["weighted_sum"].max_per_category,
             "signals": {n: _signals(c.scorer) for n, c in served_by.items()},
             "seconds": {
-                "weighted_search": round(info["search_s"], 1),
-                "learned_fit": round(info.get("learned_s", 0.0), 1),
+                "weighted_search": round(sum(f[3]["search_s"] for f in folds), 1),
+                "learned_fit": round(sum(f[3].get("learned_s", 0.0) for f in folds), 1),
                 "check": round(t_check, 1),
                 "refit": round(t_refit, 1),
                 "click_labels": round(t_clicks, 1),
-                "evaluations": info["evaluations"],
+                "evaluations": sum(f[3]["evaluations"] for f in folds),
             },
-            # The served versions (fitted on the fit and check windows); "check" scored the
-            # same procedures fitted one window earlier.
+            # The served versions: "check" scored the same procedures fitted one window
+            # earlier (on the early and fit windows).
+            "learned_fitted_on": "fit+check"
+            if opts.refit and "learned" in candidates
+            else "early+fit",
             "all_candidates": {n: c.to_json() for n, c in served_by.items()},
         }
         if held_out:
