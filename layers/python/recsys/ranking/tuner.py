@@ -55,6 +55,7 @@ from recsys.ranking.item_stats import compute_item_stats
 from recsys.ranking.learned import Scorer, WeightedSum, fit_listwise
 from recsys.ranking.procedure import objective, procedure
 from recsys.ranking.replay import (
+    Block,
     Catalog,
     TuneOptions,
     Window,
@@ -139,6 +140,40 @@ def _gains(
     return out
 
 
+def _replay(
+    events: Sequence[ProfileEvent],
+    catalog: Catalog,
+    cuts: tuple[float, float, float, float],
+    *,
+    options: TuneOptions,
+    profile_tau_days: float,
+    talk: Callable[[str], None],
+) -> tuple[dict[str, Block], int, Window, Window]:
+    """The early window's pools (and its catalog size), the fit and the check windows."""
+    early_cut, fit_cut, check_cut, as_of = cuts
+    w_days = (as_of - check_cut) / DAY
+    opts = options
+    replayed: list[Window] = []
+    for name, cut, end in (
+        ("early", early_cut, fit_cut),
+        ("fit", fit_cut, check_cut),
+        ("check", check_cut, as_of),
+    ):
+        talk(f"replaying the {name} window ({w_days:.0f} days before {_iso(end)})")
+        window = replay_window(
+            events, catalog, cut=cut, end=end, options=opts, profile_tau_days=profile_tau_days
+        )
+        if name == "early":
+            # Only its pools are fitted on: its aggregates, profiles and sources go before the
+            # next window is replayed (two windows' worth at the peak, not three).
+            early, early_size = window.blocks, len(window.items.ids)
+            del window
+            continue
+        replayed.append(window)
+    fit_w, check_w = replayed
+    return early, early_size, fit_w, check_w
+
+
 def tune(
     events: Sequence[ProfileEvent],
     catalog: Catalog,
@@ -200,25 +235,15 @@ def tune(
         report["reason"] = f"{span_days:.0f} days of history is too little for three windows"
         talk(f"cold store: {report['reason']}; serving the cold-start defaults")
         return finish("cold", _cold_modes(current))
-    replayed: list[Window] = []
-    for name, cut, end in (
-        ("early", early_cut, fit_cut),
-        ("fit", fit_cut, check_cut),
-        ("check", check_cut, as_of),
-    ):
-        talk(f"replaying the {name} window ({w_days:.0f} days before {_iso(end)})")
-        replayed.append(
-            replay_window(
-                events,
-                catalog,
-                cut=cut,
-                end=end,
-                options=opts,
-                profile_tau_days=profile_tau_days,
-            )
-        )
-    early_w, fit_w, check_w = replayed
-    n_fit = min(len(w.blocks[m].users) for m in MODES for w in (early_w, fit_w))
+    early, early_size, fit_w, check_w = _replay(
+        events,
+        catalog,
+        (early_cut, fit_cut, check_cut, as_of),
+        options=opts,
+        profile_tau_days=profile_tau_days,
+        talk=talk,
+    )
+    n_fit = min(len(b[m].users) for m in MODES for b in (early, fit_w.blocks))
     n_check = min(len(check_w.blocks[m].users) for m in MODES)
     report["users"] = {"fit": n_fit, "check": n_check}
     if min(n_fit, n_check) < opts.min_users:
@@ -232,9 +257,11 @@ def tune(
         # Two folds, each procedure fitted on the windows before the one it is scored on:
         # early → fit, and early + fit → check.
         folds = []
-        for train, scored in (((early_w,), fit_w), ((early_w, fit_w), check_w)):
-            block = join_blocks(*(w.blocks[mode] for w in train))
-            size = len(train[-1].items.ids)
+        for train, scored, size in (
+            ((early[mode],), fit_w, early_size),
+            ((early[mode], fit_w.blocks[mode]), check_w, len(fit_w.items.ids)),
+        ):
+            block = join_blocks(*train)
             candidates, info = procedure(block, mode, opts, size)
             folds.append((block, scored, candidates, info))
         fb, _, candidates, info = folds[-1]
