@@ -74,11 +74,30 @@ def verdict(run: dict[str, Any]) -> str:
         ratio = o / b if b > 0 else float("inf")
         mark = "met" if ratio >= goal else "**not met**"
         cov = ms[ours]["coverage@10"]
-        parts.append(
+        text = (
             f"{protocol}: {ours.replace('_', '-')} {o:.4f} / {base.replace('_', '-')} {b:.4f} "
             f"= {ratio:.2f}× (goal {goal}×: {mark}; coverage {100 * cov:.1f} %)"
         )
+        row = served_row(run, "repeat" if protocol == "all" else "new")
+        if row is not None and row in ms:
+            s = ms[row]["recall@10"]
+            text += f", the store serves {SERVED_LABEL[row]}: {s / b:.2f}×" if b > 0 else ""
+        parts.append(text)
     return "; ".join(parts)
+
+
+#: The evaluation row that shows what the tuner kept for an objective.
+SERVED_ROW = {"weighted_sum": "self_tuned", "learned": "learned"}
+SERVED_LABEL = {"self_tuned": "the weighted sum", "learned": "the learned ranker"}
+SERVED_LABEL["recsys"] = "the fixed defaults"
+
+
+def served_row(run: dict[str, Any], mode: str) -> str | None:
+    """Which row is what the store would serve for ``mode`` (None without a tuner report)."""
+    chosen = (run.get("tuned") or {}).get("modes", {}).get(mode, {}).get("chosen")
+    if chosen is None:
+        return None
+    return SERVED_ROW.get(chosen, "recsys")
 
 
 def fitted(run: dict[str, Any]) -> str:
@@ -99,6 +118,15 @@ def fitted(run: dict[str, Any]) -> str:
     for mode, e in t.get("modes", {}).items():
         check = e.get("check", {})
         recall = ", ".join(f"{k} {v['recall']:.4f}" for k, v in check.items())
+        first = e.get("check_fit_window", {})
+        if first:
+            recall += "; on the fit window " + ", ".join(
+                f"{k} {v['recall']:.4f}" for k, v in first.items()
+            )
+        if e.get("gain"):
+            recall += "; mean gain over both " + ", ".join(
+                f"{k} {v:.3f}" for k, v in e["gain"].items()
+            )
         ws = e.get("weighted_sum", {})
         dead = ("repeat", "due") if mode == "new" else ()  # zero there: bought items are out
         weights = ", ".join(f"{k} {v:g}" for k, v in ws.get("weights", {}).items() if k not in dead)

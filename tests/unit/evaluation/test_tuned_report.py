@@ -1,0 +1,76 @@
+"""The self-tuning report's verdict: ratios against the best baseline and the row served."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recsys.evaluation.tuned_report import fitted, served_row, table, verdict
+
+
+def _m(recall: float, coverage: float = 0.2) -> dict[str, float]:
+    return {"recall@10": recall, "ndcg@10": recall, "coverage@10": coverage}
+
+
+def _run(chosen_repeat: str, chosen_new: str) -> dict[str, Any]:
+    return {
+        "dataset": "shop",
+        "protocols": {
+            "all": {
+                "recsys": _m(0.10),
+                "self_tuned": _m(0.11),
+                "learned": _m(0.13, 0.3),
+                "popularity": _m(0.05),
+                "item_knn": _m(0.10),
+                "als": _m(0.08),
+            },
+            "new": {
+                "recsys": _m(0.04),
+                "self_tuned": _m(0.05, 0.12),
+                "learned": _m(0.045),
+                "popularity": _m(0.05),
+                "item_knn": _m(0.03),
+                "als": _m(0.02),
+            },
+        },
+        "tuned": {
+            "status": "fitted",
+            "modes": {
+                "repeat": {
+                    "chosen": chosen_repeat,
+                    "check": {"current": {"recall": 0.1}, "learned": {"recall": 0.12}},
+                    "gain": {"weighted_sum": 0.99, "learned": 1.2},
+                },
+                "new": {"chosen": chosen_new, "check": {"current": {"recall": 0.04}}},
+            },
+        },
+    }
+
+
+def test_served_row_maps_the_tuners_choice_to_the_evaluation_row() -> None:
+    run = _run("learned", "defaults")
+    assert served_row(run, "repeat") == "learned"
+    assert served_row(run, "new") == "recsys"
+    assert served_row(_run("weighted_sum", "current"), "repeat") == "self_tuned"
+    assert served_row({"protocols": {}}, "new") is None
+
+
+def test_verdict_takes_the_best_of_ours_over_the_best_baseline_and_says_what_is_served() -> None:
+    text = verdict(_run("learned", "defaults"))
+    all_part, new_part = text.split("; new: ")
+    # all: learned 0.13 over item-kNN 0.10 (the best baseline) = 1.30, goal 1.2 met
+    assert "learned 0.1300 / item-knn 0.1000 = 1.30×" in all_part
+    assert "goal 1.2×: met" in all_part
+    assert "the store serves the learned ranker: 1.30×" in all_part
+    # new: self-tuned 0.05 ties popularity 0.05 → 1.00, not met; the store serves the defaults
+    assert "self-tuned 0.0500 / popularity 0.0500 = 1.00×" in new_part
+    assert "**not met**" in new_part
+    assert "the store serves the fixed defaults: 0.80×" in new_part
+
+
+def test_table_and_fitted_lines_carry_every_row_and_the_gains() -> None:
+    run = _run("learned", "defaults")
+    rows = table(run).splitlines()
+    assert len(rows) == 2 + 6  # header, rule, six models (content-only absent)
+    assert rows[3].startswith("| **self-tuned** | 0.1100")
+    text = fitted(run)
+    assert "kept **learned**" in text and "mean gain over both weighted_sum 0.990" in text
