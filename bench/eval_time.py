@@ -4,7 +4,8 @@
 - the Ta-Feng sample (``ta-feng-sample``): 22,542 products, 49,741 training events — the
   "20k-product, 50k-event store".
 
-Each run is ``recsys eval --dataset NAME`` in-process, every model (system + four baselines),
+Each run is ``recsys eval --dataset NAME --models all`` in-process, every row (system, four
+baselines, and the self-tuned and learned rows, the tuner included in the self-tuned cell),
 with the parsed split and the embeddings already cached (a first run also parses the raw table
 and encodes the texts: see the section's notes). Wall time and this process's CPU time are both
 recorded: the machine is shared, and CPU seconds are what the work itself costs.
@@ -14,7 +15,9 @@ baseline), measured once on this machine and kept in :data:`BEFORE`; re-measurin
 that checkout (``git archive 2a46133 layers/python/recsys``) on ``PYTHONPATH``.
 
 Run: ``python -m bench.eval_time [--no-write] [--from-json RUNS.json ...]`` (``--from-json``
-formats the runs of earlier ``recsys eval --out`` files instead of measuring again).
+formats the runs of earlier ``recsys eval --out`` files instead of measuring again;
+``--before-json RUNS.json [--before-label TEXT]`` adds those runs as rows above, e.g. the same
+harness before a ranking change).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ BEFORE: dict[str, dict[str, str]] = {
     # 2026-12-01, load average ≈ 15; the product texts were encoded in this run (22 s wall).
     "online-retail": {
         "row": "| online-retail | before (2a46133) | 52.2 | 36.1 / — | 47.0 / — | 922.8 / — "
-        "| 5.8 / — | 1.5 / — | 6.7 / — | **1081 / 311** |"
+        "| 5.8 / — | 1.5 / — | 6.7 / — | — | — | **1081 / 311** |"
     },
     # 2026-12-01, load average ≈ 20. Item-kNN: fit measured (157 s wall / 14 s CPU), scoring
     # timed on the first 8 customers (55 s CPU: 6.9 s per customer, a 2 GB copy each) and
@@ -44,7 +47,7 @@ BEFORE: dict[str, dict[str, str]] = {
     # the other rows were not timed with the old harness.
     "ta-feng-sample": {
         "row": "| ta-feng-sample | before (2a46133) | — | — | — | ≈ 19,000 CPU s (extrapolated) "
-        "| — | 0.6 CPU s | — | **≥ 5 h CPU (extrapolated)** |"
+        "| — | 0.6 CPU s | — | — | — | **≥ 5 h CPU (extrapolated)** |"
     },
 }
 
@@ -85,7 +88,7 @@ a machine shared with other work.
 """
 
 
-def _row(name: str, run: dict[str, Any]) -> str:
+def _row(name: str, run: dict[str, Any], label: str = "after") -> str:
     t, c = run["timings"], run.get("cpu_timings", {})
 
     def cpu(key: str) -> str:
@@ -97,9 +100,10 @@ def _row(name: str, run: dict[str, Any]) -> str:
 
     prep = t["embed_s"] + t["aggregates_s"] + t["profiles_s"] + t["matrix_s"]
     return (
-        f"| {name} | after | {t.get('load_s', 0):.1f} | {prep:.1f} / {cpu('prepare_s')} "
+        f"| {name} | {label} | {t.get('load_s', 0):.1f} | {prep:.1f} / {cpu('prepare_s')} "
         f"| {phase('recsys')} | {phase('item_knn')} | {phase('als')} | {phase('popularity')} "
-        f"| {phase('content')} | **{run['wall_s']:.0f} / {run['cpu_s']:.0f}** |"
+        f"| {phase('content')} | {phase('self_tuned')} | {phase('learned')} "
+        f"| **{run['wall_s']:.0f} / {run['cpu_s']:.0f}** |"
     )
 
 
@@ -107,7 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-write", action="store_true", help="print, do not write the doc")
     parser.add_argument("--from-json", type=Path, nargs="*", default=None)
+    parser.add_argument(
+        "--before-json", type=Path, default=None, help="runs of an earlier harness, shown above"
+    )
+    parser.add_argument("--before-label", default="before", help="their row label")
     args = parser.parse_args(argv)
+    earlier: dict[str, dict[str, Any]] = {}
+    if args.before_json:
+        loaded = json.loads(args.before_json.read_text(encoding="utf-8"))
+        earlier = {r.get("dataset", ""): r for r in loaded.get("runs", [loaded])}
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     if args.from_json:
@@ -121,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = {name: found[name] for name in DATASETS if name in found}
         how = f"runs from {', '.join(p.name for p in args.from_json)}"
     else:
-        runs = {name: run_dataset(name) for name in DATASETS}
+        import recsys.evaluation.tuned  # noqa: F401  (registers the rows self_tuned, learned)
+        from recsys.evaluation.harness import REGISTRY
+
+        runs = {name: run_dataset(name, models=list(REGISTRY)) for name in DATASETS}
         how = "`python -m bench.eval_time`"
     wall = (
         time.perf_counter() - t0 if not args.from_json else sum(r["wall_s"] for r in runs.values())
@@ -129,13 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()[0]
     header = (
         "| dataset | harness | load s | prepare s (wall / CPU) | recsys | item-kNN | ALS "
-        "| popularity | content | whole run (wall / CPU s) |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| popularity | content | self-tuned (with the tuner) | learned "
+        "| whole run (wall / CPU s) |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     rows = []
     for name, run in runs.items():
         if name in BEFORE:
             rows.append(BEFORE[name]["row"])
+        if name in earlier:
+            rows.append(_row(name, earlier[name], args.before_label))
         rows.append(_row(name, run))
     sizes = "; ".join(
         f"{name}: {run['catalog_size']:,} products, {run['train_events']:,} training events, "
