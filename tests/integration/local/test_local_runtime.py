@@ -2,6 +2,7 @@
 from the template, SQS pollers with partial failure and redrive, S3 routing, the schedule,
 and state kept across restarts. The real handlers are covered by tests/e2e."""
 
+import json
 import os
 import sys
 import time
@@ -192,3 +193,61 @@ def test_the_local_moto_server_queries_one_partition_correctly() -> None:
         assert empty["Items"] == []
     finally:
         server.stop()
+
+
+def test_the_local_moto_server_reads_queue_attributes_as_moto_computes_them() -> None:
+    # GIVEN moto's own attributes of a FIFO queue with a dead-letter queue and a policy, and of
+    # a standard queue holding messages (some in flight, some delayed)
+    from moto import mock_aws
+    from moto.sqs.models import Queue, SQSBackend
+
+    from recsys.local.moto_server import patch_queue_attributes
+
+    computed, answered = Queue.attributes, SQSBackend.get_queue_attributes
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName="dead.fifo", Attributes={"FifoQueue": "true"})
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])
+        redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": 2}
+        fifo = sqs.create_queue(
+            QueueName="work.fifo",
+            Attributes={
+                "FifoQueue": "true",
+                "ContentBasedDeduplication": "true",
+                "RedrivePolicy": json.dumps(redrive),
+                "Policy": json.dumps({"Version": "2012-10-17", "Statement": []}),
+            },
+        )
+        plain = sqs.create_queue(QueueName="plain")["QueueUrl"]
+        for n in range(12):
+            sqs.send_message(QueueUrl=plain, MessageBody=f"m{n}", DelaySeconds=60 * (n % 3 == 0))
+        sqs.receive_message(QueueUrl=plain, MaxNumberOfMessages=5)
+        queues = sqs.list_queues()["QueueUrls"]
+        before = {u: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["All"]) for u in queues}
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends["123456789012"]["us-east-1"]
+        expected = {name: computed.fget(q) for name, q in backend.queues.items()}
+        # WHEN the attributes are made lazy
+        patch_queue_attributes()
+        try:
+            lazy = {name: dict(q.attributes) for name, q in backend.queues.items()}
+            after = {
+                u: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["All"]) for u in queues
+            }
+            one = sqs.get_queue_attributes(
+                QueueUrl=plain, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+            )["Attributes"]
+            # AND messages still flow through the FIFO queue's content-based deduplication
+            sqs.send_message(QueueUrl=fifo["QueueUrl"], MessageBody="x", MessageGroupId="g")
+            sqs.send_message(QueueUrl=fifo["QueueUrl"], MessageBody="x", MessageGroupId="g")
+            got = sqs.receive_message(QueueUrl=fifo["QueueUrl"], MaxNumberOfMessages=10)
+        finally:
+            Queue.attributes = computed  # type: ignore[method-assign]
+            SQSBackend.get_queue_attributes = answered  # type: ignore[method-assign]
+    # THEN every queue has the same attributes, read in the process and over the API
+    assert lazy == expected
+    assert [after[u]["Attributes"] for u in queues] == [before[u]["Attributes"] for u in queues]
+    assert before[plain]["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "4"
+    assert one == {"ApproximateNumberOfMessagesDelayed": "4"}
+    assert [m["Body"] for m in got["Messages"]] == ["x"]

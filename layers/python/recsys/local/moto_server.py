@@ -10,19 +10,25 @@ PORT``.
 - A table Query reads only its partition: moto sorts and scans every item of the table per
   Query, which made each profile update cost O(table size) once the demo had loaded tens of
   thousands of events (safe here because requests are serialised).
+- A queue's attributes are computed only when read: moto builds every attribute of a queue,
+  three O(queue length) message counts among them, each time any one is read, and reads them
+  once per message sent (``ContentBasedDeduplication``) and once per message received
+  (``MessageRetentionPeriod``) — a 500-event POST took 15–20 s once a few thousand profile
+  updates were queued.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["main", "patch_partition_query", "serialised"]
+__all__ = ["main", "patch_partition_query", "patch_queue_attributes", "serialised"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -54,6 +60,51 @@ def patch_partition_query() -> None:
     Table.query = query_one_partition  # type: ignore[method-assign]
 
 
+class _QueueAttributes(Mapping[str, Any]):
+    """A moto queue's attributes, each computed when it is read (same keys and values)."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+        names = list(queue.BASE_ATTRIBUTES)
+        if queue.fifo_queue:
+            names += queue.FIFO_ATTRIBUTES
+        if queue.kms_master_key_id:
+            names += queue.KMS_ATTRIBUTES
+        self._names = dict.fromkeys(names)
+
+    def __getitem__(self, key: str) -> Any:
+        from moto.core.utils import camelcase_to_underscores
+
+        if key not in self._names:
+            raise KeyError(key)
+        queue = self._queue
+        if key == "Policy" and queue.policy:
+            return queue.policy
+        if key == "RedrivePolicy" and queue.redrive_policy:
+            return json.dumps(queue.redrive_policy)
+        value = getattr(queue, camelcase_to_underscores(key))
+        return str(value).lower() if isinstance(value, bool) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def patch_queue_attributes() -> None:
+    """Make moto's ``Queue.attributes`` lazy; ``GetQueueAttributes`` still answers a dict."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    Queue.attributes = property(_QueueAttributes)  # type: ignore[assignment,method-assign]
+    original = SQSBackend.get_queue_attributes
+
+    def get_queue_attributes(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return dict(original(self, *args, **kwargs))
+
+    SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
+
+
 def serialised(app: WsgiApp) -> WsgiApp:
     """``app`` answering one request at a time, except SQS long polls."""
     lock = threading.Lock()
@@ -83,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from werkzeug.serving import run_simple
 
     patch_partition_query()
+    patch_queue_attributes()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple("127.0.0.1", port, serialised(app), threaded=True)
     return 0
