@@ -195,6 +195,7 @@ class EdgeStore(VectorStore):
         self.root = Path(root)
         self.params = params or EdgeParams()
         self._shards: dict[str, _OpenShard] = {}
+        self._known_pointers: _Pointers | None = None
 
     def __repr__(self) -> str:
         return f"EdgeStore({str(self.root)!r})"
@@ -233,11 +234,15 @@ class EdgeStore(VectorStore):
     # --- spaces (recsys.store.spaces) ---------------------------------------------------------
 
     def _pointers(self) -> _Pointers:
-        """This root's pointers, read from ``spaces.json`` once per process (call locked)."""
-        root = self.root.resolve()
-        known = _POINTERS.get(root)
+        """This root's pointers, read from ``spaces.json`` once per process (call locked);
+        the store keeps the process's object, so the request path resolves no path."""
+        known = self._known_pointers
         if known is None:
-            known = _POINTERS[root] = _Pointers(read_pointer_file(root / _POINTER_FILE))
+            root = self.root.resolve()
+            known = _POINTERS.get(root)
+            if known is None:
+                known = _POINTERS[root] = _Pointers(read_pointer_file(root / _POINTER_FILE))
+            self._known_pointers = known
         return known
 
     def _read_pointers(self) -> dict[str, str]:
@@ -245,6 +250,11 @@ class EdgeStore(VectorStore):
             return dict(self._pointers().collections)
 
     def _pointer_stamp(self) -> object:
+        # Read on every request: once the process's pointers are known, the version (an int,
+        # bumped under the lock by every switch) is read without the process-wide lock.
+        known = self._known_pointers
+        if known is not None:
+            return known.version
         with _REGISTRY_LOCK:
             return self._pointers().version
 
