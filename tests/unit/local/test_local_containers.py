@@ -76,3 +76,31 @@ def test_a_blocked_function_never_delays_another_and_requests_run_side_by_side()
 def test_a_pool_needs_a_container() -> None:
     with pytest.raises(ValueError):
         ContainerPool("f", 0)
+
+
+def test_streamed_and_whole_replies_arrive_complete_and_in_order() -> None:
+    # GIVEN an app that streams its body in three parts on /stream and answers whole elsewhere
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if scope["path"] == "/stream":
+            for part in (b"a", b"b"):
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"end"})
+
+    pool = ContainerPool("f", 2)
+
+    async def gateway(scope: Any, receive: Any, send: Any) -> None:
+        await pool.serve(app, scope, receive, send)
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=gateway)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            return list(await asyncio.gather(*(http.get(p) for p in ("/stream", "/", "/stream"))))
+
+    try:
+        replies = asyncio.run(scenario())
+    finally:
+        pool.close()
+    # THEN every reply holds its whole body, the streamed parts in the order sent
+    assert [r.content for r in replies] == [b"abend", b"end", b"abend"]
+    assert pool.stats()["served"] == 3 and pool.stats()["busy"] == 0

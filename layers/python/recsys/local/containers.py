@@ -96,7 +96,9 @@ class ContainerPool:
             return await asyncio.wrap_future(future)
 
         # The response start is held back and crosses to uvicorn's loop with the first body
-        # message: one hop between the threads per reply instead of two.
+        # message; a reply's last body message (all of most replies) does not cross on its own:
+        # it is handed back with the container's completion, so a reply costs the threads two
+        # wake-ups (hand over, hand back) instead of four.
         held: list[Message] = []
 
         async def relay(messages: list[Message]) -> None:
@@ -107,16 +109,15 @@ class ContainerPool:
             if message["type"] == "http.response.start":
                 held.append(message)
                 return
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                held.append(message)  # sent by uvicorn's loop once the invocation is done
+                return
             messages = [*held, message]
             held.clear()
             await relay(messages)
 
         async def run() -> None:
-            try:
-                await app(scope, relay_receive, relay_send)
-            finally:
-                if held:  # a start never followed by a body: send it as the app did
-                    await relay(list(held))
+            await app(scope, relay_receive, relay_send)
 
         try:
             await asyncio.wrap_future(container.submit(run()))
@@ -124,6 +125,8 @@ class ContainerPool:
             self.busy -= 1
             self.served += 1
             idle.put_nowait(container)
+            if held:  # what the app sent last (or a start never followed by a body)
+                await on_main_send(held)
 
     def stats(self) -> dict[str, int]:
         """Pool size and what it has done (for /_local/status)."""
