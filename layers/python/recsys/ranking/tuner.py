@@ -24,7 +24,8 @@ Protocol — the one ``recsys eval`` uses, replayed inside the store's history u
   *check* (over the same weighted sum): the store serves a ranker fitted on its latest
   history, by the procedure that won on a window it had not seen. (Serving the fit of older
   windows scored lower on the test side of 7 of 10 dataset × objective pairs,
-  docs/SELF_TUNING.md.) The weighted sum is served as it was checked.
+  docs/SELF_TUNING.md.) The weighted sum is served as it was checked. When both pass, the
+  learned ranker is kept (``TuneOptions.prefer_learned``): the folds cannot credit its refit.
 
 A store with too little history (fewer than ``min_users`` customers buying in a window) is
 *cold*: it keeps :data:`COLD_START` (measured safe on both a gift wholesaler and a grocery,
@@ -281,6 +282,14 @@ def tune(
         best_name = max(candidates, key=lambda n: gain[n])
         accepted = [n for n in candidates if gain[n] > 1.0 + opts.min_gain and gain[n] > 0]
         keep_new = best_name in accepted
+        if (
+            keep_new
+            and best_name == "weighted_sum"
+            and "learned" in accepted
+            and opts.prefer_learned
+            and opts.refit
+        ):
+            best_name = "learned"  # TuneOptions.prefer_learned says why
         prev = current.modes.get(mode) if current is not None else None
         t0 = time.perf_counter()
         scorers = {n: c.scorer for n, c in candidates.items()}
