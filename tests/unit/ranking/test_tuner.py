@@ -170,6 +170,9 @@ def test_fit_is_checked_and_serialised(fitted: FittedRanking) -> None:
             assert entry["chosen"] in entry["accepted"]
             assert entry["gain"][entry["chosen"]] > 1.0
             assert fitted.modes[mode].chosen == entry["chosen"]
+        if {"weighted_sum", "learned"} <= set(entry["accepted"]):
+            # both passed: the learned ranker (refitted on the latest windows) is served
+            assert entry["chosen"] == "learned"
         for name in entry["accepted"]:
             folds = (check, entry["check_fit_window"])
             ratios = [f[name]["recall"] / f["current"]["recall"] for f in folds]
@@ -401,3 +404,59 @@ def test_refit_can_be_turned_off(shop: tuple[list[ProfileEvent], Catalog]) -> No
         assert refit.report["modes"][mode]["check"] == checked.report["modes"][mode]["check"]
         a, b = candidate(refit, mode, "learned"), candidate(checked, mode, "learned")
         assert a is not None and b is not None and a.to_json() != b.to_json()
+
+
+def test_all_time_bestsellers_are_candidates(shop: tuple[list[ProfileEvent], Catalog]) -> None:
+    """The products with the most distinct buyers are in every pool (not only the 30-day
+    decayed popular list), so a fitted scorer can at least rank as a bestseller list does."""
+    events, catalog = shop
+    now = events[len(events) // 2].at
+    items, users, aggs, history = _sources(events, catalog, now)
+    stats = compute_item_stats(events, now=now, payloads=catalog.payloads)
+    assert stats.ranked[0] == max(stats.buyers, key=lambda p: (stats.buyers[p], p))
+    user = UserState(user_id="u#1", purchases=history["u#1"])
+    bought = {p.product_id for p in history["u#1"]}
+    none = Budgets(
+        popular=0, trending=0, categories=0, new_categories=0, ann=0, similar_users=0, seeds=0
+    )
+    args = dict(now=now, items=items, users=users, aggregates=aggs, stats=stats)
+    pool = build_pool(user, buy_again=False, budgets=replace(none, bestsellers=5), **args)  # type: ignore[arg-type]
+    expected = [p for p in stats.ranked if p not in bought][:5]
+    assert sorted(pool.ids) == sorted(expected)
+    off = build_pool(user, buy_again=False, budgets=replace(none, bestsellers=0), **args)  # type: ignore[arg-type]
+    assert off.ids == []
+
+
+def test_budgets_stored_before_the_bestseller_source_keep_their_pools() -> None:
+    old = Budgets.from_json({"popular": 60, "trending": 25, "categories": 3})
+    assert old.bestsellers == 0 and old.popular == 60 and old.new_categories == 3
+    assert Budgets.from_json(Budgets().to_json()) == Budgets()
+    assert Budgets().bestsellers > 0
+
+
+def test_favourite_categories_break_ties_by_the_latest_purchase(
+    shop: tuple[list[ProfileEvent], Catalog],
+) -> None:
+    """A short history buys one product per category: the category bought last is the
+    favourite (not the first by name)."""
+    events, catalog = shop
+    now = events[len(events) // 2].at
+    items, users, aggs, _ = _sources(events, catalog, now)
+    stats = compute_item_stats(events, now=now, payloads=catalog.payloads)
+    # p001 is in C1, p006 in C6: one purchase each, C6 the more recent
+    purchases = [Purchase("p006", now - DAY), Purchase("p001", now - 5 * DAY)]
+    user = UserState(user_id="u#new", purchases=purchases)
+    none = Budgets(popular=0, trending=0, bestsellers=0, ann=0, similar_users=0, seeds=0)
+    budgets = replace(none, categories=0, new_categories=1, per_category=3)
+    pool = build_pool(
+        user,
+        now=now,
+        items=items,
+        users=users,
+        aggregates=aggs,
+        stats=stats,
+        budgets=budgets,
+        buy_again=False,
+    )
+    assert pool.ids and {catalog.payloads[p]["category"] for p in pool.ids} == {"C6"}
+    assert sorted(pool.ids) == sorted([p for p in stats.by_category["C6"] if p != "p006"][:3])

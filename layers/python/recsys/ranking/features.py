@@ -2,12 +2,13 @@
 
 :func:`build_pool` gathers candidates from every source with fixed per-source budgets (the
 user's own purchases, co-purchase neighbours of their recent purchases, nearest products to
-the profile, similar users' purchases, popular and trending products, the bestsellers of the
-user's favourite categories) and describes each by :data:`FEATURES`: each source's score and
-rank, popularity and trending, the recency and count of the user's purchases of it and of its
-category, the item's repeat rate and repurchase interval, category affinity, price band fit and
-age. The tuner (:mod:`recsys.ranking.tuner`) replays history through this same function, so a
-fitted scorer is judged on exactly the candidates and values it will be served.
+the profile, similar users' purchases, popular (decayed) and trending products, the all-time
+bestsellers by distinct buyers, the bestsellers of the user's favourite categories) and
+describes each by :data:`FEATURES`: each source's score and rank, popularity and trending,
+the recency and count of the user's purchases of it and of its category, the item's repeat
+rate and repurchase interval, category affinity, price band fit and age. The tuner
+(:mod:`recsys.ranking.tuner`) replays history through this same function, so a fitted scorer
+is judged on exactly the candidates and values it will be served.
 
 Item-level figures that the aggregates do not carry (buyers, repeat rate, repurchase interval,
 price, first sale, rank in its category) are :class:`~recsys.ranking.item_stats.ItemStats`,
@@ -85,9 +86,15 @@ class Budgets:
     similar_items: int = 50
     repeat: int = 100
     popular: int = 60
+    #: the all-time bestsellers by distinct buyers (``popular`` is the 30-day decayed list):
+    #: what a bestseller list would show is always a candidate the scorer can rank first
+    bestsellers: int = 50
     trending: int = 25
     categories: int = 3
     per_category: int = 10
+    #: favourite categories when bought products are excluded ("new"): their bestsellers are
+    #: then the personal candidates that take the re-purchases' place
+    new_categories: int = 5
     #: With a pre-score (serving), only this many candidates have payloads and vectors read:
     #: the best by every feature but the content cosine (reading them is most of a request).
     fetch: int = 100
@@ -98,7 +105,13 @@ class Budgets:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Budgets:
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: int(v) for k, v in data.items() if k in known})
+        values = {k: int(v) for k, v in data.items() if k in known}
+        if data and "bestsellers" not in data:
+            # Stored before these budgets existed: serve the pools it was checked on.
+            values["bestsellers"] = 0
+        if data and "new_categories" not in data:
+            values["new_categories"] = values.get("categories", cls.categories)
+        return cls(**values)
 
 
 @dataclass
@@ -135,9 +148,17 @@ class _Gather:
     """One request's candidates being collected: a raw feature row per product."""
 
     def __init__(
-        self, user: UserState, *, now: float, stats: ItemStats, budgets: Budgets, excluded: set[str]
+        self,
+        user: UserState,
+        *,
+        now: float,
+        stats: ItemStats,
+        budgets: Budgets,
+        excluded: set[str],
+        buy_again: bool = True,
     ) -> None:
         self.user, self.now, self.stats, self.budgets = user, now, stats, budgets
+        self.buy_again = buy_again
         self.excluded = excluded
         self.rows: dict[str, npt.NDArray[np.float64]] = {}
         self.lines: dict[str, list[float]] = defaultdict(list)
@@ -257,16 +278,30 @@ class _Gather:
         """Popular and trending products, and the bestsellers of the user's favourite
         categories; returns the trending scores."""
         b, skip = self.budgets, self.excluded
-        for pid, _ in aggregates.popular(limit=b.popular + len(skip), category=category):
+        popular = aggregates.popular(limit=b.popular + len(skip), category=category)
+        for pid, _ in popular if b.popular > 0 else ():
             if pid not in skip:
                 self.row(pid)
+        if b.bestsellers > 0 and category is None:
+            taken = 0
+            for pid in self.stats.ranked:
+                if taken >= b.bestsellers:
+                    break
+                if pid not in skip:
+                    self.row(pid)
+                    taken += 1
         trending = dict(aggregates.trending(limit=b.trending + len(skip), category=category))
-        for pid in trending:
+        for pid in trending if b.trending > 0 else ():
             if pid not in skip:
                 self.row(pid)
-        if b.categories > 0 and category is None:
-            favourite = sorted(self.cat_count, key=lambda c: (-self.cat_count[c], c))
-            for cat in favourite[: b.categories]:
+        n_cats = b.categories if self.buy_again else b.new_categories
+        if n_cats > 0 and category is None:
+            # Most products bought in it first; ties (most categories of a short history hold
+            # one product) by the latest purchase there, not by name.
+            favourite = sorted(
+                self.cat_count, key=lambda c: (-self.cat_count[c], -self.cat_last.get(c, 0.0), c)
+            )
+            for cat in favourite[:n_cats]:
                 members = [p for p in self.stats.by_category.get(cat, ()) if p not in skip]
                 for pid in members[: b.per_category]:
                     self.row(pid)
@@ -375,7 +410,7 @@ def build_pool(
     if exclude_seen:
         excluded |= set(user.recent)
     flt = replace(filters or Filters(), exclude_keys=sorted(excluded))
-    g = _Gather(user, now=now, stats=stats, budgets=budgets, excluded=excluded)
+    g = _Gather(user, now=now, stats=stats, budgets=budgets, excluded=excluded, buy_again=buy_again)
     if buy_again and budgets.repeat > 0:
         g.repeat()
     g.collaborative(aggregates)

@@ -43,6 +43,8 @@ class ItemStats:
     def __post_init__(self) -> None:
         ranked = sorted(self.buyers.items(), key=lambda kv: (-kv[1], kv[0]))
         self.rank = {pid: i for i, (pid, _) in enumerate(ranked)}
+        #: every item bought, most distinct buyers first (the bestseller list; ties by id)
+        self.ranked: list[str] = [pid for pid, _ in ranked]
         per_cat: dict[str, int] = defaultdict(int)
         self.cat_rank: dict[str, int] = {}
         for pid, _ in ranked:
