@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from recsys.evaluation.tuned_report import fitted, served_row, table, verdict
+import pytest
+
+from recsys.evaluation.tuned_report import (
+    fitted,
+    goals,
+    served_row,
+    summary,
+    table,
+    verdict,
+    write,
+)
 
 
 def _m(recall: float, coverage: float = 0.2) -> dict[str, float]:
@@ -74,3 +85,41 @@ def test_table_and_fitted_lines_carry_every_row_and_the_gains() -> None:
     assert rows[3].startswith("| **self-tuned** | 0.1100")
     text = fitted(run)
     assert "kept **learned**" in text and "mean gain over both weighted_sum 0.990" in text
+
+
+def test_goals_are_judged_on_the_served_row() -> None:
+    run = _run("learned", "defaults")
+    g = goals(run)
+    assert g["all"]["served"] == "learned" and g["all"]["ratio_met"]
+    assert g["all"]["served_ratio"] == pytest.approx(1.3)
+    assert g["all"]["coverage_met"]  # 30 %
+    # new: the defaults serve (0.04 / popularity 0.05), though self-tuned ties the baseline
+    assert g["new"]["served"] == "recsys" and not g["new"]["ratio_met"]
+    assert g["new"]["best_ratio"] == pytest.approx(1.0)
+    text = summary([run])
+    assert (
+        "| shop @  | new | 0.0400 | 0.0500 | 0.0450 | 0.0500 (popularity) | fixed defaults" in text
+    )
+    assert "0.800× (1.1×: **not met**)" in text
+    assert text.endswith("no dataset — of 1 runs.")
+
+
+def test_blocks_are_replaced_only_between_their_markers(tmp_path: Path) -> None:
+    run = _run("learned", "learned")
+    run["tuned"]["seconds"], run["tuned"]["peak_rss_mib"] = 12.5, 800.0
+    (tmp_path / "SELF_TUNING.md").write_text(
+        "intro\n<!-- tuned:results -->old<!-- /tuned:results -->\nmid\n"
+        "<!-- tuned:cost -->old<!-- /tuned:cost -->\nend\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "EVALUATION.md").write_text(
+        "a\n<!-- tuned:summary -->old<!-- /tuned:summary -->\nb\n", encoding="utf-8"
+    )
+    write([run], docs=tmp_path)
+    page = (tmp_path / "SELF_TUNING.md").read_text(encoding="utf-8")
+    assert page.startswith("intro\n<!-- tuned:results -->\n### shop") and page.endswith("end\n")
+    assert "| shop @  | 0 | 0 | 12.5 |" in page and "old" not in page
+    summary_page = (tmp_path / "EVALUATION.md").read_text(encoding="utf-8")
+    assert summary_page.startswith("a\n<!-- tuned:summary -->\n| dataset |")
+    assert summary_page.endswith("<!-- /tuned:summary -->\nb\n")
+    assert (tmp_path / "evaluation_tuned.png").stat().st_size > 0

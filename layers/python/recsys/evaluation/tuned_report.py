@@ -3,8 +3,9 @@
 ``python -m recsys.evaluation.tuned_report RUN.json ...`` reads runs written by
 ``recsys eval --out`` (or one JSON object per file with ``protocols``, ``timings``, ``dataset``
 and the tuner's report under ``tuned``) that include the rows "self_tuned" and "learned", and
-writes the block between ``<!-- tuned:results -->`` markers of docs/EVALUATION.md and the plot
-docs/evaluation_tuned.png.
+writes the blocks between ``<!-- tuned:results -->`` and ``<!-- tuned:cost -->`` markers of
+docs/SELF_TUNING.md, the ``<!-- tuned:summary -->`` block of docs/EVALUATION.md (the goals per
+dataset, judged on the row the store serves) and the plot docs/evaluation_tuned.png.
 """
 
 from __future__ import annotations
@@ -143,6 +144,115 @@ def fitted(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+GOALS = {"all": 1.2, "new": 1.1}
+MIN_COVERAGE = 0.10
+
+
+def _best_baseline(ms: dict[str, Any]) -> tuple[str, float]:
+    base = max(BASELINES, key=lambda b: ms.get(b, {}).get("recall@10", 0.0))
+    return base, float(ms[base]["recall@10"])
+
+
+def goals(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per protocol: the best baseline, the best of self-tuned / learned and the row the store
+    serves (the tuner's choice), each as a ratio to that baseline, and the goals met by the
+    served row (the ratio, and coverage@10 ≥ 10 %)."""
+    out: dict[str, dict[str, Any]] = {}
+    for protocol, goal in GOALS.items():
+        ms = run["protocols"][protocol]
+        base, b = _best_baseline(ms)
+        ours = max(OURS, key=lambda o: ms.get(o, {}).get("recall@10", 0.0))
+        served = served_row(run, "repeat" if protocol == "all" else "new") or ours
+        s = float(ms[served]["recall@10"])
+        ratio = s / b if b > 0 else float("inf")
+        cov = float(ms[served]["coverage@10"])
+        out[protocol] = {
+            "baseline": base,
+            "baseline_recall": b,
+            "best": ours,
+            "best_ratio": float(ms[ours]["recall@10"]) / b if b > 0 else float("inf"),
+            "served": served,
+            "served_recall": s,
+            "served_ratio": ratio,
+            "coverage": cov,
+            "ratio_met": ratio >= goal,
+            "coverage_met": cov >= MIN_COVERAGE,
+        }
+    return out
+
+
+def summary(runs: list[dict[str, Any]]) -> str:
+    """The table of docs/EVALUATION.md: per dataset and protocol, the fixed blend, both tuned
+    rows, the best baseline, and the served row's ratio to it and coverage, against the goals."""
+    head = (
+        "| dataset | protocol | fixed | self-tuned | learned | best baseline | served "
+        "| served / baseline (goal) | best of ours / baseline | served coverage@10 (goal 10 %) |\n"
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|"
+    )
+    lines = [head]
+    for r in runs:
+        g = goals(r)
+        for protocol in GOALS:
+            ms, e = r["protocols"][protocol], g[protocol]
+
+            def cell(name: str, ms: dict[str, Any] = ms) -> str:
+                return f"{ms[name]['recall@10']:.4f}" if name in ms else "–"
+
+            mark = "met" if e["ratio_met"] else "**not met**"
+            cmark = "met" if e["coverage_met"] else "**not met**"
+            lines.append(
+                f"| {r.get('dataset')} @ {r.get('split', '')} | {protocol} | {cell('recsys')} "
+                f"| {cell('self_tuned')} | {cell('learned')} "
+                f"| {e['baseline_recall']:.4f} ({e['baseline'].replace('_', '-')}) "
+                f"| {SERVED_LABEL[e['served']].removeprefix('the ')} "
+                f"| {e['served_ratio']:.3f}× ({GOALS[protocol]}×: {mark}) "
+                f"| {e['best_ratio']:.3f}× | {100 * e['coverage']:.1f} % ({cmark}) |"
+            )
+    met = [
+        f"{r.get('dataset')} @ {r.get('split', '')}"
+        for r in runs
+        if all(e["ratio_met"] and e["coverage_met"] for e in goals(r).values())
+    ]
+    lines.append("")
+    lines.append(
+        "Every goal met (both ratios and coverage, by the served row): "
+        + (", ".join(met) if met else "no dataset")
+        + f" — of {len(runs)} runs."
+    )
+    return "\n".join(lines)
+
+
+def cost(runs: list[dict[str, Any]]) -> str:
+    """The tuner's cost per run (its report) and the whole evaluation's."""
+    lines = [
+        "| run | products | training events | tuning wall s | of it: search / learned fit "
+        "/ check / refit s | peak RSS of the process MiB | whole eval wall / CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        t = r.get("tuned") or {}
+        secs = [m.get("seconds", {}) for m in t.get("modes", {}).values()]
+
+        def total(key: str, secs: list[dict[str, Any]] = secs) -> float:
+            return float(sum(s.get(key, 0.0) for s in secs))
+
+        parts = " / ".join(
+            f"{total(k):.0f}" for k in ("weighted_search", "learned_fit", "check", "refit")
+        )
+        lines.append(
+            f"| {r.get('dataset')} @ {r.get('split', '')} | {r.get('catalog_size', 0):,} "
+            f"| {r.get('train_events', 0):,} | {t.get('seconds', '–')} | {parts} "
+            f"| {t.get('peak_rss_mib', '–')} | {r.get('wall_s', '–')} / {r.get('cpu_s', '–')} |"
+        )
+    return "\n".join(lines)
+
+
+def _replace_block(text: str, name: str, body: str) -> str:
+    block = f"<!-- tuned:{name} -->\n{body}\n<!-- /tuned:{name} -->"
+    pattern = re.compile(rf"<!-- tuned:{name} -->.*?<!-- /tuned:{name} -->", re.S)
+    return pattern.sub(lambda _: block, text) if pattern.search(text) else text
+
+
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
     """Recall@10 per dataset: one panel per protocol (one shared axis each), a group of bars
     per dataset, values on the bars."""
@@ -191,7 +301,14 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def write(runs: list[dict[str, Any]], docs: Path = DOCS, doc: str = "EVALUATION.md") -> None:
+def write(
+    runs: list[dict[str, Any]],
+    docs: Path = DOCS,
+    doc: str = "SELF_TUNING.md",
+    summary_doc: str | None = "EVALUATION.md",
+) -> None:
+    """The per-dataset block (and the cost block, where ``doc`` has its markers) of ``doc``,
+    the summary block of ``summary_doc`` (only between its markers) and the plot."""
     parts = []
     for r in runs:
         parts.append(
@@ -203,16 +320,27 @@ def write(runs: list[dict[str, Any]], docs: Path = DOCS, doc: str = "EVALUATION.
     text = md.read_text(encoding="utf-8") if md.exists() else "# Self-tuned ranking\n"
     pattern = re.compile(r"<!-- tuned:results -->.*?<!-- /tuned:results -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n"
+    text = _replace_block(text, "cost", cost(runs))
     md.write_text(text, encoding="utf-8")
+    if summary_doc:
+        other = docs / summary_doc
+        if other.exists():
+            before = other.read_text(encoding="utf-8")
+            after = _replace_block(before, "summary", summary(runs))
+            if after != before:
+                other.write_text(after, encoding="utf-8")
     plot(runs, docs / "evaluation_tuned.png")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--doc", default="EVALUATION.md", help="the page under docs/ to update")
+    parser.add_argument("--doc", default="SELF_TUNING.md", help="the page under docs/ to update")
+    parser.add_argument(
+        "--summary-doc", default="EVALUATION.md", help="the page with the summary block"
+    )
     args = parser.parse_args(argv)
-    write(_runs(args.runs), doc=args.doc)
+    write(_runs(args.runs), doc=args.doc, summary_doc=args.summary_doc or None)
     return 0
 
 
