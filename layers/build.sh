@@ -116,6 +116,13 @@ rm -rf "$SITE"/pydantic/v1
 # http2=True, which the store never passes (httpcore imports h2 only for HTTP/2 connections).
 rm -rf "$SITE"/h2 "$SITE"/h2-*.dist-info "$SITE"/hpack "$SITE"/hpack-*.dist-info \
   "$SITE"/hyperframe "$SITE"/hyperframe-*.dist-info
+# grpcio (17.5 MiB, nearly all its native core): qdrant-client imports grpc at package import,
+# REST client or not, but the store speaks REST only (no prefer_grpc). layers/stubs/grpc takes
+# its place: the classes and enums qdrant-client's modules need to import, and a GrpcNotShipped
+# error from anything that would open a gRPC channel (tests/unit/test_layer_grpc_stub.py).
+rm -rf "$SITE"/grpc "$SITE"/grpcio-*.dist-info
+cp -r layers/stubs/grpc "$SITE"/grpc
+find "$SITE"/grpc -type d -name '__pycache__' -prune -exec rm -rf {} +
 # Powertools' Swagger UI files serve its own HTTP resolver (FastAPI serves ours), and
 # qdrant-client's .proto files are the sources of the generated *_pb2 modules it imports.
 rm -rf "$SITE"/aws_lambda_powertools/event_handler/openapi/swagger_ui/*.js \

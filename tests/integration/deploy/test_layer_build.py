@@ -1,7 +1,9 @@
 """The Lambda layer as layers/build.sh builds it: what is in it, its size, and that it runs.
 
-The layer is built once for this module into a temporary directory (Linux x86_64 cp312 wheels
-from PyPI, bytecode compiled by CPython 3.12), then every handler in template.yaml is started
+The layer is built twice for this module into temporary directories (Linux x86_64 cp312 wheels
+from PyPI, bytecode compiled by CPython 3.12): as by default (MiniLM) and with the multilingual
+encoder selected (``LAYER_MODELS="multilingual minilm"``). Each encoder in each runs from the
+layer and gives the checkout's vectors, and every handler in template.yaml is started
 in a fresh CPython 3.12 process with only the layer and the runtime's boto3 on its path and
 invoked once with its sample event against a moto server — the bench's cold start, here as a
 check that the shipped tree (bytecode-only third-party packages, trimmed parts) still runs.
@@ -10,11 +12,13 @@ Needs a CPython 3.12 (the runtime's version); skipped, saying so, where there is
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -39,10 +43,8 @@ def python312() -> str:
     return python
 
 
-@pytest.fixture(scope="module")
-def built(python312: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("layer") / "layer"
-    env = {**os.environ, "LAYER_OUT": str(out), "PYTHON312": python312}
+def _build(python312: str, out: Path, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LAYER_OUT": str(out), "PYTHON312": python312, **env_extra}
     env.setdefault("PYTHON", sys.executable)
     proc = subprocess.run(
         ["bash", str(ROOT / "layers" / "build.sh")],
@@ -53,7 +55,36 @@ def built(python312: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def built(python312: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("layer") / "layer"
+    _build(python312, out)
     return out
+
+
+@pytest.fixture(scope="module")
+def built_multilingual(
+    python312: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The layer with the multilingual encoder selected and MiniLM asked for as well."""
+    out = tmp_path_factory.mktemp("layer-multilingual") / "layer"
+    return out, _build(python312, out, LAYER_MODELS="multilingual minilm")
+
+
+def _run_from_layer(python312: str, layer: Path, code: str) -> str:
+    """Run ``code`` in a fresh 3.12 process with only the layer on its path; its stdout."""
+    proc = subprocess.run(
+        [python312, "-c", code],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(layer / "python")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
 
 
 def _size(path: Path) -> int:
@@ -101,6 +132,11 @@ def test_what_never_runs_is_left_out_but_package_metadata_stays(built: Path) -> 
     assert not (site / "h2").exists()
     # AND PyYAML, which only the local stack's template reader needs
     assert not (site / "yaml").exists()
+    # AND grpcio's native core: grpc is the stand-in from layers/stubs, no grpcio metadata
+    assert not (site / "grpc" / "_cython").exists()
+    assert (site / "grpc" / "__init__.pyc").is_file()
+    assert (site / "grpc" / "aio" / "__init__.pyc").is_file()
+    assert not list(site.glob("grpcio-*.dist-info"))
     assert not list(site.rglob("*.pyi"))
     # AND every distribution keeps the METADATA importlib.metadata reads at import
     dist_infos = list(site.glob("*.dist-info"))
@@ -127,23 +163,80 @@ def test_native_libraries_load_and_the_encoder_runs_from_the_layer(
         "print(out.shape[-1])\n"
     )
     # WHEN a 3.12 process imports the native packages and runs the encoder from the layer alone
-    proc = subprocess.run(
-        [python312, "-c", code],
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(built / "python")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = _run_from_layer(python312, built, code)
     # THEN everything loads and the model produces 384-d token vectors
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "384"
+    assert out.strip() == "384"
 
 
-def test_every_handler_cold_starts_and_answers_from_the_layer(built: Path, python312: str) -> None:
+def test_the_multilingual_layer_fits_and_takes_minilm_only_if_it_fits_too(
+    built_multilingual: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    layer, proc = built_multilingual
+    models = layer / "models_onnx"
+    # THEN the selected encoder is in, and the layer is within the target with it
+    assert (models / "use-multilingual-v3-int8" / "model.onnx").is_file()
+    size = _size(layer)
+    assert size <= TARGET, f"{size / MIB:.1f} MiB"
+    # AND MiniLM is in exactly when the layer stays within the target with it, else the build
+    # says it left it out
+    minilm = ROOT / "models_onnx" / "all-MiniLM-L6-v2-int8"
+    minilm_bytes = sum(p.stat().st_size for p in minilm.iterdir() if p.suffix in {".onnx", ".json"})
+    if not (models / minilm.name).is_dir():
+        assert size + minilm_bytes > TARGET
+        assert f"{minilm.name} left out" in proc.stderr
+
+
+def _layer(request: pytest.FixtureRequest, fixture: str) -> Path:
+    """The layer tree of ``built`` or ``built_multilingual``."""
+    found = request.getfixturevalue(fixture)
+    return Path(found[0] if isinstance(found, tuple) else found)
+
+
+ENCODER_TEXTS = [
+    "red wool scarf",
+    "WHITE HANGING HEART T-LIGHT HOLDER",
+    "красный шерстяной шарф",
+    "kırmızı yün atkı",
+    "Roter Wollschal für den Winter",
+    "",
+]
+
+
+@pytest.mark.parametrize("which", ["built", "built_multilingual"])
+def test_each_encoder_in_the_layer_gives_the_checkouts_vectors(
+    which: str, python312: str, request: pytest.FixtureRequest
+) -> None:
+    from recsys.encoder import TextEncoder
+
+    layer = _layer(request, which)
+    folders = sorted(p for p in (layer / "models_onnx").iterdir() if p.is_dir())
+    assert folders
+    for folder in folders:
+        # WHEN recsys's encoder runs from the layer alone in a 3.12 process
+        code = (
+            "import json, sys\n"
+            "from recsys.encoder import TextEncoder\n"
+            f"enc = TextEncoder({str(folder)!r})\n"
+            f"print(json.dumps(enc.encode({ENCODER_TEXTS!r}).tolist()))\n"
+        )
+        out = _run_from_layer(python312, layer, code)
+        from_layer = np.array(json.loads(out.strip().splitlines()[-1]), dtype=np.float32)
+        # THEN it gives the vectors the checkout's copy of that model gives here
+        here = TextEncoder(ROOT / "models_onnx" / folder.name).encode(ENCODER_TEXTS)
+        assert from_layer.shape == here.shape
+        assert float(np.abs(from_layer - here).max()) < 1e-5, folder.name
+
+
+@pytest.mark.parametrize("which", ["built", "built_multilingual"])
+def test_every_handler_cold_starts_and_answers_from_the_layer(
+    which: str, python312: str, request: pytest.FixtureRequest
+) -> None:
+    layer = _layer(request, which)
     # GIVEN boto3 as the runtime provides it, and a moto server provisioned from template.yaml
     layer_bench._runtime_boto3(python312)
-    # WHEN each function's handler file is imported in a fresh 3.12 process and invoked once
-    rows = layer_bench._cold_starts(python312, 1, [built])
+    # WHEN each function's handler file is imported in a fresh 3.12 process and invoked once,
+    # with the layer's encoder (the multilingual one in the multilingual layer)
+    rows = layer_bench._cold_starts(python312, 1, [layer])
     # THEN all five ran: HTTP handlers answered 2xx, SQS handlers failed no record
     assert {row["function"] for row in rows} == {
         "IngestFunction",
