@@ -448,15 +448,7 @@ def test_favourite_categories_break_ties_by_the_latest_purchase(
     user = UserState(user_id="u#new", purchases=purchases)
     none = Budgets(popular=0, trending=0, bestsellers=0, ann=0, similar_users=0, seeds=0)
     budgets = replace(none, categories=0, new_categories=1, per_category=3)
-    pool = build_pool(
-        user,
-        now=now,
-        items=items,
-        users=users,
-        aggregates=aggs,
-        stats=stats,
-        budgets=budgets,
-        buy_again=False,
-    )
+    args = dict(now=now, items=items, users=users, aggregates=aggs, stats=stats)
+    pool = build_pool(user, budgets=budgets, buy_again=False, **args)  # type: ignore[arg-type]
     assert pool.ids and {catalog.payloads[p]["category"] for p in pool.ids} == {"C6"}
     assert sorted(pool.ids) == sorted([p for p in stats.by_category["C6"] if p != "p006"][:3])
