@@ -17,17 +17,18 @@ from recsys.api.routes import recommend
 from recsys.catalog.embed import DirectEmbedQueue, Embedder
 from recsys.catalog.encoding import settings_for_model
 from recsys.catalog.ingest import ingest_rows
-from recsys.catalog.text import product_text
+from recsys.catalog.text import title_text
 from recsys.core.config import Settings
 from recsys.encoder import get_encoder
 from recsys.services import Services
+from recsys.store.space_ids import second_space, second_vector_name
 from recsys.store.spaces import forget_model
 
 pytestmark = pytest.mark.integration
 
 ONLINE_RETAIL = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail"
 MULTI = "use-multilingual-v3-int8"
-SECOND = f"text__{MULTI}"
+SECOND = second_vector_name(second_space(MULTI))
 
 
 def catalog() -> list[dict[str, Any]]:
@@ -62,13 +63,13 @@ def test_ingest_writes_both_encoders_vectors_and_search_reads_them(
     result = ingest_rows(rows, store=services.store, queue=queue, settings=services.settings)
     queue.close()
     assert result.accepted == len(rows)
-    # THEN every product carries "text" and the multilingual vector of its own text
+    # THEN every product carries "text" and the multilingual vector of its own title
     keys = [r["product_id"] for r in rows]
     records = services.store.retrieve("products", keys, with_vectors=True)
     assert len(records) == len(rows)
     assert all(set(r.vectors) == {"text", SECOND} for r in records)
     use = get_encoder(settings_for_model(services.settings, MULTI))
-    want = use.encode([product_text(r.payload) for r in records[:16]])
+    want = use.encode([title_text(r.payload) for r in records[:16]])
     got = np.stack([r.vectors[SECOND] for r in records[:16]])
     cosines = np.sum(want * got, axis=1) / np.linalg.norm(got, axis=1)
     assert float(cosines.min()) > 0.99

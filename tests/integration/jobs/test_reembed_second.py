@@ -1,9 +1,10 @@
 """``reembed`` and a second encoder's vector, with the two shipped models, on both backends.
 
 A store filled with MiniLM alone (``RECSYS_SECOND_ENCODER=none``) gets the multilingual
-vector beside "text" by a re-embed that keeps its encoder — "text" copied, only the new vector
-encoded, profiles kept — after which search answers a Russian query; a second re-embed moves
-the store to the multilingual encoder, copying both vectors (nothing encoded)."""
+vector of the titles beside "text" by a re-embed that keeps its encoder — "text" copied, only
+the new vector encoded, profiles kept — after which search answers a Russian query; a second
+re-embed moves the store to the multilingual encoder, copying MiniLM's vector and encoding the
+multilingual "text" (the full text: another space than the titles' vector)."""
 
 from __future__ import annotations
 
@@ -20,16 +21,18 @@ from test_reembed import (  # noqa: F401 (_fresh_context: its autouse fixture, h
 )
 
 from recsys.catalog.encoding import settings_for_model
-from recsys.catalog.text import product_text
+from recsys.catalog.text import product_text, title_text
 from recsys.encoder import get_encoder
 from recsys.jobs.reembed import reembed
 from recsys.services import Services
+from recsys.store.space_ids import second_space
 from recsys.store.spaces import MODEL_FIELD, active_model, physical_name
 
 pytestmark = pytest.mark.integration
 
 MINILM = "all-MiniLM-L6-v2-int8"
 MULTI = "use-multilingual-v3-int8"
+TITLES = second_space(MULTI)
 #: "Inflatable globe": product 10002, INFLATABLE POLITICAL GLOBE, among the products.
 RUSSIAN, TARGET = "надувной глобус", "10002"
 
@@ -55,17 +58,17 @@ def test_a_reembed_adds_the_second_vector_then_swaps_the_encoders_without_encodi
     assert added.products_embedded == N_PRODUCTS and added.vectors_copied == N_PRODUCTS
     assert added.profiles_rebuilt == 0
     spec = services.store.bound_spec("products")
-    assert spec is not None and spec.name == physical_name("products", MINILM, MULTI)
+    assert spec is not None and spec.name == physical_name("products", MINILM, TITLES)
     assert sorted(services.store.collections()) == [
-        physical_name("products", MINILM, MULTI),
+        physical_name("products", MINILM, TITLES),
         physical_name("users", MINILM),
     ]
     assert services.store.count("users") == N_USERS
     (rec,) = services.store.retrieve("products", [TARGET], with_vectors=True)
     multilingual = get_encoder(settings_for_model(settings, MULTI))
-    want = multilingual.encode([product_text(rec.payload)])[0]
-    got = rec.vectors[f"text__{MULTI}"]
-    assert float(np.dot(want, got) / np.linalg.norm(got)) > 0.99  # its text's USE vector
+    want = multilingual.encode([title_text(rec.payload)])[0]
+    got = rec.vectors[f"text__{TITLES}"]
+    assert float(np.dot(want, got) / np.linalg.norm(got)) > 0.99  # its title's USE vector
     # AND search fuses both lists: the Russian query finds the globe, as a match
     found = services.recommender.ranker.search(RUSSIAN, user_id=None, limit=10)
     assert found.strategy == "search" and not found.degraded
@@ -78,13 +81,17 @@ def test_a_reembed_adds_the_second_vector_then_swaps_the_encoders_without_encodi
     swapped = reembed(
         store=services.store, log=services.event_log, settings=swap_settings, grace_s=0.0
     )
-    # THEN both vectors were copied (nothing encoded), the profiles rebuilt in the new space
+    # THEN MiniLM's vectors were copied and the multilingual "text" encoded (of the full
+    # text, not the titles the served second vector holds), the profiles rebuilt
     assert swapped.complete and (swapped.source, swapped.target) == (MINILM, MULTI)
-    assert swapped.vectors_copied == 2 * N_PRODUCTS
+    assert swapped.vectors_copied == N_PRODUCTS
+    assert swapped.products_embedded == N_PRODUCTS
     assert swapped.profiles_rebuilt == N_USERS
     assert active_model(services.store, swap_settings) == MULTI
     (moved,) = services.store.retrieve("products", [TARGET], with_vectors=True)
     assert moved.payload[MODEL_FIELD] == MULTI
-    assert np.allclose(moved.vectors["text"], got, atol=1e-2)
+    full = multilingual.encode([product_text(rec.payload)])[0]
+    assert float(np.dot(full, moved.vectors["text"])) > 0.99
+    assert float(np.dot(got, moved.vectors["text"])) < 0.99
     assert np.allclose(moved.vectors[f"text__{MINILM}"], rec.vectors["text"], atol=1e-2)
     services.close()

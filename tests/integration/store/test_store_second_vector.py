@@ -17,13 +17,16 @@ from recsys.core.errors import SpaceMismatchError
 from recsys.store import PointIn, VectorStore, ensure_collections
 from recsys.store.edge import EdgeStore
 from recsys.store.qdrant import QdrantStore
+from recsys.store.space_ids import second_space
 from recsys.store.spaces import declared_second, forget_model, physical_name
 
 pytestmark = pytest.mark.integration
 
 MINILM = "all-MiniLM-L6-v2-int8"
 MULTI = "use-multilingual-v3-int8"
-SECOND = f"text__{MULTI}"
+#: The multilingual encoder's vector of the titles (its space id says so).
+TITLES = second_space(MULTI)
+SECOND = f"text__{TITLES}"
 
 
 def open_kind(kind: str, root: Path) -> VectorStore:
@@ -57,19 +60,21 @@ def test_a_new_store_declares_the_second_vector_and_searches_it_in_its_own_space
     ensure_collections(store, Settings(data_dir=tmp_path))
     spec = store.bound_spec("products")
     assert spec is not None
-    assert spec.name == physical_name("products", MINILM, MULTI)
+    assert spec.name == physical_name("products", MINILM, TITLES)
     assert dict(spec.vectors) == {"text": 384, SECOND: 512}
-    assert declared_second(store, "products") == {SECOND: MULTI}
+    assert declared_second(store, "products") == {SECOND: TITLES}
     # WHEN products are written with both vectors, and one with "text" only (a deployment
     # without the second model)
     both = [PointIn(f"p{i}", {"text": unit(384, i), SECOND: unit(512, 100 + i)}) for i in range(8)]
     store.upsert("products", [*both, PointIn("lone", {"text": unit(384, 99)})])
     # THEN each vector is searched by itself, the second under its own encoder's check
     assert store.search("products", unit(384, 3), using="text", limit=1)[0].key == "p3"
-    hits = store.search("products", unit(512, 103), using=SECOND, limit=9, model=MULTI)
+    hits = store.search("products", unit(512, 103), using=SECOND, limit=9, model=TITLES)
     assert hits[0].key == "p3" and "lone" not in {h.key for h in hits}
     with pytest.raises(SpaceMismatchError):
         store.search("products", unit(512, 103), using=SECOND, limit=1, model=MINILM)
+    with pytest.raises(SpaceMismatchError):  # the same model over the full text: another space
+        store.search("products", unit(512, 103), using=SECOND, limit=1, model=MULTI)
     with pytest.raises(SpaceMismatchError):
         store.search("products", unit(384, 3), using="text", limit=1, model=MULTI)
     (rec,) = store.retrieve("products", ["p5"], with_vectors=True)
@@ -81,7 +86,7 @@ def test_a_new_store_declares_the_second_vector_and_searches_it_in_its_own_space
     ensure_collections(again, Settings(data_dir=tmp_path, second_encoder="none"))
     reopened = again.bound_spec("products")
     assert reopened is not None and dict(reopened.vectors) == {"text": 384, SECOND: 512}
-    hits = again.search("products", unit(512, 106), using=SECOND, limit=1, model=MULTI)
+    hits = again.search("products", unit(512, 106), using=SECOND, limit=1, model=TITLES)
     assert hits[0].key == "p6"
     again.close()
 

@@ -1,4 +1,6 @@
-from recsys.catalog.text import TOTAL_BUDGET, product_text
+import pytest
+
+from recsys.catalog.text import TOTAL_BUDGET, product_text, title_text, vector_text
 
 
 def test_product_text_orders_fields_and_skips_missing() -> None:
@@ -25,3 +27,14 @@ def test_product_text_budget_keeps_title_when_description_is_huge() -> None:
 
 def test_product_text_of_empty_product_is_empty() -> None:
     assert product_text({}) == ""
+
+
+def test_a_vector_embeds_the_product_text_its_space_names() -> None:
+    product = {"title": "  ALARM CLOCK   BAKELIKE RED ", "category": "Home > Clocks"}
+    # THEN the full text by default, the title alone (normalised) for "title"
+    assert vector_text(None, product) == product_text(product)
+    assert vector_text("title", product) == title_text(product) == "ALARM CLOCK BAKELIKE RED"
+    # AND a product without a title falls back to its full text; an unknown text is an error
+    assert title_text({"category": "Home > Clocks"}) == "Home > Clocks"
+    with pytest.raises(ValueError, match="no product text named"):
+        vector_text("summary", product)

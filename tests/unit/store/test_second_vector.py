@@ -11,7 +11,14 @@ from recsys.core.config import Settings
 from recsys.core.errors import SpaceMismatchError
 from recsys.store import spaces
 from recsys.store.model import products_spec
-from recsys.store.space_ids import second_in_name, second_vector_name, vector_model
+from recsys.store.space_ids import (
+    second_in_name,
+    second_space,
+    second_vector_name,
+    space_model,
+    space_text,
+    vector_model,
+)
 from recsys.store.spaces import (
     check_model,
     model_in_name,
@@ -54,17 +61,39 @@ def test_a_second_encoder_not_installed_is_off(
 def test_the_products_spec_declares_the_second_vector_and_its_name_says_so() -> None:
     specs = space_specs(Settings())
     products, users = specs["products"], specs["users"]
-    # THEN products carry both encoders' vectors, each its own size; users only their own
-    assert dict(products.vectors) == {"text": 384, second_vector_name(MULTI): 512}
+    # THEN products carry both encoders' vectors, each its own size; users only their own.
+    # The multilingual one embeds the titles alone, and its space id says so.
+    titles = f"{MULTI}~title"
+    assert second_space(MULTI) == titles and second_space(MINILM) == MINILM
+    assert (space_model(titles), space_text(titles)) == (MULTI, "title")
+    assert (space_model(MULTI), space_text(MULTI)) == (MULTI, None)
+    assert dict(products.vectors) == {"text": 384, second_vector_name(titles): 512}
     assert dict(users.vectors) == {"long": 384, "short": 384}
-    assert second_vectors(products) == {f"text__{MULTI}": MULTI}
-    # AND the collection's name records both models; the space is MiniLM's
-    assert products.name == physical_name("products", MINILM, MULTI)
-    assert products.name == f"products__{MINILM}+{MULTI}"
+    assert second_vectors(products) == {f"text__{titles}": titles}
+    # AND the collection's name records both spaces; the store's space is MiniLM's
+    assert products.name == physical_name("products", MINILM, titles)
+    assert products.name == f"products__{MINILM}+{titles}"
     assert model_in_name("products", products.name) == MINILM == products.model
-    assert second_in_name("products", products.name) == MULTI
+    assert second_in_name("products", products.name) == titles
     assert second_in_name("products", physical_name("products", MINILM)) is None
     assert users.name == physical_name("users", MINILM)
+    # AND with the multilingual encoder as the store's, MiniLM's second vector is of the full
+    # text, as its "text" would be
+    swapped = space_specs(Settings(encoder_model="multilingual"), MULTI, 512)["products"]
+    assert dict(swapped.vectors) == {"text": 512, second_vector_name(MINILM): 384}
+
+
+def test_vectors_of_one_model_over_another_text_are_another_space() -> None:
+    # GIVEN products holding USE's vectors of the full text, and a query for its titles' space
+    spec = replace(
+        products_spec("products__m+u", 4), model="m", vectors={"text": 4, f"text__{MULTI}": 8}
+    )
+    titles = second_space(MULTI)
+    assert vector_model(spec, f"text__{MULTI}") == MULTI
+    # THEN the store refuses to compare them
+    with pytest.raises(SpaceMismatchError):
+        check_model(spec, titles, action="search", using=f"text__{MULTI}")
+    check_model(spec, MULTI, action="search", using=f"text__{MULTI}")
 
 
 def test_a_second_vector_is_checked_against_its_own_encoder() -> None:

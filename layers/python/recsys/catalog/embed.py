@@ -9,7 +9,8 @@ writes the product back; DELETE it again, or deactivate with ``is_active: false`
 
 Each point gets the vectors its collection declares: "text" from the space's encoder and, when
 the products carry a second encoder's (``text__<model>``, :mod:`recsys.store.spaces`), that
-one too (:func:`recsys.catalog.encoding.second_vectors_for`).
+one too (:func:`recsys.catalog.encoding.second_vectors_for`). Products written where that
+model was not installed lack it; :func:`fill_second_vectors` (the nightly job) adds it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "DirectEmbedQueue",
     "Embedder",
     "embed_products",
+    "fill_second_vectors",
     "prepare_points",
     "write_points",
 ]
@@ -93,6 +95,7 @@ def write_points(
 
 
 def encode_all(
+    points: Sequence[PointIn],
     texts: Sequence[str],
     *,
     encoder: Encoder,
@@ -100,12 +103,16 @@ def encode_all(
     collection: str,
     settings: Settings | None,
 ) -> tuple[npt.NDArray[np.float32], Vectors]:
-    """``texts`` by ``encoder`` ("text") and, with ``settings``, by each second encoder the
-    collection declares."""
+    """``texts`` (the points' product texts) by ``encoder`` ("text") and, with ``settings``,
+    the points by each second encoder the collection declares, over the text its vector
+    embeds."""
     from recsys.catalog.encoding import second_vectors_for
 
     vectors = encoder.encode(texts)
-    extra = second_vectors_for(store, collection, texts, settings) if settings else {}
+    payloads = [p.payload for p in points]
+    extra = (
+        second_vectors_for(store, collection, payloads, settings, texts=texts) if settings else {}
+    )
     return vectors, extra
 
 
@@ -123,9 +130,62 @@ def embed_products(
     if not points:
         return 0
     vectors, extra = encode_all(
-        texts, encoder=encoder, store=store, collection=collection, settings=settings
+        points, texts, encoder=encoder, store=store, collection=collection, settings=settings
     )
     return write_points(points, vectors, store=store, collection=collection, extra=extra)
+
+
+def fill_second_vectors(
+    store: VectorStore, settings: Settings, *, collection: str | None = None, batch_size: int = 256
+) -> int:
+    """Give the products of ``collection`` (default: the products) that lack a second
+    encoder's vector their collection declares — written where its model was not installed —
+    that vector, for each model installed here; returns how many products got one.
+
+    Each product is read again just before it is written (its payload and vectors as stored
+    then; "text" copied, the keywords recomputed from the same text), so an update that landed
+    since the scan is kept, not rolled back."""
+    from recsys.catalog.encoding import second_vectors_for
+    from recsys.store.spaces import declared_second, installed, space_model
+
+    collection = collection or settings.products_collection
+    names = [
+        name
+        for name, space in declared_second(store, collection).items()
+        if installed(space_model(space)) is not None
+    ]
+    if not names:
+        return 0
+    lacking = [
+        r.key
+        for r in store.scroll(collection, batch_size=batch_size, with_vectors=True)
+        if any(name not in r.vectors for name in names)
+    ]
+    filled = 0
+    for start in range(0, len(lacking), batch_size):
+        records = store.retrieve(collection, lacking[start : start + batch_size], with_vectors=True)
+        points = [
+            PointIn(key=r.key, vectors=dict(r.vectors), payload=dict(r.payload))
+            for r in records
+            if "text" in r.vectors and any(name not in r.vectors for name in names)
+        ]
+        if not points:
+            continue
+        for name in names:
+            todo = [p for p in points if name not in p.vectors]
+            if not todo:
+                continue
+            got = second_vectors_for(
+                store, collection, [p.payload for p in todo], settings, only=[name]
+            )
+            for point, row in zip(todo, got[name], strict=True):
+                point.vectors = {**point.vectors, name: row}
+        for point in points:
+            point.sparse = {KEYWORDS: keyword_vector(point.payload, point.key)}
+        # "text" is the stored one, of the model the read just noted.
+        store.upsert(collection, points)
+        filled += len(points)
+    return filled
 
 
 class Embedder:
@@ -141,15 +201,18 @@ class Embedder:
     def __call__(self, products: Sequence[EmbedItem]) -> int:
         """Embed and store ``products``; returns how many points were written."""
         points, texts = self.prepare(products)
-        return self.write(points, *self.encode(texts)) if points else 0
+        return self.write(points, *self.encode(points, texts)) if points else 0
 
     def prepare(self, products: Sequence[EmbedItem]) -> tuple[list[PointIn], list[str]]:
         """:func:`prepare_points` on this store."""
         return prepare_points(products, store=self.store, collection=self.collection)
 
-    def encode(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.float32], Vectors]:
+    def encode(
+        self, points: Sequence[PointIn], texts: Sequence[str]
+    ) -> tuple[npt.NDArray[np.float32], Vectors]:
         """:func:`encode_all` on this store (the vectors its products collection declares)."""
         return encode_all(
+            points,
             texts,
             encoder=self.encoder,
             store=self.store,
@@ -214,7 +277,7 @@ class DirectEmbedQueue:
             return
         while len(self._pending) >= self._max_pending:
             self._write_oldest()
-        self._pending.append((points, self._pool.submit(self._embedder.encode, texts)))
+        self._pending.append((points, self._pool.submit(self._embedder.encode, points, texts)))
 
     def _write_oldest(self) -> None:
         points, encoded = self._pending.popleft()

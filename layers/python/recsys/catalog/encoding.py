@@ -8,23 +8,26 @@ own. Each :meth:`SpaceEncoder.encode` notes the model it used, so the store refu
 those vectors with another space's (a switch between encoding and searching).
 
 A products collection may also declare a second encoder's vector ``text__<model>``
-(``RECSYS_SECOND_ENCODER``); :func:`second_vectors_for` encodes the texts for each one whose
-model is installed here, with plain encoders that note nothing (the vectors go under the name
-that says whose they are).
+(``RECSYS_SECOND_ENCODER``); :func:`second_vectors_for` encodes the products for each one
+whose model is installed here — over the product text its space id names — with plain encoders
+that note nothing (the vectors go under the name that says whose they are).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from recsys.catalog.text import vector_text
 from recsys.core.config import Settings, model_dimension, resolve_model_dir
 from recsys.core.errors import EncoderError
 from recsys.store.base import VectorStore
+from recsys.store.space_ids import space_text
 from recsys.store.spaces import (
     UNKNOWN,
     active_model,
@@ -32,6 +35,7 @@ from recsys.store.spaces import (
     declared_second,
     installed,
     note_model,
+    space_model,
 )
 
 __all__ = ["ModelEncoder", "SpaceEncoder", "second_vectors_for", "settings_for_model"]
@@ -129,26 +133,35 @@ class SpaceEncoder:
 def second_vectors_for(
     store: VectorStore,
     collection: str,
-    texts: Sequence[str],
+    products: Sequence[Mapping[str, Any]],
     settings: Settings,
     *,
+    texts: Sequence[str] | None = None,
     only: Collection[str] | None = None,
 ) -> dict[str, npt.NDArray[np.float32]]:
-    """The second encoders' vectors of ``texts`` for the collection's ``text__<model>``
-    vectors (none when it declares none; ``only``: those of these names); a model not
-    installed here is left out — its products then lack that vector, and search lists them by
-    the primary's alone."""
+    """The second encoders' vectors of ``products`` (their payloads) for the collection's
+    ``text__<space>`` vectors (none when it declares none; ``only``: those of these names),
+    each over the product text its space id names (:func:`recsys.catalog.text.vector_text`;
+    ``texts``: the full texts when the caller has them already). A model not installed here is
+    left out — its products then lack that vector, and search lists them by the primary's
+    alone, until the nightly job fills it in (:func:`recsys.catalog.embed.fill_second_vectors`)."""
     from recsys.encoder import get_encoder
 
     out: dict[str, npt.NDArray[np.float32]] = {}
-    for name, model in declared_second(store, collection).items():
+    for name, space in declared_second(store, collection).items():
         if only is not None and name not in only:
             continue
+        model, text = space_model(space), space_text(space)
         folder = installed(model)
         if folder is None:
             if model not in _missing:
                 _missing.add(model)
                 log.warning("%s declares %s, but %s is not installed here", collection, name, model)
             continue
-        out[name] = get_encoder(settings.model_copy(update={"model_dir": folder})).encode(texts)
+        inputs = (
+            list(texts)
+            if text is None and texts is not None
+            else [vector_text(text, p) for p in products]
+        )
+        out[name] = get_encoder(settings.model_copy(update={"model_dir": folder})).encode(inputs)
     return out

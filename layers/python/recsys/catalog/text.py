@@ -54,3 +54,26 @@ def product_text(product: Mapping[str, Any]) -> str:
         _clip(_tags(product.get("tags")), TAGS_BUDGET),
     ]
     return _clip(". ".join(p for p in parts if p), TOTAL_BUDGET)
+
+
+def title_text(product: Mapping[str, Any]) -> str:
+    """The title alone, whitespace-normalised and clipped: the text of a second vector whose
+    space id says ``~title`` (:data:`recsys.store.space_ids.SECOND_TEXTS`); a product without
+    a title gets its full text."""
+    return _clip(str(product.get("title") or ""), TITLE_BUDGET) or product_text(product)
+
+
+#: The product texts a vector may embed, by the name its space id gives (None: the full one).
+VECTOR_TEXTS = {"title": title_text}
+
+
+def vector_text(text: str | None, product: Mapping[str, Any]) -> str:
+    """The text named ``text`` of ``product`` (None: :func:`product_text`)."""
+    if text is None:
+        return product_text(product)
+    try:
+        return VECTOR_TEXTS[text](product)
+    except KeyError:
+        raise ValueError(
+            f"no product text named {text!r} (known: {sorted(VECTOR_TEXTS)})"
+        ) from None

@@ -7,11 +7,14 @@ Steps (``nightly_refresh``):
    history (:mod:`recsys.ranking.tuner`; kept inside the aggregates) and save them to S3
    (``aggregates/latest.json.gz``); write ``popularity`` and ``trending`` into the product
    payloads that changed, so filters and scoring in the store can use them;
-3. fan out full rebuilds to the profile queue for profiles that were active lately (their
+3. give the products that lack the second encoder's vector their collection declares (embedded
+   where its model was not installed) that vector, when the model is installed here
+   (:func:`recsys.catalog.embed.fill_second_vectors`);
+4. fan out full rebuilds to the profile queue for profiles that were active lately (their
    incremental updates are re-derived from the log, which also removes drift from concurrent
    updates), that were not rebuilt for ``profile_rebuild_after_days``, or that are missing
    although the log has events (a lost notification);
-4. delete events past their retention (DynamoDB's TTL does that in AWS; emulators keep them).
+5. delete events past their retention (DynamoDB's TTL does that in AWS; emulators keep them).
 
 Clock: the aggregates are computed as of the newest logged event when that is older than the
 wall clock (a replayed history such as Online Retail 2010-2011), otherwise as of now — in a live
@@ -29,6 +32,7 @@ from aws_lambda_powertools import Logger
 
 from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.aggregates.store import AggregatesStore
+from recsys.catalog.embed import fill_second_vectors
 from recsys.core.config import Settings
 from recsys.core.errors import EventLogUnusableError
 from recsys.events.backend import EventLogBackend
@@ -58,6 +62,8 @@ class RefreshReport:
     profiles_queued: int = 0
     profiles_updated: int = 0
     events_pruned: int = 0
+    #: Products given the second encoder's vector they lacked (written without its model).
+    second_vectors_filled: int = 0
     #: The fitted ranking kept tonight (``FittedRanking.summary``; empty: not tuned).
     ranking: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -197,8 +203,16 @@ def nightly_refresh(
     report.payloads_written = len(changes)
     report.trending = len(agg.trending_scores)
     report.co_purchase_items = len(agg.neighbours)
+    t_fill = time.perf_counter()
+    report.seconds["aggregates"] = round(t_fill - t1, 2)
+
+    # Products embedded where the second encoder's model was missing (a Lambda layer without
+    # it, an ingest while it was being installed) lack its vector: search lists them by the
+    # primary's alone until they get it.
+    say("adding missing second-encoder vectors")
+    report.second_vectors_filled = fill_second_vectors(store, settings)
     t2 = time.perf_counter()
-    report.seconds["aggregates"] = round(t2 - t1, 2)
+    report.seconds["second_vectors"] = round(t2 - t_fill, 2)
 
     say("selecting profiles to rebuild")
     active_since = report.as_of - settings.refresh_active_days * 86400.0

@@ -8,10 +8,12 @@
 2. **products**: the served products are scrolled, re-encoded from their stored text fields
    (:func:`recsys.catalog.text.product_text`) in batches with the new model, and written with
    their BM25 keywords and the second encoder's vector the new space declares
-   (``RECSYS_SECOND_ENCODER``); a vector of the same encoder the served products already hold
-   is copied, not encoded again (MiniLM + USE → USE + MiniLM encodes nothing; adding the second
-   vector to a space encodes only it). A copy already there with the same content hash is
-   skipped (payload-only changes are copied), products gone from the served collection go;
+   (``RECSYS_SECOND_ENCODER``); a vector of the same space (encoder and product text) the
+   served products already hold is copied, not encoded again (adding the second vector to a
+   space encodes only it; MiniLM + USE~title → USE + MiniLM copies MiniLM's and encodes USE's
+   "text", which embeds the full text, not the titles alone). A copy already there with the
+   same content hash is skipped (payload-only changes are copied), products gone from the
+   served collection go;
 3. **profiles**: every served profile is rebuilt from the event log into the new space with
    the profile maths of :mod:`recsys.profiles` (an owner whose copy is as new is skipped; a
    run that keeps the encoder and only changes the products' vectors keeps the profiles);
@@ -216,7 +218,7 @@ class _Run:
                 else:
                     self.report.products_skipped += 1
             if todo:
-                vectors = self._vectors(served, [product_text(p.payload) for p in todo], target)
+                vectors = self._vectors(served, todo, target)
                 own = vectors.pop("text")
                 embedded += write_points(
                     todo, own, store=store, collection=target, extra=vectors, model=self.model
@@ -233,10 +235,12 @@ class _Run:
             self.report.products_deleted += self._sweep(source, target)
 
     def _vectors(
-        self, served: Sequence[Record], texts: Sequence[str], target: str
+        self, served: Sequence[Record], todo: Sequence[PointIn], target: str
     ) -> dict[str, npt.NDArray[np.float32]]:
-        """Every vector the new products declare, for the products of ``served``: copied
-        where the served point holds that encoder's vector, else encoded."""
+        """Every vector the new products declare, for the products of ``served`` (``todo``:
+        their new points): copied where the served point holds that space's vector (same
+        encoder, same product text), else encoded."""
+        texts = [product_text(p.payload) for p in todo]
         spec = self.specs[self.settings.products_collection]
         out: dict[str, npt.NDArray[np.float32]] = {}
         for name in spec.vectors:
@@ -249,7 +253,14 @@ class _Run:
                 if name == "text":
                     fresh = self.encoder.encode(asked)
                 else:
-                    got = second_vectors_for(self.store, target, asked, self.settings, only=[name])
+                    got = second_vectors_for(
+                        self.store,
+                        target,
+                        [todo[i].payload for i in missing],
+                        self.settings,
+                        texts=asked,
+                        only=[name],
+                    )
                     if name not in got:
                         continue  # that encoder is not installed here: the vector stays out
                     fresh = got[name]

@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from recsys.ranking.sources import StoreItems, StoreUsers
 from recsys.ranking.state import user_state
 from recsys.ranking.types import AggregateSource, Scored, UserState
 from recsys.search import FALLBACK, NO_MATCH, ProductSearch, tuning_for
-from recsys.search.second import pair_of, second_source
+from recsys.search.second import pair_of, second_source, served_model
 from recsys.store.base import Filters, Record, Vector, VectorStore
 
 log = logging.getLogger(__name__)
@@ -348,9 +347,10 @@ class Recommender:
         key = (store, encoder, served.name if served is not None else self.products)
         cached = self._search_engine
         if cached is None or cached[0] != key:
-            primary = (served.model if served is not None else None) or Path(
-                self.settings.model_dir
-            ).name
+            # The served space's encoders decide the tuning, not the configured ones: a store
+            # not yet moved to RECSYS_ENCODER_MODEL, or whose products lack (or carry) the
+            # second vector whatever RECSYS_SECOND_ENCODER says.
+            primary = served_model(store, self.products, self.settings)
             second = second_source(store, self.products, primary, self.settings)
             tuning = pair_of(primary, second.model) if second is not None else tuning_for(primary)
             engine = ProductSearch(

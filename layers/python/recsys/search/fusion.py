@@ -92,27 +92,37 @@ class SearchTuning:
     second_floor_dense: float | None = None
 
 
-#: The tuning chosen per encoder (model folder name), and per pair of encoders
-#: ("primary+second"), by bench/search_quality.py on the query set (docs/EVALUATION.md,
-#: "Search"): the fusion knobs are the middle of the best plateau of its grid; ``min_dense`` sits
-#: just above the best cosine of every no-match query the encoder's list weighs in on. Chosen
-#: on one half of the set, the knobs were checked on the other (cross-validated rows there).
+#: The tuning chosen per encoder (model folder name, or a second vector's space id), and per
+#: pair of encoders ("primary+second"), by bench/search_quality.py on the query set
+#: (docs/EVALUATION.md, "Search"): the fusion knobs are the middle of the best plateau of its
+#: grid; ``min_dense`` sits just above the best cosine of every no-match query the encoder's
+#: list weighs in on. Chosen on one half of the set, the knobs were checked on the other
+#: (cross-validated rows there).
 #: ``floor_dense`` is the median best cosine of random letter strings against the catalog
 #: (bench/search_tuning.py, ``random_queries``): about half of them get no fallback from it.
 #: The fusion knobs every encoder and the pair share on the query set.
 _CHOSEN = SearchTuning(fuse_coverage=0.6, keyword_weight=2.0, rrf_k=20, min_coverage=0.7)
+#: USE (over the full text) with MiniLM.
+_PAIR = replace(
+    _CHOSEN,
+    rrf_k=10,
+    min_dense=0.40,
+    english_gain=2.0,
+    multilingual_drop=0.5,
+    second_min_dense=0.35,
+    floor_dense=0.28,
+    second_floor_dense=0.31,
+)
 TUNINGS: dict[str, SearchTuning] = {
     "all-MiniLM-L6-v2-int8": replace(_CHOSEN, min_dense=0.45, floor_dense=0.31),
     "use-multilingual-v3-int8": replace(_CHOSEN, min_dense=0.40, floor_dense=0.28),
-    "use-multilingual-v3-int8+all-MiniLM-L6-v2-int8": replace(
-        _CHOSEN,
-        rrf_k=10,
-        min_dense=0.40,
-        english_gain=2.0,
-        multilingual_drop=0.5,
-        second_min_dense=0.35,
-        floor_dense=0.28,
-        second_floor_dense=0.31,
+    "use-multilingual-v3-int8+all-MiniLM-L6-v2-int8": _PAIR,
+    # USE over the titles alone (the products' second vector beside MiniLM's "text": space id
+    # ``<model>~title``, recsys.store.space_ids.SECOND_TEXTS). Short texts sit nearer random
+    # strings (floor 0.36) and a gibberish word reaches 0.54 on one title, hence the bar.
+    "use-multilingual-v3-int8~title": replace(_CHOSEN, min_dense=0.55, floor_dense=0.36),
+    "use-multilingual-v3-int8~title+all-MiniLM-L6-v2-int8": replace(
+        _PAIR, min_dense=0.55, multilingual_drop=0.8, floor_dense=0.36
     ),
 }
 DENSE_THRESHOLDS = {name: t.min_dense for name, t in TUNINGS.items() if "+" not in name}

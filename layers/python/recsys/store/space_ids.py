@@ -4,7 +4,13 @@ context's note of which encoder's vectors it holds, checked before a search or a
 
 A products collection may carry a second encoder's vectors beside its own "text": the named
 vector ``text__<model>`` (:func:`second_vector_name`), and its collection's name says so
-(``products__<model>+<second>``). A search of that vector is checked against ``<second>``."""
+(``products__<model>+<second>``). A search of that vector is checked against ``<second>``.
+
+``<second>`` is the vector's *space id*: the model's folder name, followed by ``~<text>`` when
+its vectors embed another product text than the full one (:data:`SECOND_TEXTS`;
+``use-multilingual-v3-int8~title``: that model, titles alone). Vectors of one model over
+different texts are different spaces: they are never compared, and a store whose products
+carry the other text's vector gets the new one from ``recsys reembed``."""
 
 from __future__ import annotations
 
@@ -16,8 +22,10 @@ from recsys.store.model import CollectionSpec
 __all__ = [
     "MODEL_FIELD",
     "PAIR",
+    "SECOND_TEXTS",
     "SECOND_VECTOR_PREFIX",
     "SEPARATOR",
+    "TEXT_MARK",
     "UNKNOWN",
     "check_model",
     "check_noted",
@@ -27,8 +35,11 @@ __all__ = [
     "noted_model",
     "physical_name",
     "second_in_name",
+    "second_space",
     "second_vector_name",
     "second_vectors",
+    "space_model",
+    "space_text",
     "take_vectors",
     "vector_model",
 ]
@@ -43,6 +54,13 @@ UNKNOWN = "unknown"
 PAIR = "+"
 #: A second encoder's named vector is ``text__<model folder>``.
 SECOND_VECTOR_PREFIX = f"text{SEPARATOR}"
+#: Between a second vector's model and the product text it embeds, in its space id.
+TEXT_MARK = "~"
+#: The product text a model's second vector embeds when it is not the full product text
+#: (:func:`recsys.catalog.text.vector_text`). Multilingual USE reads shoppers' languages better
+#: from the title alone (unshouted), while MiniLM, the store's "text", keeps title + category
+#: for English paraphrases (docs/EVALUATION.md, "Search").
+SECOND_TEXTS: dict[str, str] = {"use-multilingual-v3-int8": "title"}
 
 _noted: ContextVar[str | None] = ContextVar("recsys_vector_model", default=None)
 
@@ -68,13 +86,31 @@ def second_in_name(logical: str, physical: str) -> str | None:
     return physical.split(PAIR, 1)[1] or None
 
 
-def second_vector_name(model: str) -> str:
-    """The named vector products carry a second encoder ``model``'s vectors in."""
-    return f"{SECOND_VECTOR_PREFIX}{model}"
+def second_vector_name(space: str) -> str:
+    """The named vector products carry the second vectors of space id ``space`` in (a model,
+    or :func:`second_space`'s model and text)."""
+    return f"{SECOND_VECTOR_PREFIX}{space}"
+
+
+def second_space(model: str) -> str:
+    """The space id of ``model``'s vectors as a second encoder: the model, with the product
+    text they embed when it is not the full one (:data:`SECOND_TEXTS`)."""
+    text = SECOND_TEXTS.get(model)
+    return f"{model}{TEXT_MARK}{text}" if text else model
+
+
+def space_model(space: str) -> str:
+    """The model (folder name) of a second vector's space id."""
+    return space.split(TEXT_MARK, 1)[0]
+
+
+def space_text(space: str) -> str | None:
+    """The product text a second vector's space id embeds (None: the full product text)."""
+    return space.partition(TEXT_MARK)[2] or None
 
 
 def second_vectors(spec: CollectionSpec) -> dict[str, str]:
-    """The second encoders' vectors ``spec`` declares: vector name → model."""
+    """The second encoders' vectors ``spec`` declares: vector name → space id."""
     return {
         name: name[len(SECOND_VECTOR_PREFIX) :]
         for name in spec.vectors
@@ -83,8 +119,8 @@ def second_vectors(spec: CollectionSpec) -> dict[str, str]:
 
 
 def vector_model(spec: CollectionSpec, using: str | None) -> str | None:
-    """The encoder of ``spec``'s named vector ``using`` (a second vector's own; else the
-    collection's)."""
+    """The encoder space of ``spec``'s named vector ``using`` (a second vector's own space id;
+    else the collection's model)."""
     if using is not None and using.startswith(SECOND_VECTOR_PREFIX):
         return using[len(SECOND_VECTOR_PREFIX) :]
     return spec.model

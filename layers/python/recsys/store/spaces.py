@@ -57,8 +57,10 @@ from recsys.store.space_ids import (
     note_model,
     noted_model,
     physical_name,
+    second_space,
     second_vector_name,
     second_vectors,
+    space_model,
 )
 
 if TYPE_CHECKING:
@@ -84,8 +86,10 @@ __all__ = [
     "physical_name",
     "read_pointer_file",
     "second_model_for",
+    "second_space",
     "second_vector_name",
     "second_vectors",
+    "space_model",
     "space_specs",
 ]
 
@@ -152,7 +156,7 @@ def installed(model: str) -> Path | None:
 
 def declared_second(store: VectorStore, collection: str) -> dict[str, str]:
     """The second encoders' vectors the (logical or physical) products collection declares:
-    vector name → model."""
+    vector name → space id (:func:`space_model` its model)."""
     spec = store.bound_spec(collection)
     if spec is not None:
         return second_vectors(spec)
@@ -182,8 +186,8 @@ def space_specs(
         spec = specs[logical]
         specs[logical] = replace(
             spec,
-            name=physical_name(logical, model, second),
-            vectors={**spec.vectors, second_vector_name(second): second_dim},
+            name=physical_name(logical, model, second_space(second)),
+            vectors={**spec.vectors, second_vector_name(second_space(second)): second_dim},
         )
     return specs
 
@@ -282,11 +286,12 @@ def _warn_without_second(store: VectorStore, settings: Settings) -> None:
     if spec is None or not spec.model:
         return
     second = second_model_for(settings, spec.model)
-    if second and second_vector_name(second) not in spec.vectors:
+    wanted = second_vector_name(second_space(second)) if second else None
+    if wanted and wanted not in spec.vectors:
         log.warning(
             "%s holds no %s vectors: search uses one encoder until `recsys reembed` adds them",
             spec.name,
-            second_vector_name(second),
+            wanted,
         )
 
 
