@@ -17,6 +17,9 @@ deletable through every route.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import os
 import re
 
 ID_MAX_LENGTH = 128
@@ -36,3 +39,19 @@ def check_id(value: str) -> str:
     if not is_safe_id(value):
         raise ValueError(ID_RULE)
     return value
+
+
+_REPLY_KEY = os.urandom(32)
+_REPLY_COUNTER = itertools.count()
+
+
+def new_request_id() -> str:
+    """A reply's id: 32 hex digits, unique and unguessable, without a system call per reply.
+
+    A keyed BLAKE2b of a per-process counter (the key drawn from the OS once per process), so
+    ids are no more predictable than ``uuid4`` ones — a shopper who sees their own cannot work
+    out another's list to credit clicks to — while ``uuid4`` reads the OS's random source on
+    every reply, which on a busy server gives up the interpreter lock each time.
+    """
+    n = next(_REPLY_COUNTER)  # itertools.count is atomic under the interpreter lock
+    return hashlib.blake2b(n.to_bytes(8, "little"), key=_REPLY_KEY, digest_size=16).hexdigest()

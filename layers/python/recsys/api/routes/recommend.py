@@ -22,13 +22,13 @@ server-side cache and degradation live there.
 The routes are ``async def`` although the recommender calls the store, the encoder and Redis
 synchronously: a Lambda container serves one request at a time, so a hop to FastAPI's worker
 thread buys no concurrency and costs a noticeable share of a personalised reply
-(docs/BENCHMARKS.md, "recommend"). Locally the read routes share uvicorn's loop, one at a time.
+(docs/BENCHMARKS.md, "recommend"). Locally each function's requests run in its own pool of
+"containers", one request per container (:mod:`recsys.local.containers`).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -39,6 +39,7 @@ from recsys.api.bodies import ProductIdPath, UserIdPath
 from recsys.api.deps import ServicesDep
 from recsys.api.health import check_health
 from recsys.api.schemas import CartIn, RecommendationsOut
+from recsys.core.ids import new_request_id
 from recsys.feedback.experiments import subject_of
 from recsys.ranking.cached import CachedRecommender, Served
 from recsys.search import FALLBACK, NO_MATCH
@@ -113,7 +114,7 @@ def _response(
     # Serialised here and returned as a Response, so FastAPI skips re-validating it against
     # RecommendationsOut (kept on the routes for the OpenAPI schema): the items were built from
     # typed payloads already, and validation was most of a cache hit's cost.
-    request_id = uuid.uuid4().hex
+    request_id = new_request_id()
     scope = "private" if served.private else "public"
     body = {
         "request_id": request_id,
