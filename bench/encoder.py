@@ -444,7 +444,7 @@ def multilingual(args: argparse.Namespace) -> str:
         "",
         f"Size: model folder {folder / 2**20:.1f} MiB (model.onnx "
         f"{(ML_DIR / 'model.onnx').stat().st_size / 2**20:.1f} MiB: the 128k × 512 embedding "
-        "table exactly, ≈ 4 bits a value, plus 3.4 M int8 weights; tokenizer.json "
+        "table exactly, ≈ 3.5 bits a value, plus 3.4 M int8 weights; tokenizer.json "
         f"{(ML_DIR / 'tokenizer.json').stat().st_size / 2**20:.1f} MiB).",
     ]
     return "\n".join(lines)
