@@ -65,7 +65,7 @@ def _sources(
     events: list[ProfileEvent], catalog: Catalog, now: float
 ) -> tuple[ArrayItems, ArrayUsers, Aggregates, dict[str, list[Purchase]]]:
     train = [e for e in events if e.at < now]
-    cats = {p: str(catalog.payloads[p]["category"]) for p in catalog.ids}
+    cats = {p: str(catalog.payloads[p].get("category", "")) for p in catalog.ids}
     aggs = compute_aggregates(train, now=now, catalog_categories=cats)
     history: dict[str, list[Purchase]] = {}
     for e in train:
@@ -452,3 +452,31 @@ def test_favourite_categories_break_ties_by_the_latest_purchase(
     pool = build_pool(user, budgets=budgets, buy_again=False, **args)  # type: ignore[arg-type]
     assert pool.ids and {catalog.payloads[p]["category"] for p in pool.ids} == {"C6"}
     assert sorted(pool.ids) == sorted([p for p in stats.by_category["C6"] if p != "p006"][:3])
+
+
+def test_prescored_pool_of_a_shop_without_categories(
+    shop: tuple[list[ProfileEvent], Catalog],
+) -> None:
+    """Serving pre-scores candidates before their payloads are read: a shop whose products
+    have no category (no payload, nothing in the item statistics) still gets its pool."""
+    events, catalog = shop
+    now = events[len(events) // 2].at
+    plain = Catalog(
+        catalog.ids,
+        catalog.vectors,
+        {p: {k: v for k, v in d.items() if k != "category"} for p, d in catalog.payloads.items()},
+    )
+    items, users, aggs, history = _sources(events, plain, now)
+    stats = compute_item_stats(events, now=now, payloads=plain.payloads)
+    assert not stats.category
+    user = UserState(user_id="u#1", purchases=history["u#1"])
+    budgets = replace(Budgets(), fetch=5)
+    args = dict(now=now, items=items, users=users, aggregates=aggs, stats=stats)
+    pool = build_pool(
+        user,
+        budgets=budgets,
+        buy_again=True,
+        prescore=lambda x: x[:, INDEX["buyers"]],
+        **args,  # type: ignore[arg-type]
+    )
+    assert 0 < len(pool.ids) <= 5

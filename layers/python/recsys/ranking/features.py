@@ -356,7 +356,9 @@ class _Gather:
         n_distinct = max(len(self.lines), 1)
         total = sum(self.cat_count.values()) or 1
         leaves = [
-            leaf_category(self.stats.category.get(p) or str(payloads[p].get("category") or ""))
+            leaf_category(
+                self.stats.category.get(p) or str(payloads.get(p, {}).get("category") or "")
+            )
             for p in ids
         ]
         x[:, INDEX["cat_leaf"]] = [self.cat_count.get(c, 0) / n_distinct for c in leaves]
