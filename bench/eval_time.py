@@ -81,10 +81,11 @@ float32 product). On the sparse variant, where every product of a category has t
 the baselines are identical except content-only's coverage (5.99 → 5.94 %, NDCG@10 *new*
 0.0653 → 0.0652) and the system moves by ≤ 0.0001 (coverage *new* 27.5 → 27.2 %): among products
 with identical texts the nearest-neighbour lists now take the lower row, where the one-by-one
-search took whatever its partition left first. Goals: ≤ 60 s for Online Retail and
-≤ 180 s for the 20k-product, 50k-event shop, on an idle machine — met in CPU seconds with room
-(the eval runs single-threaded, so on an idle machine wall ≈ CPU); wall times here are those of
-a machine shared with other work.
+search took whatever its partition left first. Goals: ≤ 60 s for Online Retail (the system
+and the four baselines) and ≤ 180 s for the 20k-product, 50k-event shop with every row, the
+tuner included, on an idle machine. The eval runs single-threaded, so on an idle machine wall ≈
+CPU: the CPU seconds are the figures to hold against the goals; wall times here are those of a
+machine shared with other work.
 """
 
 
@@ -163,9 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     text = (
         "## Evaluation time (`recsys eval`)\n\n"
-        f"{machine_line()} · {how} · runs {wall:.0f} s wall · "
-        f"load average {load_before:.1f} / {load_after:.1f} when written.\n\n"
-        f"{sizes}.\n\n{header}\n" + "\n".join(rows) + "\n\n" + NOTES
+        f"{machine_line()} · {how} · runs {wall:.0f} s wall"
+        + (
+            f" · load average {load_before:.1f} / {load_after:.1f} before / after.\n\n"
+            if not args.from_json
+            else ".\n\n"
+        )
+        + f"{sizes}.\n\n{header}\n"
+        + "\n".join(rows)
+        + "\n\n"
+        + NOTES
     )
     print(text)
     if not args.no_write:
