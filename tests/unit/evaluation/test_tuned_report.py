@@ -69,13 +69,13 @@ def test_verdict_takes_the_best_of_ours_over_the_best_baseline_and_says_what_is_
     text = verdict(_run("learned", "defaults"))
     all_part, new_part = text.split("; new: ")
     # all: learned 0.13 over item-kNN 0.10 (the best baseline) = 1.30, goal 1.2 met
-    assert "learned 0.1300 / item-knn 0.1000 = 1.30×" in all_part
+    assert "learned 0.1300 / item-knn 0.1000 = 1.300×" in all_part
     assert "goal 1.2×: met" in all_part
-    assert "the store serves the learned ranker: 1.30×" in all_part
+    assert "the store serves the learned ranker: 1.300×" in all_part
     # new: self-tuned 0.05 ties popularity 0.05 → 1.00, not met; the store serves the defaults
-    assert "self-tuned 0.0500 / popularity 0.0500 = 1.00×" in new_part
+    assert "self-tuned 0.0500 / popularity 0.0500 = 1.000×" in new_part
     assert "**not met**" in new_part
-    assert "the store serves the fixed defaults: 0.80×" in new_part
+    assert "the store serves the fixed defaults: 0.800×" in new_part
 
 
 def test_table_and_fitted_lines_carry_every_row_and_the_gains() -> None:

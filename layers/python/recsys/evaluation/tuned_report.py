@@ -77,12 +77,12 @@ def verdict(run: dict[str, Any]) -> str:
         cov = ms[ours]["coverage@10"]
         text = (
             f"{protocol}: {ours.replace('_', '-')} {o:.4f} / {base.replace('_', '-')} {b:.4f} "
-            f"= {ratio:.2f}× (goal {goal}×: {mark}; coverage {100 * cov:.1f} %)"
+            f"= {ratio:.3f}× (goal {goal}×: {mark}; coverage {100 * cov:.1f} %)"
         )
         row = served_row(run, "repeat" if protocol == "all" else "new")
         if row is not None and row in ms:
             s = ms[row]["recall@10"]
-            text += f", the store serves {SERVED_LABEL[row]}: {s / b:.2f}×" if b > 0 else ""
+            text += f", the store serves {SERVED_LABEL[row]}: {s / b:.3f}×" if b > 0 else ""
         parts.append(text)
     return "; ".join(parts)
 
