@@ -116,10 +116,12 @@ def prepare(
         p: vectors[i] - center if center is not None else vectors[i] for i, p in enumerate(ids)
     }
     tau = settings.profile_tau_long_days * 86400.0
+    # Profiles are as long as the encoder's vectors (384 for MiniLM, 512 for the multilingual).
+    dim = int(vectors.shape[1]) if vectors.ndim == 2 else settings.vector_size
     profiles: dict[str, Vector] = {}
     for owner, evs in by_owner.items():
         unit = build_profile(
-            evs, index, now=data.split, tau_seconds=tau, weights=DEFAULT_WEIGHTS
+            evs, index, now=data.split, tau_seconds=tau, weights=DEFAULT_WEIGHTS, size=dim
         ).unit()
         if unit is not None:
             profiles[owner] = unit
