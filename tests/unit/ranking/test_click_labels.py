@@ -22,10 +22,10 @@ from recsys.ranking.click_labels import (
     click_block,
     served_lists,
 )
-from recsys.ranking.features import Budgets
 from recsys.ranking.fitted import FittedRanking
 from recsys.ranking.replay import TuneOptions, replay_window
 from recsys.ranking.tuner import Catalog, tune
+from recsys.ranking.types import Budgets
 
 DAY = 86400.0
 WORLD = ClickWorld(users=110, items=70, weeks=8, lists_per_week=3, seed=11)

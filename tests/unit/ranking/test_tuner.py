@@ -11,14 +11,14 @@ import pytest
 from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.profiles.maths import ProfileEvent
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import FEATURES, INDEX, Budgets, build_pool
+from recsys.ranking.features import FEATURES, INDEX, build_pool
 from recsys.ranking.fitted import FittedRanking, attach, candidate, fitted_of, rank
 from recsys.ranking.item_stats import ADOPTION_DAYS, compute_item_stats
 from recsys.ranking.learned import LinearRanker, WeightedSum, fit_listwise, scale, top_k_blocks
 from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.replay import Block, join_blocks, measure
 from recsys.ranking.tuner import Catalog, TuneOptions, tune
-from recsys.ranking.types import Purchase, UserState
+from recsys.ranking.types import Budgets, Purchase, UserState
 from recsys.store.base import Filters
 
 DAY = 86400.0

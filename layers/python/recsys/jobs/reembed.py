@@ -53,8 +53,8 @@ from recsys.events.models import ProfileUpdate
 from recsys.profiles.schema import ProfilePayload
 from recsys.profiles.service import catalog_mean, update_profiles
 from recsys.store import ensure_collections
-from recsys.store.base import CollectionSpec, PointIn, Record, VectorStore
-from recsys.store.space_ids import vector_model
+from recsys.store.base import PointIn, Record, VectorStore
+from recsys.store.space_ids import reusable_vectors
 from recsys.store.spaces import MODEL_FIELD, SEPARATOR, forget_model, space_specs
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ class _Run:
         self.specs = space_specs(settings, self.model, self.encoder.dim)
         self.target = {name: self.specs[name].name for name in logical}
         #: Vectors of the new products to copy from the served ones: new name → served name.
-        self.reuse = _reusable(
+        self.reuse = reusable_vectors(
             store.served_spec(settings.products_collection), self.specs[logical[0]]
         )
         #: The settings update_profiles works under: the new space's names, size, encoder.
@@ -317,16 +317,6 @@ class _Run:
                 "event log: not switching (is events_backend / the data directory the one the "
                 "profiles were built from?)"
             )
-
-
-def _reusable(served: CollectionSpec | None, target: CollectionSpec) -> dict[str, str]:
-    """The vectors of ``target`` whose encoder ``served`` holds already: target name → served
-    name (the served store's "text" is its model's; a ``text__<m>`` vector is ``m``'s)."""
-    if served is None or not served.model:
-        return {}
-    held = {vector_model(served, name): name for name in served.vectors}
-    wanted = {name: vector_model(target, name) for name in target.vectors}
-    return {name: held[model] for name, model in wanted.items() if model in held}
 
 
 def _served(store: VectorStore, logical: str) -> str:

@@ -37,10 +37,10 @@ from recsys.feedback.labels import Label
 from recsys.feedback.propensity import Propensities, estimate_propensities
 from recsys.profiles.maths import DEFAULT_WEIGHTS as EVENT_WEIGHTS
 from recsys.profiles.maths import ProfileEvent, build_profile
-from recsys.ranking.features import FEATURES, Budgets, build_pool
+from recsys.ranking.features import FEATURES, build_pool
 from recsys.ranking.learned import LinearRanker, WeightedSum, fit_listwise, scale
 from recsys.ranking.replay import Block, Window
-from recsys.ranking.types import Purchase, UserState
+from recsys.ranking.types import Budgets, Purchase, UserState
 
 __all__ = ["ClickBlock", "ClickLog", "ClickStep", "click_block", "click_share", "fit_with_clicks"]
 

@@ -25,14 +25,14 @@ import numpy as np
 import numpy.typing as npt
 
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import Budgets, build_pool
+from recsys.ranking.features import build_pool
 from recsys.ranking.item_stats import ItemStats
 from recsys.ranking.learned import Scorer, WeightedSum, scale, scorer_from_json
 from recsys.ranking.mmr import mmr
 from recsys.ranking.personal import rank_for_user
 from recsys.ranking.reasons import explain
 from recsys.ranking.rules import cap_per_category
-from recsys.ranking.types import AggregateSource, ItemSource, Scored, UserSource, UserState
+from recsys.ranking.types import AggregateSource, Budgets, ItemSource, Scored, UserSource, UserState
 from recsys.store.base import Filters
 
 log = logging.getLogger(__name__)

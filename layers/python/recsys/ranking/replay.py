@@ -17,13 +17,13 @@ from recsys.aggregates.compute import Aggregates, compute_aggregates
 from recsys.profiles.maths import DEFAULT_WEIGHTS as EVENT_WEIGHTS
 from recsys.profiles.maths import ProfileEvent, build_profile
 from recsys.ranking.config import RankingConfig
-from recsys.ranking.features import FEATURES, Budgets, Pool, build_pool
+from recsys.ranking.features import FEATURES, Pool, build_pool
 from recsys.ranking.fitted import MODES, FittedRanking, _epoch, rank
 from recsys.ranking.item_stats import ItemStats, compute_item_stats
 from recsys.ranking.learned import scale
 from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.rules import top_category
-from recsys.ranking.types import Purchase, UserState
+from recsys.ranking.types import Budgets, Purchase, UserState
 from recsys.store.base import Vector
 
 __all__ = [

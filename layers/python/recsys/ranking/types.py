@@ -1,4 +1,5 @@
-"""What ranking consumes: a user's state, request options, and the sources it reads.
+"""What ranking consumes: a user's state, request options, candidate budgets and the sources
+it reads.
 
 Sources are protocols so the same ranking code runs over the vector store and aggregates in
 production (:mod:`recsys.ranking.sources`) and over in-memory arrays in offline evaluation.
@@ -107,3 +108,44 @@ class AggregateSource(Protocol):
     def bought_with(self, product_id: str, *, limit: int) -> list[tuple[str, float]]: ...
 
     def popularity(self, product_id: str) -> float: ...
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """How many candidates each source contributes (fixed, so tuning and serving agree)."""
+
+    seeds: int = 50
+    neighbours: int = 20
+    ann: int = 50
+    similar_users: int = 30
+    #: at most this many co-purchase and similar-user candidates (the strongest by value)
+    collab_items: int = 100
+    similar_items: int = 50
+    repeat: int = 100
+    popular: int = 60
+    #: the all-time bestsellers by distinct buyers (``popular`` is the 30-day decayed list):
+    #: what a bestseller list would show is always a candidate the scorer can rank first
+    bestsellers: int = 50
+    trending: int = 25
+    categories: int = 3
+    per_category: int = 10
+    #: favourite categories when bought products are excluded ("new"): their bestsellers are
+    #: then the personal candidates that take the re-purchases' place
+    new_categories: int = 5
+    #: With a pre-score (serving), only this many candidates have payloads and vectors read:
+    #: the best by every feature but the content cosine (reading them is most of a request).
+    fetch: int = 100
+
+    def to_json(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Budgets:
+        known = set(cls.__dataclass_fields__)
+        values = {k: int(v) for k, v in data.items() if k in known}
+        if data and "bestsellers" not in data:
+            # Stored before these budgets existed: serve the pools it was checked on.
+            values["bestsellers"] = 0
+        if data and "new_categories" not in data:
+            values["new_categories"] = values.get("categories", cls.categories)
+        return cls(**values)

@@ -236,8 +236,7 @@ class EdgeStore(VectorStore):
     def _pointers(self) -> _Pointers:
         """This root's pointers, read from ``spaces.json`` once per process (call locked);
         the store keeps the process's object, so the request path resolves no path."""
-        known = self._known_pointers
-        if known is None:
+        if (known := self._known_pointers) is None:
             root = self.root.resolve()
             known = _POINTERS.get(root)
             if known is None:
@@ -250,10 +249,9 @@ class EdgeStore(VectorStore):
             return dict(self._pointers().collections)
 
     def _pointer_stamp(self) -> object:
-        # Read on every request: once the process's pointers are known, the version (an int,
-        # bumped under the lock by every switch) is read without the process-wide lock.
-        known = self._known_pointers
-        if known is not None:
+        # Every request reads it: once known, the version (an int bumped under the lock) is
+        # read without taking the process-wide lock.
+        if (known := self._known_pointers) is not None:
             return known.version
         with _REGISTRY_LOCK:
             return self._pointers().version

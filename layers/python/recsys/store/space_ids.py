@@ -34,6 +34,7 @@ __all__ = [
     "note_model",
     "noted_model",
     "physical_name",
+    "reusable_vectors",
     "second_in_name",
     "second_space",
     "second_vector_name",
@@ -124,6 +125,16 @@ def vector_model(spec: CollectionSpec, using: str | None) -> str | None:
     if using is not None and using.startswith(SECOND_VECTOR_PREFIX):
         return using[len(SECOND_VECTOR_PREFIX) :]
     return spec.model
+
+
+def reusable_vectors(served: CollectionSpec | None, target: CollectionSpec) -> dict[str, str]:
+    """The vectors of ``target`` whose space ``served`` holds already: target name → served
+    name (the served store's "text" is its model's; a ``text__<m>`` vector is ``m``'s)."""
+    if served is None or not served.model:
+        return {}
+    held = {vector_model(served, name): name for name in served.vectors}
+    wanted = {name: vector_model(target, name) for name in target.vectors}
+    return {name: held[model] for name, model in wanted.items() if model in held}
 
 
 def note_model(model: str | None) -> None:
