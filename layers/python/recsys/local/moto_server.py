@@ -64,7 +64,10 @@ class _QueueAttributes(Mapping[str, Any]):
     """A moto queue's attributes, each computed when it is read (same keys and values)."""
 
     def __init__(self, queue: Any) -> None:
+        from moto.core.utils import camelcase_to_underscores
+
         self._queue = queue
+        self._attr = camelcase_to_underscores
         names = list(queue.BASE_ATTRIBUTES)
         if queue.fifo_queue:
             names += queue.FIFO_ATTRIBUTES
@@ -73,8 +76,6 @@ class _QueueAttributes(Mapping[str, Any]):
         self._names = dict.fromkeys(names)
 
     def __getitem__(self, key: str) -> Any:
-        from moto.core.utils import camelcase_to_underscores
-
         if key not in self._names:
             raise KeyError(key)
         queue = self._queue
@@ -82,7 +83,7 @@ class _QueueAttributes(Mapping[str, Any]):
             return queue.policy
         if key == "RedrivePolicy" and queue.redrive_policy:
             return json.dumps(queue.redrive_policy)
-        value = getattr(queue, camelcase_to_underscores(key))
+        value = getattr(queue, self._attr(key))
         return str(value).lower() if isinstance(value, bool) else value
 
     def __iter__(self) -> Iterator[str]:
