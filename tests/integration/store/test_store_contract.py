@@ -421,6 +421,57 @@ def test_users_collection_keeps_long_and_short_vectors_apart(store: VectorStore)
     assert "u1" not in {h.key for h in hits}
 
 
+def test_reads_return_only_the_named_vectors_and_payload_fields_asked_for(
+    store: VectorStore,
+) -> None:
+    # GIVEN a user with both vectors and a payload of several fields
+    rng = np.random.default_rng(5)
+    long, short = (rng.standard_normal(DIM).astype(np.float32) for _ in range(2))
+    payload = {"kind": "user", "owner": "u#u1", "recent_purchases": ["p1", "p2"]}
+    store.upsert("users", [PointIn("u1", {"long": long, "short": short}, payload)])
+    (full,) = store.retrieve("users", ["u1"], with_vectors=True)
+
+    # WHEN it is read with one named vector, or a few payload fields, or its key alone
+    (one,) = store.retrieve("users", ["u1"], with_vectors=["short"])
+    (hit,) = store.search(
+        "users", long, using="long", limit=1, with_vectors=["long"], fields=["recent_purchases"]
+    )
+    (bare,) = store.retrieve("users", ["u1"], fields=())
+    (scrolled,) = store.scroll("users", with_vectors=["long"])
+
+    # THEN only what was asked comes back, as a full read has it, and the key always
+    assert set(one.vectors) == {"short"} and one.payload == full.payload
+    np.testing.assert_array_equal(one.vectors["short"], full.vectors["short"])
+    assert one.vectors["short"].dtype == np.float32
+    assert hit.key == "u1" and set(hit.vectors) == {"long"}
+    assert hit.payload == {"user_id": "u1", "recent_purchases": ["p1", "p2"]}
+    np.testing.assert_array_equal(hit.vectors["long"], full.vectors["long"])
+    assert bare.key == "u1" and bare.payload == {"user_id": "u1"} and bare.vectors == {}
+    assert set(scrolled.vectors) == {"long"} and scrolled.payload == full.payload
+    # AND a vector the collection lacks is refused, not silently left out
+    with pytest.raises(ValidationError, match="image"):
+        store.retrieve("users", ["u1"], with_vectors=["image"])
+
+
+def test_selected_payload_fields_keep_flags_as_booleans(catalog: VectorStore) -> None:
+    # WHEN products are read and searched for two payload fields, one of them a flag
+    got = catalog.retrieve("products", ["sku-0003", "sku-0001"], fields=["in_stock", "title"])
+    hits = catalog.search("products", UNIT["sku-0009"], using="text", limit=3, fields=["is_active"])
+
+    # THEN each holds those fields (the flag a bool) and its key, in the order asked
+    assert [r.key for r in got] == ["sku-0003", "sku-0001"]
+    for record in got:
+        full = PAYLOADS[record.key]
+        expected = {"product_id": record.key, "in_stock": full["in_stock"], "title": full["title"]}
+        assert record.payload == expected
+        assert isinstance(record.payload["in_stock"], bool)
+    assert hits[0].key == "sku-0009"
+    assert [h.key for h in hits] == exact_top(UNIT["sku-0009"], None, 3)
+    for hit in hits:
+        assert hit.payload == {"product_id": hit.key, "is_active": PAYLOADS[hit.key]["is_active"]}
+        assert isinstance(hit.payload["is_active"], bool)
+
+
 # --- bad input --------------------------------------------------------------------------------
 
 

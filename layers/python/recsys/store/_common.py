@@ -210,3 +210,21 @@ def dense_vectors(spec: CollectionSpec, raw: Any) -> dict[str, Vector]:
         for name, vec in raw.items()
         if name not in spec.sparse_vectors
     }
+
+
+def vector_selection(spec: CollectionSpec, with_vectors: bool | Sequence[str]) -> bool | list[str]:
+    """What a read asks the engine for: every vector (True), none (False), or the named dense
+    vectors (each one the collection has; none named is False)."""
+    if isinstance(with_vectors, bool):
+        return with_vectors
+    names = unique([with_vectors] if isinstance(with_vectors, str) else with_vectors)
+    for name in names:
+        check_using(spec, name)
+    return names or False
+
+
+def payload_selection(spec: CollectionSpec, fields: Sequence[str] | None) -> list[str] | None:
+    """The payload fields a read asks the engine for (the key field always), None for all."""
+    if fields is None:
+        return None
+    return unique([spec.key_field, *([fields] if isinstance(fields, str) else fields)])

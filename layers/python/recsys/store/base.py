@@ -33,8 +33,10 @@ from recsys.store._common import (
     decode_payload,
     dense_vectors,
     encode_payload,
+    payload_selection,
     unique,
     unknown_collection,
+    vector_selection,
 )
 from recsys.store.bindings import SpaceBindings
 from recsys.store.conditions import Condition, filter_conditions
@@ -164,15 +166,27 @@ class VectorStore(SpaceBindings):
     # --- reads -------------------------------------------------------------------------------
 
     def retrieve(
-        self, collection: str, keys: Sequence[str], *, with_vectors: bool = False
+        self,
+        collection: str,
+        keys: Sequence[str],
+        *,
+        with_vectors: bool | Sequence[str] = False,
+        fields: Sequence[str] | None = None,
     ) -> list[Record]:
-        """Points by key, in the order asked; unknown keys are left out."""
+        """Points by key, in the order asked; unknown keys are left out.
+
+        ``with_vectors``: every dense vector (True), or only the named ones — the engine then
+        reads and converts no other (a product's second encoder's 512 floats cost as much as
+        its own 384). ``fields``: only these payload fields and the key field (None: all)."""
         spec = self._spec(collection)
+        vectors = vector_selection(spec, with_vectors)
+        payload = payload_selection(spec, fields)
         wanted = unique(keys)
         if not wanted:
             return []
-        found = self._retrieve(spec, [point_id(spec.id_space, k) for k in wanted], with_vectors)
-        if with_vectors:
+        pids = [point_id(spec.id_space, k) for k in wanted]
+        found = self._retrieve(spec, pids, vectors, payload)
+        if vectors:
             take_vectors(spec)
         by_key = {r.key: r for r in (self._record(spec, p) for p in found)}
         return [by_key[k] for k in wanted if k in by_key]
@@ -185,22 +199,26 @@ class VectorStore(SpaceBindings):
         using: str,
         limit: int,
         filters: Filters | None = None,
-        with_vectors: bool = False,
+        with_vectors: bool | Sequence[str] = False,
+        fields: Sequence[str] | None = None,
         model: str | None = None,
     ) -> list[Record]:
         """Top-``limit`` by cosine similarity of the named vector ``using``, filtered. A query
         of another encoder than the collection's (``model``, else the one this context noted
         last; a second encoder's vector ``text__<m>``: ``m``) is refused: SpaceMismatchError,
-        never a mixed score."""
+        never a mixed score. ``with_vectors`` and ``fields`` select what each hit carries, as
+        in :meth:`retrieve`."""
         spec = self._spec(collection)
         check_noted(spec, model, action="search", using=using)
         query = check_query(spec, using, vector)
         check_limit(limit)
+        vectors = vector_selection(spec, with_vectors)
+        payload = payload_selection(spec, fields)
         flt = self._filter(spec, filters)
         hits = self._search(
-            spec, query, using=using, limit=limit, flt=flt, with_vectors=with_vectors
+            spec, query, using=using, limit=limit, flt=flt, with_vectors=vectors, payload=payload
         )
-        if with_vectors:
+        if vectors:
             take_vectors(spec)
         return self._scored(spec, hits)
 
@@ -223,13 +241,18 @@ class VectorStore(SpaceBindings):
         check_using(spec, using)
         check_examples(positive)
         check_limit(limit)
+        # The examples' keys and the one vector ranked by: no payload, no other vector.
         pos = [
-            r for r in self.retrieve(collection, positive, with_vectors=True) if using in r.vectors
+            r
+            for r in self.retrieve(collection, positive, with_vectors=[using], fields=())
+            if using in r.vectors
         ]
         if not pos:
             raise ExamplesNotFoundError(collection, unique(positive))
         neg = [
-            r for r in self.retrieve(collection, negative, with_vectors=True) if using in r.vectors
+            r
+            for r in self.retrieve(collection, negative, with_vectors=[using], fields=())
+            if using in r.vectors
         ]
         flt = self._filter(spec, filters, exclude=[*positive, *negative])
         hits = self._recommend(spec, pos, neg, using=using, limit=limit, flt=flt)
@@ -298,18 +321,20 @@ class VectorStore(SpaceBindings):
         *,
         filters: Filters | None = None,
         batch_size: int = 256,
-        with_vectors: bool = False,
+        with_vectors: bool | Sequence[str] = False,
     ) -> Iterator[Record]:
-        """Every matching point, in batches, without loading the collection at once."""
+        """Every matching point, in batches, without loading the collection at once
+        (``with_vectors`` as in :meth:`retrieve`)."""
         spec = self._spec(collection)
         check_limit(batch_size)
+        vectors = vector_selection(spec, with_vectors)
         flt = self._filter(spec, filters)
-        if with_vectors:
+        if vectors:
             take_vectors(spec)
         offset: Any = None
         while True:
             points, offset = self._scroll_page(
-                spec, flt, limit=batch_size, offset=offset, with_vectors=with_vectors
+                spec, flt, limit=batch_size, offset=offset, with_vectors=vectors
             )
             for point in points:
                 yield self._record(spec, point)
@@ -376,9 +401,14 @@ class VectorStore(SpaceBindings):
         raise NotImplementedError
 
     def _retrieve(
-        self, spec: CollectionSpec, pids: Sequence[str], with_vectors: bool
+        self,
+        spec: CollectionSpec,
+        pids: Sequence[str],
+        with_vectors: bool | list[str],
+        payload: list[str] | None,
     ) -> Sequence[StoredPoint]:
-        """The existing points among ``pids`` (any order), with payloads."""
+        """The existing points among ``pids`` (any order), with the payload fields ``payload``
+        (None: all) and the vectors ``with_vectors`` (all, none or those named)."""
         raise NotImplementedError
 
     def _search(
@@ -389,9 +419,11 @@ class VectorStore(SpaceBindings):
         using: str,
         limit: int,
         flt: Any | None,
-        with_vectors: bool,
+        with_vectors: bool | list[str],
+        payload: list[str] | None = None,
     ) -> Sequence[Any]:
-        """The nearest points to ``query`` by the named vector, each with a ``score``."""
+        """The nearest points to ``query`` by the named vector, each with a ``score``, the
+        payload fields ``payload`` (None: all) and the vectors ``with_vectors``."""
         raise NotImplementedError
 
     def _recommend(
@@ -432,7 +464,13 @@ class VectorStore(SpaceBindings):
         raise NotImplementedError
 
     def _scroll_page(
-        self, spec: CollectionSpec, flt: Any | None, *, limit: int, offset: Any, with_vectors: bool
+        self,
+        spec: CollectionSpec,
+        flt: Any | None,
+        *,
+        limit: int,
+        offset: Any,
+        with_vectors: bool | list[str],
     ) -> tuple[Sequence[StoredPoint], Any]:
         """One page of points from ``offset`` (None: the start) and the next offset (None at
         the end)."""

@@ -339,8 +339,18 @@ class EdgeStore(VectorStore):
 
     # --- reads -----------------------------------------------------------------------------
 
-    def _retrieve(self, spec: CollectionSpec, pids: Sequence[str], with_vectors: bool) -> Any:
-        return self._shard(spec).shard.retrieve(list(pids), True, with_vectors)
+    def _retrieve(
+        self,
+        spec: CollectionSpec,
+        pids: Sequence[str],
+        with_vectors: bool | list[str],
+        payload: list[str] | None,
+    ) -> Any:
+        # The binding builds a Python object for every float and field it returns, holding
+        # the GIL: only what was asked for is returned.
+        return self._shard(spec).shard.retrieve(
+            list(pids), True if payload is None else payload, with_vectors
+        )
 
     def _search(
         self,
@@ -350,13 +360,14 @@ class EdgeStore(VectorStore):
         using: str,
         limit: int,
         flt: Any | None,
-        with_vectors: bool,
+        with_vectors: bool | list[str],
+        payload: list[str] | None = None,
     ) -> Any:
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(cast(Any, query), using=using),
             filter=flt,
-            with_payload=True,
+            with_payload=True if payload is None else payload,
             with_vector=with_vectors,
             params=qe.SearchParams(
                 hnsw_ef=max(self.params.hnsw_ef, limit),
@@ -401,7 +412,13 @@ class EdgeStore(VectorStore):
         return int(self._shard(spec).shard.count(qe.CountRequest(exact=True, filter=flt)))
 
     def _scroll_page(
-        self, spec: CollectionSpec, flt: Any | None, *, limit: int, offset: Any, with_vectors: bool
+        self,
+        spec: CollectionSpec,
+        flt: Any | None,
+        *,
+        limit: int,
+        offset: Any,
+        with_vectors: bool | list[str],
     ) -> tuple[Any, Any]:
         request = qe.ScrollRequest(
             offset=offset, limit=limit, filter=flt, with_payload=True, with_vector=with_vectors

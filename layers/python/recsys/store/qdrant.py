@@ -271,11 +271,18 @@ class QdrantStore(VectorStore):
     # --- reads -----------------------------------------------------------------------------
 
     def _retrieve(
-        self, spec: CollectionSpec, pids: Sequence[str], with_vectors: bool
+        self,
+        spec: CollectionSpec,
+        pids: Sequence[str],
+        with_vectors: bool | list[str],
+        payload: list[str] | None,
     ) -> list[qm.Record]:
         with self._lock:
             return self.client.retrieve(
-                spec.name, list(pids), with_payload=True, with_vectors=with_vectors
+                spec.name,
+                list(pids),
+                with_payload=True if payload is None else payload,
+                with_vectors=with_vectors,
             )
 
     def _search_params(self, limit: int) -> qm.SearchParams | None:
@@ -294,7 +301,8 @@ class QdrantStore(VectorStore):
         using: str,
         limit: int,
         flt: Any | None,
-        with_vectors: bool,
+        with_vectors: bool | list[str],
+        payload: list[str] | None = None,
     ) -> list[qm.ScoredPoint]:
         with self._lock:
             response = self.client.query_points(
@@ -303,7 +311,7 @@ class QdrantStore(VectorStore):
                 using=using,
                 query_filter=flt,
                 limit=limit,
-                with_payload=True,
+                with_payload=True if payload is None else payload,
                 with_vectors=with_vectors,
                 search_params=self._search_params(limit),
             )
@@ -317,10 +325,17 @@ class QdrantStore(VectorStore):
         using: str,
         limit: int,
         flt: Any | None,
-        with_vectors: bool,
+        with_vectors: bool | list[str],
+        payload: list[str] | None = None,
     ) -> list[qm.ScoredPoint]:
         return self._query(
-            spec, query.tolist(), using=using, limit=limit, flt=flt, with_vectors=with_vectors
+            spec,
+            query.tolist(),
+            using=using,
+            limit=limit,
+            flt=flt,
+            with_vectors=with_vectors,
+            payload=payload,
         )
 
     def _recommend(
@@ -385,7 +400,13 @@ class QdrantStore(VectorStore):
             return int(self.client.count(spec.name, count_filter=flt, exact=True).count)
 
     def _scroll_page(
-        self, spec: CollectionSpec, flt: Any | None, *, limit: int, offset: Any, with_vectors: bool
+        self,
+        spec: CollectionSpec,
+        flt: Any | None,
+        *,
+        limit: int,
+        offset: Any,
+        with_vectors: bool | list[str],
     ) -> tuple[list[qm.Record], Any]:
         with self._lock:
             return self.client.scroll(
