@@ -63,7 +63,7 @@ class ProductLists:
         aggs = self.lists.aggregates(problems)
         rules = Filters(in_stock=True, exclude_keys=[product_id])
         try:
-            found = self.store().retrieve(self.products, [product_id], with_vectors=True)
+            found = self.store().retrieve(self.products, [product_id], with_vectors=["text"])
         except Exception as exc:
             problems.append(f"products: {exc}")
             found = []

@@ -261,7 +261,7 @@ class Recommender:
         filters = Filters(in_stock=True, exclude_keys=list(product_ids))
         try:
             store = self.store()
-            cart = store.retrieve(self.products, list(product_ids), with_vectors=True)
+            cart = store.retrieve(self.products, list(product_ids), with_vectors=["text"])
             vecs = [r.vectors["text"] for r in cart if r.vectors.get("text") is not None]
             cart_vec = _unit(np.mean(np.stack(vecs), axis=0)) if vecs else None
             state = UserState(
