@@ -202,7 +202,7 @@ def _item_data(
     vectors: dict[str, Vector] = {}
     products: dict[str, dict[str, Any]] = {}
     if ids:
-        for rec in store.retrieve(settings.products_collection, sorted(ids), with_vectors=True):
+        for rec in store.retrieve(settings.products_collection, sorted(ids), with_vectors=["text"]):
             vec = rec.vectors.get("text")
             if vec is not None:
                 vectors[rec.key] = np.asarray(vec, dtype=np.float32)
