@@ -32,6 +32,9 @@ from recsys.profiles.point import ProfileWork, profile_key, profile_point
 from recsys.profiles.schema import ProfilePayload
 from recsys.store.base import PointIn, Record, Vector, VectorStore
 
+#: What a profile point reads of a product's payload (price band, category affinity).
+PRODUCT_FIELDS = ("category", "price")
+
 
 def get_profile(
     store: VectorStore,
@@ -202,7 +205,14 @@ def _item_data(
     vectors: dict[str, Vector] = {}
     products: dict[str, dict[str, Any]] = {}
     if ids:
-        for rec in store.retrieve(settings.products_collection, sorted(ids), with_vectors=["text"]):
+        # Only what a profile point reads of a product: its vector, category and price.
+        found = store.retrieve(
+            settings.products_collection,
+            sorted(ids),
+            with_vectors=["text"],
+            fields=PRODUCT_FIELDS,
+        )
+        for rec in found:
             vec = rec.vectors.get("text")
             if vec is not None:
                 vectors[rec.key] = np.asarray(vec, dtype=np.float32)
