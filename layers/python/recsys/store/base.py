@@ -354,8 +354,11 @@ class VectorStore(SpaceBindings):
 
     def _record(self, spec: CollectionSpec, point: StoredPoint, *, score: float = 0.0) -> Record:
         payload = decode_payload(point.payload)
+        # The point's id only when its payload lacks the key: qdrant-edge makes a UUID object
+        # on every read of the id (a tenth of what turning a point into a record costs).
+        key = payload.get(spec.key_field)
         return Record(
-            key=str(payload.get(spec.key_field, point.id)),
+            key=str(point.id if key is None else key),
             payload=payload,
             vectors=dense_vectors(spec, point.vector),
             score=score,
