@@ -25,6 +25,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cdp import CHROMIUM, Page
+from retail_table import ONLINE_RETAIL as RETAIL
+from retail_table import online_retail_catalog
 
 from recsys.local.moto import free_port
 
@@ -32,7 +34,6 @@ from recsys.local.moto import free_port
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
-RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.csv.gz"
 EXPERIMENT = {
     "name": "diversity-demo",
     "variants": {"a": {"share": 0.5}, "b": {"share": 0.5, "ranking_diversity": 0.6}},
@@ -43,7 +44,6 @@ CUSTOMERS = ("14096", "17841", "13521", "14911", "12748")
 
 def _history(days: float = 21.0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A small shop: the demo customers' last weeks and the catalog of what anyone bought then."""
-    from recsys.datasets.online_retail import load_catalog
     from recsys.datasets.retail_events import read_retail_events
 
     events = list(read_retail_events(RETAIL))
@@ -52,7 +52,7 @@ def _history(days: float = 21.0) -> tuple[list[dict[str, Any]], list[dict[str, A
     mine = [e for e in recent if e.get("user_id") in CUSTOMERS]
     others = [e for e in recent if e.get("user_id") not in CUSTOMERS][:1500]
     keep = {e["product_id"] for e in mine + others}
-    catalog = [p for p in load_catalog(RETAIL) if p["product_id"] in keep]
+    catalog = [p for p in online_retail_catalog() if p["product_id"] in keep]
     return catalog, mine + others
 
 

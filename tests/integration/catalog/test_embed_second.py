@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from retail_table import online_retail_catalog
 
 from recsys.api.app import build_app
 from recsys.api.routes import recommend
@@ -26,15 +27,12 @@ from recsys.store.spaces import forget_model
 
 pytestmark = pytest.mark.integration
 
-ONLINE_RETAIL = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail"
 MULTI = "use-multilingual-v3-int8"
 SECOND = second_vector_name(second_space(MULTI))
 
 
 def catalog() -> list[dict[str, Any]]:
-    from recsys.datasets.online_retail import load_catalog
-
-    return load_catalog(ONLINE_RETAIL / "online_retail.csv.gz")[:120]
+    return online_retail_catalog(120)
 
 
 def settings_for(kind: str, root: Path, **extra: Any) -> Settings:

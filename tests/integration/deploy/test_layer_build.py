@@ -1,10 +1,10 @@
 """The Lambda layer as layers/build.sh builds it: what is in it, its size, and that it runs.
 
-The layer is built twice for this module into temporary directories (Linux x86_64 cp312 wheels
-from PyPI, bytecode compiled by CPython 3.12): as by default (MiniLM) and with the multilingual
-encoder selected (``LAYER_MODELS="multilingual minilm"``). Each encoder in each runs from the
-layer and gives the checkout's vectors, and every handler in template.yaml is started
-in a fresh CPython 3.12 process with only the layer and the runtime's boto3 on its path and
+The layer is built twice for this module, side by side, into temporary directories (Linux x86_64
+cp312 wheels from PyPI, bytecode compiled by CPython 3.12): as by default (MiniLM) and with the
+multilingual encoder selected (``LAYER_MODELS="multilingual minilm"``). Each encoder in each
+runs from the layer and gives the checkout's vectors, and every handler in template.yaml is
+started in a fresh CPython 3.12 process with only the layer and the runtime's boto3 on its path and
 invoked once with its sample event against a moto server — the bench's cold start, here as a
 check that the shipped tree (bytecode-only third-party packages, trimmed parts) still runs.
 Needs a CPython 3.12 (the runtime's version); skipped, saying so, where there is none.
@@ -16,6 +16,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -59,19 +61,39 @@ def _build(python312: str, out: Path, **env_extra: str) -> subprocess.CompletedP
 
 
 @pytest.fixture(scope="module")
-def built(python312: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("layer") / "layer"
-    _build(python312, out)
-    return out
+def builds(
+    python312: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[tuple[Path, subprocess.CompletedProcess[str]]]]]:
+    """Both layers of this module, each built once, side by side: a build spends most of its
+    time in pip, a single-threaded zip and waiting on files, so two take little longer than one.
+    """
+
+    def build(out: Path, **env_extra: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        return out, _build(python312, out, **env_extra)
+
+    default = tmp_path_factory.mktemp("layer") / "layer"
+    multilingual = tmp_path_factory.mktemp("layer-multilingual") / "layer"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield {
+            "built": pool.submit(build, default),
+            # The multilingual encoder selected and MiniLM asked for as well.
+            "built_multilingual": pool.submit(
+                build, multilingual, LAYER_MODELS="multilingual minilm"
+            ),
+        }
+
+
+@pytest.fixture(scope="module")
+def built(builds: dict[str, Future[tuple[Path, subprocess.CompletedProcess[str]]]]) -> Path:
+    return builds["built"].result()[0]
 
 
 @pytest.fixture(scope="module")
 def built_multilingual(
-    python312: str, tmp_path_factory: pytest.TempPathFactory
+    builds: dict[str, Future[tuple[Path, subprocess.CompletedProcess[str]]]],
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The layer with the multilingual encoder selected and MiniLM asked for as well."""
-    out = tmp_path_factory.mktemp("layer-multilingual") / "layer"
-    return out, _build(python312, out, LAYER_MODELS="multilingual minilm")
+    return builds["built_multilingual"].result()
 
 
 def _run_from_layer(python312: str, layer: Path, code: str) -> str:

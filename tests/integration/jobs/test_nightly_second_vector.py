@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from retail_table import online_retail_catalog
 
 from recsys.catalog import encoding
 from recsys.catalog.embed import DirectEmbedQueue, Embedder
@@ -29,7 +30,6 @@ from recsys.store.spaces import forget_model, installed
 
 pytestmark = pytest.mark.integration
 
-ONLINE_RETAIL = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail"
 MULTI = "use-multilingual-v3-int8"
 SECOND = second_vector_name(second_space(MULTI))
 #: "Inflatable globe": product 10002, INFLATABLE POLITICAL GLOBE, among the products.
@@ -39,9 +39,7 @@ N_PRODUCTS = 60
 
 @cache
 def catalog() -> list[dict[str, Any]]:
-    from recsys.datasets.online_retail import load_catalog
-
-    return load_catalog(ONLINE_RETAIL / "online_retail.csv.gz")[:N_PRODUCTS]
+    return online_retail_catalog(N_PRODUCTS)
 
 
 @pytest.fixture(autouse=True)

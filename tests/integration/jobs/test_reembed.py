@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from retail_table import online_retail_catalog
 
 from recsys.catalog.embed import DirectEmbedQueue, Embedder
 from recsys.catalog.ingest import ingest_rows
@@ -31,7 +32,6 @@ from recsys.store.spaces import MODEL_FIELD, active_model, forget_model, physica
 
 pytestmark = pytest.mark.integration
 
-ONLINE_RETAIL = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail"
 MINILM = "all-MiniLM-L6-v2-int8"
 MULTI = "use-multilingual-v3-int8"
 N_PRODUCTS = 240
@@ -48,9 +48,7 @@ NO_CACHE: dict[str, Any] = {
 
 @cache
 def catalog() -> list[dict[str, Any]]:
-    from recsys.datasets.online_retail import load_catalog
-
-    return load_catalog(ONLINE_RETAIL / "online_retail.csv.gz")[:N_PRODUCTS]
+    return online_retail_catalog(N_PRODUCTS)
 
 
 def settings_for(kind: str, root: Path, **extra: Any) -> Settings:

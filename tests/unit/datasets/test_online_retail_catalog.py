@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from retail_table import ONLINE_RETAIL, online_retail_catalog
 
 from recsys.catalog.schema import validate_rows
 from recsys.datasets.online_retail import (
@@ -17,10 +18,6 @@ from recsys.datasets.online_retail import (
     iter_rows,
     load_catalog,
     parse_invoice_date,
-)
-
-ONLINE_RETAIL = (
-    Path(__file__).resolve().parents[4] / "shared/data/online_retail/online_retail.csv.gz"
 )
 
 EXCERPT = [
@@ -137,7 +134,7 @@ def test_invoice_dates_are_read_as_utc() -> None:
 def real_catalog() -> list[dict[str, Any]]:
     if not ONLINE_RETAIL.is_file():
         pytest.skip(f"the Online Retail table is not at {ONLINE_RETAIL}")
-    return load_catalog(ONLINE_RETAIL)
+    return online_retail_catalog()
 
 
 def test_real_table_gives_about_four_thousand_valid_products(
