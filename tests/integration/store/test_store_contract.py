@@ -256,6 +256,40 @@ def test_the_change_mark_moves_on_every_removal_for_every_store_of_the_directory
         other.close()
 
 
+def test_named_vectors_read_again_are_those_written_last_whichever_store_wrote(
+    loaded: VectorStore, tmp_path: Path
+) -> None:
+    # GIVEN products read once with their "text" vector (the embedded store keeps them)
+    keys = ["sku-0001", "sku-0002", "sku-0003"]
+    first = loaded.retrieve("products", keys, with_vectors=["text"])
+    assert [r.key for r in first] == keys
+    other = EdgeStore(tmp_path / "qdrant") if isinstance(loaded, EdgeStore) else loaded
+    try:
+        other.ensure_collection(products_spec(size=DIM))
+        # WHEN another store of the directory replaces one, deletes one and retitles one
+        moved = CATALOG[100].vectors["text"]
+        other.upsert("products", [replace(CATALOG[2], vectors={"text": moved})])
+        other.delete("products", ["sku-0003"])
+        other.set_payload("products", "sku-0001", {"title": "Renamed"})
+        again = loaded.retrieve("products", keys, with_vectors=["text"], fields=["title"])
+        twice = loaded.retrieve("products", keys, with_vectors=["text"], fields=["title"])
+    finally:
+        if other is not loaded:
+            other.close()
+
+    # THEN a read after the writes sees each of them, and a read repeated sees the same
+    for got in (again, twice):
+        assert [r.key for r in got] == ["sku-0001", "sku-0002"]
+        assert got[0].payload["title"] == "Renamed"
+        np.testing.assert_allclose(got[0].vectors["text"], UNIT["sku-0001"], atol=1e-5)
+        np.testing.assert_allclose(got[1].vectors["text"], UNIT["sku-0100"], atol=1e-5)
+        assert all(set(r.vectors) == {"text"} for r in got)
+    # AND vectors a store may share between reads cannot be changed in place
+    if isinstance(loaded, EdgeStore):
+        with pytest.raises(ValueError, match="read-only"):
+            twice[1].vectors["text"][0] = 0.0
+
+
 # --- filters ----------------------------------------------------------------------------------
 
 FILTER_CASES = {

@@ -38,6 +38,7 @@ from recsys.store._common import (
     unknown_collection,
     vector_selection,
 )
+from recsys.store._memo import VectorMemo
 from recsys.store.bindings import SpaceBindings
 from recsys.store.conditions import Condition, filter_conditions
 from recsys.store.model import (
@@ -84,6 +85,7 @@ class VectorStore(SpaceBindings):
         self._view = ContextVar(f"recsys_store_view_{id(self)}", default=None)
         self._registry_lock = threading.RLock()
         self._closed = False
+        self._memo = VectorMemo()
 
     # --- collections -------------------------------------------------------------------------
 
@@ -177,19 +179,58 @@ class VectorStore(SpaceBindings):
 
         ``with_vectors``: every dense vector (True), or only the named ones — the engine then
         reads and converts no other (a product's second encoder's 512 floats cost as much as
-        its own 384). ``fields``: only these payload fields and the key field (None: all)."""
+        its own 384). ``fields``: only these payload fields and the key field (None: all).
+        Named vectors read where the store has a change mark are kept under it and shared by
+        later reads (:mod:`recsys.store._memo`), so they are read-only."""
         spec = self._spec(collection)
         vectors = vector_selection(spec, with_vectors)
         payload = payload_selection(spec, fields)
         wanted = unique(keys)
         if not wanted:
             return []
-        pids = [point_id(spec.id_space, k) for k in wanted]
-        found = self._retrieve(spec, pids, vectors, payload)
+        mark = self.change_mark(spec.name) if isinstance(vectors, list) else None
+        if mark is not None and isinstance(vectors, list):
+            records = self._retrieve_kept(spec, wanted, vectors, payload, mark)
+        else:
+            pids = [point_id(spec.id_space, k) for k in wanted]
+            records = [self._record(spec, p) for p in self._retrieve(spec, pids, vectors, payload)]
         if vectors:
             take_vectors(spec)
-        by_key = {r.key: r for r in (self._record(spec, p) for p in found)}
+        by_key = {r.key: r for r in records}
         return [by_key[k] for k in wanted if k in by_key]
+
+    def _retrieve_kept(
+        self,
+        spec: CollectionSpec,
+        wanted: Sequence[str],
+        names: list[str],
+        payload: list[str] | None,
+        mark: object,
+    ) -> list[Record]:
+        """Points with the vectors ``names``: those kept under ``mark`` read without vectors,
+        the others with them (and kept)."""
+        kept = self._memo.under(spec.name, mark)
+        held: dict[str, dict[str, Vector]] = {}
+        for key in wanted:
+            known = kept.get(key)
+            if known is not None and all(n in known for n in names):
+                held[key] = {n: known[n] for n in names}
+        records: list[Record] = []
+        if held:
+            pids = [point_id(spec.id_space, k) for k in held]
+            for point in self._retrieve(spec, pids, False, payload):
+                record = self._record(spec, point)
+                record.vectors = held[record.key]
+                records.append(record)
+        rest = [k for k in wanted if k not in held]
+        if rest:
+            pids = [point_id(spec.id_space, k) for k in rest]
+            for point in self._retrieve(spec, pids, names, payload):
+                record = self._record(spec, point)
+                if all(n in record.vectors for n in names):
+                    self._memo.keep(kept, record.key, record.vectors)
+                records.append(record)
+        return records
 
     def search(
         self,
