@@ -13,8 +13,11 @@ The stack is `recsys up --demo` (Online Retail: ≈3,800 products, the last 7 da
    with and without the writes, and the writes' own latency.
 
 ``--src DIR`` runs the stack from another source tree (e.g. ``git archive`` of an older
-commit) so before/after come from one run on the same machine state.
-Run: ``python -m bench.concurrency [--src DIR --src-label before] [--duration 15] [--write]``.
+commit) so before/after come from one run on the same machine state; ``--now-src DIR`` runs
+"now" from one too (``git archive HEAD``: what is committed, without uncommitted work in the
+checkout).
+Run: ``python -m bench.concurrency [--src DIR --src-label before] [--now-src DIR --now-commit C]
+[--duration 15] [--write]``.
 """
 
 from __future__ import annotations
@@ -241,10 +244,18 @@ def _row(name: str, s: dict[str, Any]) -> str:
     )
 
 
-def report(runs: list[dict[str, Any]], *, duration: float, src: str | None = None) -> str:
+def report(
+    runs: list[dict[str, Any]],
+    *,
+    duration: float,
+    src: str | None = None,
+    now: str | None = None,
+) -> str:
     invocation = "python -m bench.concurrency"
     if src is not None:
         invocation += f' --src <git archive of {src}> --src-label "before ({src})"'
+    if now is not None:
+        invocation += f" --now-src <git archive of {now}> --now-commit {now}"
     lines = [
         "## concurrency (local stack over HTTP)",
         "",
@@ -295,6 +306,8 @@ def main() -> None:
     parser.add_argument("--src", type=Path, default=None, help="another source tree to compare")
     parser.add_argument("--src-label", default="before")
     parser.add_argument("--src-commit", default=None, help="the commit --src was taken from")
+    parser.add_argument("--now-src", type=Path, default=None, help="source tree of 'now'")
+    parser.add_argument("--now-commit", default=None, help="the commit --now-src was taken from")
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--work", type=Path, default=None, help="data dirs (kept for reruns)")
     parser.add_argument("--no-cache-off", action="store_true")
@@ -308,10 +321,11 @@ def main() -> None:
         runs.append(
             measure(args.src_label, src=args.src, data_dir=work / "src", duration=d, extra_env={})
         )
-    runs.append(measure("now", src=None, data_dir=work / "now", duration=d, extra_env={}))
+    now = args.now_src
+    runs.append(measure("now", src=now, data_dir=work / "now", duration=d, extra_env={}))
     if not args.no_cache_off:
         off = {"RECSYS_CACHE_TTL_RECOMMEND_S": "0"}
-        for label, src, name in ((args.src_label, args.src, "src"), ("now", None, "now")):
+        for label, src, name in ((args.src_label, args.src, "src"), ("now", now, "now")):
             if name == "src" and src is None:
                 continue
             runs.append(
@@ -326,7 +340,7 @@ def main() -> None:
                 )
             )
     (work / "concurrency.json").write_text(json.dumps(runs, indent=1))
-    markdown = report(runs, duration=args.duration, src=args.src_commit)
+    markdown = report(runs, duration=args.duration, src=args.src_commit, now=args.now_commit)
     print(markdown)
     if args.write:
         write_section("concurrency", markdown)
