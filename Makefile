@@ -48,11 +48,13 @@ chromium:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "==> no chromium: the browser tests will be skipped"; fi; }
 
+# pytest on two workers, a test file each at a time (a module's fixtures are set up once), and
+# the 15 slowest tests listed so that a new slow one shows in CI's log.
 test: install-dev chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
