@@ -14,10 +14,18 @@ from recsys.ranking.config import RankingConfig
 from recsys.ranking.features import FEATURES, INDEX, build_pool
 from recsys.ranking.fitted import FittedRanking, attach, candidate, fitted_of, rank
 from recsys.ranking.item_stats import ADOPTION_DAYS, compute_item_stats
-from recsys.ranking.learned import LinearRanker, WeightedSum, fit_listwise, scale, top_k_blocks
+from recsys.ranking.learned import (
+    NAMES_OF,
+    LinearRanker,
+    WeightedSum,
+    fit_listwise,
+    scale,
+    top_k_blocks,
+)
 from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.replay import Block, join_blocks, measure
 from recsys.ranking.tuner import Catalog, TuneOptions, tune
+from recsys.ranking.tuning_gate import Gate
 from recsys.ranking.types import Budgets, Purchase, UserState
 from recsys.store.base import Filters
 
@@ -142,6 +150,31 @@ def test_listwise_ranker_learns_the_label_signal() -> None:
     assert np.allclose(again.score(x, starts), scores, atol=1e-4)
 
 
+def test_cross_inputs_learn_a_product_and_serialise() -> None:
+    """The "cross" input set learns a signal that lives in a product of two features (a
+    frequent staple: shopping-day share × the item's repeat rate), and reads back as fitted;
+    a stored ranker is never scored with another input set."""
+    rng = np.random.default_rng(1)
+    x = rng.random((600, len(FEATURES))).astype(np.float32)
+    starts = np.arange(0, 600, 30)
+    labels = np.zeros(600, dtype=bool)
+    signal = x[:, INDEX["repeat_share"]] * x[:, INDEX["repeat_rate"]]
+    for s in starts:
+        labels[s + int(np.argmax(signal[s : s + 30]))] = True
+    model = fit_listwise(x, starts, labels, iterations=150, inputs="cross")
+    assert model.inputs == "cross" and len(model.coef) == len(NAMES_OF["cross"])
+    scores = model.score(x, starts)
+    top = [s + int(np.argmax(scores[s : s + 30])) for s in starts]
+    assert labels[top].mean() >= 0.8
+    data = json.loads(json.dumps(model.to_json()))
+    again = LinearRanker.from_json(data)
+    assert again.inputs == "cross"
+    assert np.allclose(again.score(x, starts), scores, atol=1e-4)
+    assert set(again.importance()) == set(NAMES_OF["cross"])
+    with pytest.raises(ValueError):
+        LinearRanker.from_json({**data, "inputs": "base"})
+
+
 def test_tuner_never_reads_past_as_of(shop: tuple[list[ProfileEvent], Catalog]) -> None:
     events, catalog = shop
     as_of = events[-1].at - 7 * DAY
@@ -165,14 +198,22 @@ def test_fit_is_checked_and_serialised(fitted: FittedRanking) -> None:
         check = entry["check"]
         assert {"current", "weighted_sum", "learned"} <= set(check)
         assert {"current", "weighted_sum", "learned"} <= set(entry["check_fit_window"])
-        if entry["chosen"] in ("weighted_sum", "learned"):
+        if entry["chosen"] in ("weighted_sum", "learned", "learned_cross"):
             # kept only when it beat the current configuration over both folds
             assert entry["chosen"] in entry["accepted"]
             assert entry["gain"][entry["chosen"]] > 1.0
             assert fitted.modes[mode].chosen == entry["chosen"]
         if {"weighted_sum", "learned"} <= set(entry["accepted"]):
-            # both passed: the learned ranker (refitted on the latest windows) is served
-            assert entry["chosen"] == "learned"
+            # both passed: a learned ranker (refitted on the latest windows) is served, the
+            # accepted one with the larger gain
+            assert entry["chosen"] in ("learned", "learned_cross")
+            learned = [n for n in entry["accepted"] if n.startswith("learned")]
+            assert entry["chosen"] == max(learned, key=lambda n: entry["gain"][n])
+        # the gate's evidence for every candidate, and its decision
+        assert set(entry["gate"]) == set(entry["gain"])
+        for name, evidence in entry["gate"].items():
+            stats = {**evidence, "gain": entry["gain"][name]}
+            assert (name in entry["accepted"]) == Gate().accepts(name, stats, margin=0.01)
         for name in entry["accepted"]:
             folds = (check, entry["check_fit_window"])
             ratios = [f[name]["recall"] / f["current"]["recall"] for f in folds]
@@ -362,10 +403,13 @@ def test_served_learned_ranker_is_refitted_on_the_latest_windows(fitted: FittedR
     for mode in ("repeat", "new"):
         entry = fit.report["modes"][mode]
         assert entry["seconds"]["refit"] >= 0
-        served = candidate(fit, mode, "learned")
-        assert served is not None
-        if fit.modes.get(mode) is not None and entry["chosen"] == "learned":
-            assert fit.modes[mode].to_json() == served.to_json()
+        names = ("learned", "learned_cross") if mode == "new" else ("learned",)
+        assert "learned_cross" not in entry["check"] or mode == "new"
+        for name in names:
+            served = candidate(fit, mode, name)
+            assert served is not None
+            if fit.modes.get(mode) is not None and entry["chosen"] == name:
+                assert fit.modes[mode].to_json() == served.to_json()
 
 
 def test_three_windows_need_the_history() -> None:

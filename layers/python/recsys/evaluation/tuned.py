@@ -10,7 +10,8 @@ statistics from the training events.
 - *self-tuned*: the weighted sum the tuner fitted (weights, columns, category cap), when the
   tuner accepted it (it beat the fixed defaults over both folds); otherwise the defaults;
 - *learned ranker*: the listwise ranker it fitted (as served: fitted again on the latest two
-  windows), when the tuner accepted it; otherwise the defaults.
+  windows; of its two input sets, the one kept, else the accepted one with the larger gain),
+  when the tuner accepted it; otherwise the defaults.
 
 The configuration the store would actually serve is the better of the two on the check window
 (``report["modes"][mode]["chosen"]``); the report (:func:`tuned_report`) gives it per protocol.
@@ -81,6 +82,8 @@ class TunedRecommender(SystemRecommender):
         entry = self.fitted.report.get("modes", {}).get(mode, {})
         check = entry.get("check", {})
         name = ROWS[self.row]
+        if name == "learned":
+            name = learned_variant(entry)
         if name not in check or "current" not in check:
             return None
         # The tuner's own acceptance test: beat the current configuration by ``min_gain``
@@ -113,6 +116,17 @@ class TunedRecommender(SystemRecommender):
             )
 
         return self._recommend_with(users, k=k, exclude_bought=exclude_bought, rank=rank)
+
+
+def learned_variant(entry: dict[str, Any]) -> str:
+    """Which learned ranker the "learned ranker" row serves: the kept one, else the accepted
+    one with the larger gain, else "learned" (the base input set)."""
+    names = [n for n in entry.get("check", {}) if n.startswith("learned") and n != "learned_clicks"]
+    if entry.get("chosen") in names:
+        return str(entry["chosen"])
+    gain = entry.get("gain", {})
+    accepted = [n for n in names if n in entry.get("accepted", [])]
+    return max(accepted, key=lambda n: gain.get(n, 0.0)) if accepted else "learned"
 
 
 def _fit(row: str) -> Any:

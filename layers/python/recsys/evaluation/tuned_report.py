@@ -88,7 +88,7 @@ def verdict(run: dict[str, Any]) -> str:
 
 
 #: The evaluation row that shows what the tuner kept for an objective.
-SERVED_ROW = {"weighted_sum": "self_tuned", "learned": "learned"}
+SERVED_ROW = {"weighted_sum": "self_tuned", "learned": "learned", "learned_cross": "learned"}
 SERVED_LABEL = {"self_tuned": "the weighted sum", "learned": "the learned ranker"}
 SERVED_LABEL["recsys"] = "the fixed defaults"
 
@@ -128,18 +128,24 @@ def fitted(run: dict[str, Any]) -> str:
             recall += "; mean gain over both " + ", ".join(
                 f"{k} {v:.3f}" for k, v in e["gain"].items()
             )
+        if e.get("gate"):
+            recall += "; paired bootstrap, share of draws better (per fold worse) " + ", ".join(
+                f"{k} {v['p_better']:.2f} ({' / '.join(f'{p:.2f}' for p in v['p_fold_worse'])})"
+                for k, v in e["gate"].items()
+            )
         ws = e.get("weighted_sum", {})
         dead = ("repeat", "due") if mode == "new" else ()  # zero there: bought items are out
         weights = ", ".join(f"{k} {v:g}" for k, v in ws.get("weights", {}).items() if k not in dead)
         cols = ", ".join(f"{k} by {v}" for k, v in ws.get("columns", {}).items())
-        learned = e.get("signals", {}).get("learned", {})
+        variant = e["chosen"] if str(e.get("chosen", "")).startswith("learned_") else "learned"
+        learned = e.get("signals", {}).get(variant, {})
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(learned.items())[:6])
         lines.append(
             f"- *{mode}*: kept **{e.get('chosen')}**; check-window Recall@10 {recall}. "
             f"Weighted sum: {weights}"
             + (f" ({cols})" if cols else "")
             + (f", cap {e['max_per_category']} per category" if e.get("max_per_category") else "")
-            + f". Learned ranker's largest standardised weights: {top}."
+            + f". Learned ranker's ({variant}) largest standardised weights: {top}."
         )
     return "\n".join(lines)
 

@@ -16,7 +16,7 @@ from recsys.ranking.fitted import ModeFit
 from recsys.ranking.learned import DEFAULT_WEIGHTS, SIGNAL_COLUMNS, WeightedSum, fit_listwise
 from recsys.ranking.replay import Block, TuneOptions, measure
 
-__all__ = ["WEIGHT_GRID", "objective", "procedure", "search_weighted"]
+__all__ = ["WEIGHT_GRID", "learned_name", "objective", "procedure", "search_weighted"]
 
 FloatArray = npt.NDArray[np.float32]
 WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
@@ -112,8 +112,9 @@ def search_weighted(
 def procedure(
     block: Block, mode: str, options: TuneOptions, catalog_size: int
 ) -> tuple[dict[str, ModeFit], dict[str, Any]]:
-    """The candidates fitted on ``block``: the searched weighted sum and the listwise ranker
-    that starts from it; and what the fitting took."""
+    """The candidates fitted on ``block``: the searched weighted sum and the listwise rankers
+    that start from it (one per input set of ``options.designs_of(mode)``); and what the
+    fitting took."""
     # The search starts at the fixed blend (without buy-again where bought items are out).
     skip = ("repeat", "due") if mode == "new" else ()
     start = WeightedSum({k: v for k, v in DEFAULT_WEIGHTS.items() if k not in skip})
@@ -126,7 +127,16 @@ def procedure(
     out = {"weighted_sum": ModeFit(ws, options.budgets, cap, 0.0, "weighted_sum")}
     if options.learned:
         t0 = time.perf_counter()
-        lr = fit_listwise(block.x, block.starts, block.labels, base=ws, l2=options.l2)
-        out["learned"] = ModeFit(lr, options.budgets, 0, 0.0, "learned")
+        for inputs in options.designs_of(mode):
+            name = learned_name(inputs)
+            lr = fit_listwise(
+                block.x, block.starts, block.labels, base=ws, l2=options.l2, inputs=inputs
+            )
+            out[name] = ModeFit(lr, options.budgets, 0, 0.0, name)
         info["learned_s"] = time.perf_counter() - t0
     return out, info
+
+
+def learned_name(inputs: str) -> str:
+    """The candidate's name of the learned ranker over ``inputs`` ("learned", "learned_cross")."""
+    return "learned" if inputs == "base" else f"learned_{inputs}"

@@ -23,6 +23,7 @@ from recsys.ranking.item_stats import ItemStats, compute_item_stats
 from recsys.ranking.learned import scale
 from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.rules import top_category
+from recsys.ranking.tuning_gate import Gate
 from recsys.ranking.types import Budgets, Purchase, UserState
 from recsys.store.base import Vector
 
@@ -50,11 +51,20 @@ class TuneOptions:
     window_days: float | None = None  # None: a quarter of the history, within [7, 28] days
     max_users: int = 400  # customers scored per window (a fixed hash sample above that)
     min_users: int = 50  # fewer buyers in a window: cold store
-    min_gain: float = 0.01  # relative Recall@10 gain needed to replace the current config
+    #: relative Recall@10 gain a candidate needs over the current configuration, unless the
+    #: gate gives it a margin of its own (the learned ranker: any gain, ``tuning_gate.Gate``)
+    min_gain: float = 0.01
     min_coverage: float = 0.0  # a tuned list below this catalog coverage is not chosen
     passes: int = 2  # coordinate-search passes
     k: int = 10
     learned: bool = True
+    #: input sets of the learned rankers fitted (``learned.DESIGNS``): "base" is the candidate
+    #: "learned", "cross" is "learned_cross" (the same with source × standing products); the
+    #: gate keeps the better of those it accepts
+    designs: tuple[str, ...] = ("base", "cross")
+    #: the objectives "cross" is fitted for: in *repeat* it gained nothing on the test side of
+    #: any dataset and lost 1 % on the grocery-like one (docs/SELF_TUNING.md)
+    cross_modes: tuple[str, ...] = ("new",)
     #: L2 penalty of the listwise ranker (0.1–0.3 generalised best of 0.001–1 across the
     #: datasets of docs/SELF_TUNING.md, fitted on two windows and scored on the next; 0.3 with
     #: the bought-only columns of ``learned.design``)
@@ -70,6 +80,12 @@ class TuneOptions:
     #: each time.
     prefer_learned: bool = True
     budgets: Budgets = field(default_factory=Budgets)
+    #: what a candidate must show on the folds to be kept (recsys.ranking.tuning_gate)
+    gate: Gate = field(default_factory=Gate)
+
+    def designs_of(self, mode: str) -> tuple[str, ...]:
+        """The learned rankers' input sets fitted for objective ``mode``."""
+        return tuple(d for d in self.designs if d != "cross" or mode in self.cross_modes)
 
 
 # --- replaying history -----------------------------------------------------------------------

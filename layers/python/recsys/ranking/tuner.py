@@ -16,10 +16,13 @@ Protocol — the one ``recsys eval`` uses, replayed inside the store's history u
   that weighted sum (:func:`recsys.ranking.learned.fit_listwise`);
 - each procedure is judged on two folds — fitted on *early*, scored on *fit*; fitted on
   *early* + *fit*, scored on *check* — against the current configuration (the previous fit,
-  else the fixed defaults of ``rank_for_user``) on the same customers; a candidate is
-  accepted when the mean over the folds of its Recall@10 over the current one's exceeds
-  1 + ``min_gain``, and the best accepted is kept, else the current configuration stays (two
-  periods judge, so one odd window — a holiday's shopping — weighs half);
+  else the fixed defaults of ``rank_for_user``) on the same customers. The gain is the mean
+  over the folds of its Recall@10 over the current one's (two periods judge, so one odd
+  window — a holiday's shopping — weighs half); the gate (:mod:`recsys.ranking.tuning_gate`)
+  accepts a candidate when the gain exceeds its margin (1 + ``min_gain``; the learned ranker
+  needs a gain above 1), a paired bootstrap of the customers favours it, and neither fold
+  alone says it is worse beyond noise. The best accepted is kept, else the current
+  configuration stays;
 - what is kept for the learned ranker is the same fit run again one window later, on *fit* +
   *check* (over the same weighted sum): the store serves a ranker fitted on its latest
   history, by the procedure that won on a window it had not seen. (Serving the fit of older
@@ -54,7 +57,7 @@ from recsys.ranking.config import RankingConfig
 from recsys.ranking.fitted import MODES, FittedRanking, ModeFit, _cold_modes, _iso
 from recsys.ranking.item_stats import compute_item_stats
 from recsys.ranking.learned import Scorer, WeightedSum, fit_listwise
-from recsys.ranking.procedure import objective, procedure
+from recsys.ranking.procedure import learned_name, objective, procedure
 from recsys.ranking.replay import (
     Block,
     Catalog,
@@ -66,6 +69,7 @@ from recsys.ranking.replay import (
     measure_lists,
     replay_window,
 )
+from recsys.ranking.tuning_gate import block_recall, lists_recall, paired_bootstrap
 from recsys.store.base import Vector, VectorStore
 
 __all__ = [
@@ -107,22 +111,23 @@ def _check(
     current: FittedRanking | None,
     config: RankingConfig,
     options: TuneOptions,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.float64]]]:
     """Recall@10 of the current configuration (served through the real ranking function) and
-    of every candidate on ``window``'s customers."""
+    of every candidate on ``window``'s customers; and each one's recall per customer (the
+    same customers in the same order, for the gate's paired bootstrap)."""
     block = window.blocks[mode]
     size = len(window.items.ids)
     served = current_lists(window, mode, current, config, options.k)
     out: dict[str, Any] = {"current": measure_lists(served, block.truth, catalog_size=size)}
+    users = [u for u in block.truth if block.truth[u]]
+    per_user = {"current": lists_recall(served, block.truth, users, k=options.k)}
     for name, cand in candidates.items():
+        scores = cand.scorer.score(block.x, block.starts, block.scaled)
         out[name] = measure(
-            block,
-            cand.scorer.score(block.x, block.starts, block.scaled),
-            k=options.k,
-            cap=cand.max_per_category,
-            catalog_size=size,
+            block, scores, k=options.k, cap=cand.max_per_category, catalog_size=size
         )
-    return out
+        per_user[name] = block_recall(block, scores, users, k=options.k, cap=cand.max_per_category)
+    return out, per_user
 
 
 def _gains(
@@ -138,6 +143,54 @@ def _gains(
             if name in c
         ]
         out[name] = float(np.mean(ratios)) if ratios else 0.0
+    return out
+
+
+def _decide(
+    checked: Sequence[tuple[Mapping[str, Any], Mapping[str, npt.NDArray[np.float64]]]],
+    candidates: Mapping[str, ModeFit],
+    opts: TuneOptions,
+    learned_names: set[str],
+) -> tuple[dict[str, float], dict[str, dict[str, Any]], list[str], str]:
+    """The gate over both folds: each candidate's gain, its bootstrap evidence, the accepted
+    ones and the best (the best accepted by gain; a learned ranker over the weighted sum when
+    ``prefer_learned``; the best of all when none is accepted, then nothing is kept)."""
+    gain = _gains([c for c, _ in checked], candidates, opts.min_coverage)
+    evidence = {
+        n: {
+            **paired_bootstrap(
+                [(u[n], u["current"]) for _, u in checked if n in u],
+                draws=opts.gate.draws,
+                seed=opts.gate.seed,
+            ),
+            "gain": round(gain[n], 4),
+        }
+        for n in candidates
+    }
+    accepted = [
+        n
+        for n in candidates
+        if gain[n] > 0 and opts.gate.accepts(n, evidence[n], margin=opts.min_gain)
+    ]
+    best = max(accepted or list(candidates), key=lambda n: gain[n])
+    learned_ok = [n for n in accepted if n in learned_names]
+    if best == "weighted_sum" and learned_ok and opts.prefer_learned and opts.refit:
+        best = max(learned_ok, key=lambda n: gain[n])  # TuneOptions.prefer_learned says why
+    return gain, evidence, accepted, best
+
+
+def _refit(
+    latest: Block, candidates: Mapping[str, ModeFit], ws: WeightedSum, opts: TuneOptions
+) -> dict[str, ModeFit]:
+    """The learned rankers as served: the same fit on the latest two windows."""
+    out: dict[str, ModeFit] = {}
+    for inputs in opts.designs:
+        name = learned_name(inputs)
+        if name in candidates:  # fitted for this objective (TuneOptions.designs_of)
+            lr = fit_listwise(
+                latest.x, latest.starts, latest.labels, base=ws, l2=opts.l2, inputs=inputs
+            )
+            out[name] = ModeFit(lr, opts.budgets, 0, 0.0, name)
     return out
 
 
@@ -254,6 +307,7 @@ def tune(
     modes: dict[str, ModeFit] = {}
     replaced = False
     report["modes"] = {}
+    learned_names = {learned_name(d) for d in opts.designs} if opts.learned else set()
     for mode in MODES:
         # Two folds, each procedure fitted on the windows before the one it is scored on:
         # early → fit, and early + fit → check.
@@ -275,21 +329,12 @@ def tune(
             candidates[name] = ModeFit(lr_clicks, opts.budgets, 0, 0.0, name)
         t_clicks = time.perf_counter() - t0
         t0 = time.perf_counter()
-        checks = [_check(scored, mode, cands, current, cfg, opts) for _, scored, cands, _ in folds]
+        checked = [_check(scored, mode, cands, current, cfg, opts) for _, scored, cands, _ in folds]
+        checks = [c for c, _ in checked]
         metrics = checks[-1]
+        gain, evidence, accepted, best_name = _decide(checked, candidates, opts, learned_names)
         t_check = time.perf_counter() - t0
-        gain = _gains(checks, candidates, opts.min_coverage)
-        best_name = max(candidates, key=lambda n: gain[n])
-        accepted = [n for n in candidates if gain[n] > 1.0 + opts.min_gain and gain[n] > 0]
         keep_new = best_name in accepted
-        if (
-            keep_new
-            and best_name == "weighted_sum"
-            and "learned" in accepted
-            and opts.prefer_learned
-            and opts.refit
-        ):
-            best_name = "learned"  # TuneOptions.prefer_learned says why
         prev = current.modes.get(mode) if current is not None else None
         t0 = time.perf_counter()
         scorers = {n: c.scorer for n, c in candidates.items()}
@@ -301,10 +346,8 @@ def tune(
         # windows) over the same weighted sum; the weighted sum as checked on the check window.
         t0 = time.perf_counter()
         served_by = dict(candidates)
-        if "learned" in candidates and opts.refit:
-            latest = join_blocks(fit_w.blocks[mode], cb)
-            lr = fit_listwise(latest.x, latest.starts, latest.labels, base=ws, l2=opts.l2)
-            served_by["learned"] = ModeFit(lr, opts.budgets, 0, 0.0, "learned")
+        if opts.refit:
+            served_by.update(_refit(join_blocks(fit_w.blocks[mode], cb), candidates, ws, opts))
         t_refit = time.perf_counter() - t0
         if keep_new:
             modes[mode] = served_by[best_name]
@@ -318,6 +361,12 @@ def tune(
             # mean over both folds of each candidate's Recall@10 over the current one's
             "gain": {n: round(g, 4) for n, g in gain.items()},
             "accepted": accepted,
+            # the gate's evidence: share of paired-bootstrap draws with a gain above 1 and,
+            # per fold, below 1 (recsys.ranking.tuning_gate)
+            "gate": {
+                n: {"p_better": e["p_better"], "p_fold_worse": e["p_fold_worse"]}
+                for n, e in evidence.items()
+            },
             "fit": {"weighted_sum": info["fit"]},
             "weighted_sum": served_by["weighted_sum"].to_json()["scorer"],
             "max_per_category": served_by["weighted_sum"].max_per_category,
@@ -333,7 +382,7 @@ def tune(
             # The served versions: "check" scored the same procedures fitted one window
             # earlier (on the early and fit windows).
             "learned_fitted_on": "fit+check"
-            if opts.refit and "learned" in candidates
+            if opts.refit and any(n in candidates for n in learned_names)
             else "early+fit",
             "all_candidates": {n: c.to_json() for n, c in served_by.items()},
         }
