@@ -228,10 +228,15 @@ def measure(
         time.sleep(1.0)
         during = _load(port, 10, reads, 100_000, duration)
         writes = writer.result()
+        # The profile rebuilds the writes queued: how long after the last write they are done.
+        start = time.monotonic()
+        _wait_idle(port)
+        out["drain_s"] = time.monotonic() - start
         out["reads_during_writes"] = during.summary()
         out["writes"] = writes.summary()
         print(label, "reads during writes", during.summary(), flush=True)
         print(label, "writes", writes.summary(), flush=True)
+        print(label, "queues drained after the writes in", f"{out['drain_s']:.1f} s", flush=True)
     finally:
         stack.stop()
     return out
@@ -291,6 +296,11 @@ def report(
             lines.append(
                 f"- {run['label']}: read p99 while writes run / alone = {d / a:.2f}× "
                 f"({d:.1f} / {a:.1f} ms)."
+            )
+        if "drain_s" in run:
+            lines.append(
+                f"- {run['label']}: the profile updates the writes queued were done "
+                f"{run['drain_s']:.1f} s after the last write."
             )
         rec = run.get("recommend", {})
         if 100 in rec:

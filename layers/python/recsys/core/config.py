@@ -371,6 +371,13 @@ class Settings(BaseSettings):
         le=64,
         description="Concurrent invocations per function locally (requests waiting on I/O).",
     )
+    local_foreground_wait_ms: float = Field(
+        default=50.0,
+        ge=0,
+        le=1000,
+        description="Locally, a queue poller's batch waits at most this long for API requests "
+        "in flight to finish (they share one interpreter here; 0: no wait).",
+    )
     local_drain_s: float = Field(
         default=5.0, ge=0, le=120, description="At Ctrl-C, wait this long for the queues."
     )

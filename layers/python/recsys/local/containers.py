@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from concurrent.futures import Future
 from typing import Any
 
+from recsys.local.foreground import ForegroundGate
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -72,13 +74,18 @@ class _Container:
 
 
 class ContainerPool:
-    """``size`` containers of one function; :meth:`serve` runs one request in an idle one."""
+    """``size`` containers of one function; :meth:`serve` runs one request in an idle one.
 
-    def __init__(self, function: str, size: int) -> None:
+    With ``foreground``, each request counts as in flight there from its arrival until its
+    reply is handed to uvicorn (queue-driven invocations yield to it: :mod:`.foreground`).
+    """
+
+    def __init__(self, function: str, size: int, foreground: ForegroundGate | None = None) -> None:
         if size < 1:
             raise ValueError("a function needs at least one container")
         self.function = function
         self.size = size
+        self.foreground = foreground
         self._containers = [_Container(f"{function}-{i}") for i in range(size)]
         self._idle: asyncio.Queue[_Container] | None = None
         self._idle_loop: asyncio.AbstractEventLoop | None = None
@@ -97,6 +104,16 @@ class ContainerPool:
 
     async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         """Run ``app`` for this request in an idle container (waiting for one if none is)."""
+        if self.foreground is None:
+            await self._serve(app, scope, receive, send)
+            return
+        self.foreground.enter()
+        try:
+            await self._serve(app, scope, receive, send)
+        finally:
+            self.foreground.leave()
+
+    async def _serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         idle = self._queue()
         if idle.empty():
             self.waited += 1

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from recsys.core.errors import StackStartError
 from recsys.local.containers import ContainerPool
+from recsys.local.foreground import ForegroundGate
 from recsys.local.template import HttpRoute
 
 Scope = MutableMapping[str, Any]
@@ -84,7 +85,8 @@ def merged_openapi(mounts: list[Mount], *, title: str, version: str) -> dict[str
 class Gateway:
     """ASGI app: template routes go to their function's app, everything else to ``admin``.
 
-    ``containers`` (per function) and ``cors_origins`` default to the settings.
+    ``containers`` (per function) and ``cors_origins`` default to the settings; every pool
+    counts its requests in ``foreground`` (which queue-driven invocations yield to), if given.
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class Gateway:
         *,
         containers: int | None = None,
         cors_origins: list[str] | None = None,
+        foreground: ForegroundGate | None = None,
     ) -> None:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -105,7 +108,7 @@ class Gateway:
         # The admin app is not a function's app (which guard themselves): guard it here.
         self.admin = BodyGuard(admin, limit_for=lambda _path: settings.api_max_body_bytes)
         size = containers if containers is not None else settings.local_containers
-        self.pools = {m.function: ContainerPool(m.function, size) for m in mounts}
+        self.pools = {m.function: ContainerPool(m.function, size, foreground) for m in mounts}
         origins = settings.cors_allow_origins if cors_origins is None else cors_origins
         self._entry = CORSMiddleware(
             self._dispatch,

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from recsys.local.foreground import ForegroundGate
+
 log = logging.getLogger(__name__)
 
 #: SQS hands out at most 10 messages per ReceiveMessage call.
@@ -33,6 +35,7 @@ class PollerStats:
     succeeded: int = 0
     failed: int = 0
     handler_errors: int = 0
+    yielded_s: float = 0.0  # waited for API requests in flight before batches (foreground)
 
 
 def _message_attributes(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +120,7 @@ class SqsPoller:
         region: str = "us-east-1",
         wait_s: int = 1,
         name: str = "poller",
+        foreground: ForegroundGate | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -127,6 +131,7 @@ class SqsPoller:
         self.region = region
         self.wait_s = wait_s
         self.name = name
+        self.foreground = foreground
         self.stats = PollerStats()
         self.queue_arn: str = sqs.get_queue_attributes(
             QueueUrl=queue_url, AttributeNames=["QueueArn"]
@@ -198,7 +203,12 @@ class SqsPoller:
         # messages are in flight and the queue is not idle.
         self._busy.set()
         try:
-            return self.process(self.gather(first))
+            batch = self.gather(first)
+            if self.foreground is not None:
+                # Locally API requests share this interpreter (on AWS they run elsewhere):
+                # let the ones in flight finish first, for a bounded time.
+                self.stats.yielded_s += self.foreground.wait_idle()
+            return self.process(batch)
         finally:
             self._busy.clear()
 

@@ -40,6 +40,7 @@ from recsys.core.aws import client
 from recsys.core.config import Settings, get_settings
 from recsys.core.errors import StackStartError, TemplateError
 from recsys.local.admin import admin_app
+from recsys.local.foreground import ForegroundGate
 from recsys.local.gateway import Gateway, Mount, start_server, wait_healthy
 from recsys.local.invoke import LocalFunction
 from recsys.local.moto import MotoProcess, free_port
@@ -81,6 +82,8 @@ class LocalRuntime:
     _moto: MotoProcess | None = field(default=None, init=False)
     _server: Any = field(default=None, init=False)
     _gateway: Gateway | None = field(default=None, init=False)
+    #: API requests in flight, which the queue pollers' invocations yield to (briefly).
+    foreground: ForegroundGate = field(default_factory=ForegroundGate, init=False)
     _server_thread: threading.Thread | None = field(default=None, init=False)
     _stopped: bool = field(default=False, init=False)
     _saved_env: dict[str, str] = field(default_factory=dict, init=False)
@@ -160,6 +163,7 @@ class LocalRuntime:
         )
         self._set_env(resource_env(self.provisioned))
         self.settings = get_settings()
+        self.foreground = ForegroundGate(self.settings.local_foreground_wait_ms / 1000)
         if self._moto is not None and self.persist:
             self._restore()
 
@@ -199,7 +203,9 @@ class LocalRuntime:
             self.functions[logical_id] = LocalFunction.load(spec)
 
     def _start_triggers(self) -> None:
-        self.sources.start(self.functions.values(), self.provisioned, self.settings)
+        self.sources.start(
+            self.functions.values(), self.provisioned, self.settings, self.foreground
+        )
 
     # --- HTTP ----------------------------------------------------------------------------------
     def _mounts(self) -> list[Mount]:
@@ -225,7 +231,9 @@ class LocalRuntime:
 
     def _serve(self) -> None:
         mounts = self._mounts()
-        gateway = self._gateway = Gateway(mounts, admin_app(self, mounts))
+        gateway = self._gateway = Gateway(
+            mounts, admin_app(self, mounts), foreground=self.foreground
+        )
         self._server, self._server_thread = start_server(gateway, host=self.host, port=self.port)
         wait_healthy(self.url, self._server_thread, timeout_s=60.0)
 
@@ -277,6 +285,7 @@ class LocalRuntime:
         return {
             "queues": self.queue_depths(),
             "pollers": {p.name: vars(p.stats) for p in self.sources.pollers},
+            "foreground": self.foreground.stats(),
             "functions": {
                 k: {
                     "invocations": f.invocations,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from recsys.core.aws import client
 from recsys.core.config import Settings
 from recsys.core.errors import TemplateError
+from recsys.local.foreground import ForegroundGate
 from recsys.local.invoke import LocalFunction
 from recsys.local.poller import SqsPoller
 from recsys.local.provision import Provisioned
@@ -29,11 +30,16 @@ class EventSources:
     schedulers: list[Scheduler] = field(default_factory=list)
 
     def start(
-        self, functions: Iterable[LocalFunction], provisioned: Provisioned, settings: Settings
+        self,
+        functions: Iterable[LocalFunction],
+        provisioned: Provisioned,
+        settings: Settings,
+        foreground: ForegroundGate | None = None,
     ) -> None:
-        """Start every event source the functions' template entries declare."""
+        """Start every event source the functions' template entries declare (the queue
+        pollers yield to the API requests ``foreground`` counts)."""
         for fn in functions:
-            self._start_queues(fn, provisioned, settings)
+            self._start_queues(fn, provisioned, settings, foreground)
             self._start_buckets(fn, provisioned, settings)
             for sched in fn.spec.schedules:
                 scheduler = Scheduler(
@@ -46,7 +52,11 @@ class EventSources:
                 self.schedulers.append(scheduler)
 
     def _start_queues(
-        self, fn: LocalFunction, provisioned: Provisioned, settings: Settings
+        self,
+        fn: LocalFunction,
+        provisioned: Provisioned,
+        settings: Settings,
+        foreground: ForegroundGate | None,
     ) -> None:
         sqs = client("sqs", settings)
         for src in fn.spec.sqs:
@@ -64,6 +74,7 @@ class EventSources:
                 report_failures=src.report_failures,
                 region=settings.aws_region,
                 name=f"{fn.spec.logical_id}.{src.event}",
+                foreground=foreground,
             )
             poller.start()
             self.pollers.append(poller)

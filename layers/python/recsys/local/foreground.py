@@ -1,0 +1,86 @@
+"""Interactive invocations first: queue-driven ones yield to API requests in flight, briefly.
+
+On AWS a queue-driven invocation (the profile builder fed by the profile queue, the embedder)
+runs in its own Lambda container, on its own CPU: it never slows an API request. Locally every
+function shares one interpreter, so a poller's batch takes the interpreter lock from the reads
+being served at the same time. The gateway's container pools count the API invocations in
+flight here (:meth:`ForegroundGate.active`); a poller, before it hands a batch to its handler,
+waits until none is (:meth:`ForegroundGate.wait_idle`) — for at most ``max_wait_s``, after which
+it runs anyway, so the queues are never starved. Nothing changes about the messages: they are
+received, handed over and deleted as before, and the wait (tens of milliseconds) is far below
+any queue's visibility timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class ForegroundGate:
+    """Counts foreground (API) invocations in flight; background work waits for a lull."""
+
+    def __init__(self, max_wait_s: float = 0.05) -> None:
+        if max_wait_s < 0:
+            raise ValueError("max_wait_s must be ≥ 0")
+        self.max_wait_s = max_wait_s
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self.waits = 0  # background dispatches that found foreground work in flight
+        self.capped = 0  # ... and ran because the wait reached max_wait_s
+
+    @property
+    def in_flight(self) -> int:
+        """Foreground invocations running now."""
+        return self._in_flight
+
+    def enter(self) -> None:
+        """A foreground invocation starts."""
+        with self._cond:
+            self._in_flight += 1
+
+    def leave(self) -> None:
+        """A foreground invocation ends; waiting background work may go once none is left."""
+        with self._cond:
+            self._in_flight -= 1
+            if self._in_flight <= 0:
+                self._in_flight = 0
+                self._cond.notify_all()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """``with gate.active():`` around one foreground invocation."""
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    def wait_idle(self) -> float:
+        """Block until no foreground invocation is in flight, or ``max_wait_s`` has passed;
+        the seconds waited."""
+        if self._in_flight == 0 or self.max_wait_s == 0:
+            return 0.0
+        start = time.monotonic()
+        deadline = start + self.max_wait_s
+        with self._cond:
+            if self._in_flight:
+                self.waits += 1
+            while self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.capped += 1
+                    break
+                self._cond.wait(remaining)
+        return time.monotonic() - start
+
+    def stats(self) -> dict[str, float]:
+        """For /_local/status."""
+        return {
+            "in_flight": self._in_flight,
+            "max_wait_ms": self.max_wait_s * 1000,
+            "waits": self.waits,
+            "capped": self.capped,
+        }
