@@ -23,7 +23,7 @@ from recsys.ranking.item_stats import ItemStats, compute_item_stats
 from recsys.ranking.learned import scale
 from recsys.ranking.memory import ArrayItems, ArrayUsers
 from recsys.ranking.rules import top_category
-from recsys.ranking.tuning_gate import Gate
+from recsys.ranking.tuning_gate import Gate, lists_recall
 from recsys.ranking.types import Budgets, Purchase, UserState
 from recsys.store.base import Vector
 
@@ -359,40 +359,51 @@ def _cap_order(block: Block, scores: FloatArray, cap: int, k: int) -> npt.NDArra
     return out
 
 
+def _hits(block: Block, scores: FloatArray, cap: int, k: int) -> tuple[Any, Any]:
+    """The top-k rows per user (-1: none) and whether each is a bought product."""
+    top = _cap_order(block, scores, cap, k)
+    valid = top >= 0
+    return top, np.where(valid, block.labels[np.where(valid, top, 0)], False)
+
+
+def block_recall(
+    block: Block, scores: FloatArray, users: Sequence[str], *, k: int, cap: int
+) -> npt.NDArray[np.float64]:
+    """Recall@k of ``scores`` per customer of ``users`` (0 without a pool), as in measure."""
+    hits = _hits(block, scores, cap, k)[1].sum(axis=1)
+    got = dict(zip(block.users, (hits / block.n_truth).tolist(), strict=True))
+    return np.asarray([got.get(u, 0.0) for u in users], dtype=np.float64)
+
+
+def _summary(recall: Any, shown: int, catalog_size: int) -> dict[str, float]:
+    """Mean Recall@k and hit rate over per-user recalls, and catalog coverage."""
+    if not len(recall):
+        return {"recall": 0.0, "hitrate": 0.0, "coverage": 0.0, "users": 0}
+    return {
+        "recall": round(float(np.mean(recall)), 5),
+        "hitrate": round(float(np.mean(np.asarray(recall) > 0)), 4),
+        "coverage": round(shown / max(catalog_size, 1), 4),
+        "users": len(recall),
+    }
+
+
 def measure(
     block: Block, scores: FloatArray, *, k: int = 10, cap: int = 0, catalog_size: int = 1
 ) -> dict[str, float]:
     """Recall@k (over every truth item, in the pool or not), hit rate and coverage."""
     if not block.users:
-        return {"recall": 0.0, "hitrate": 0.0, "coverage": 0.0, "users": 0}
-    top = _cap_order(block, scores, cap, k)
-    valid = top >= 0
-    hits = np.where(valid, block.labels[np.where(valid, top, 0)], False)
-    recall = float(np.mean(hits.sum(axis=1) / block.n_truth))
-    shown = np.unique(block.codes[top[valid]])
-    return {
-        "recall": round(recall, 5),
-        "hitrate": round(float(np.mean(hits.any(axis=1))), 4),
-        "coverage": round(len(shown) / max(catalog_size, 1), 4),
-        "users": len(block.users),
-    }
+        return _summary([], 0, catalog_size)
+    top, hits = _hits(block, scores, cap, k)
+    shown = len(np.unique(block.codes[top[top >= 0]]))
+    return _summary(hits.sum(axis=1) / block.n_truth, shown, catalog_size)
 
 
 def measure_lists(
     lists: Mapping[str, Sequence[str]], truth: Mapping[str, set[str]], *, catalog_size: int
 ) -> dict[str, float]:
     users = [u for u in truth if truth[u]]
-    if not users:
-        return {"recall": 0.0, "hitrate": 0.0, "coverage": 0.0, "users": 0}
-    rec = [len(set(lists.get(u, [])[:10]) & truth[u]) / len(truth[u]) for u in users]
-    hit = [bool(set(lists.get(u, [])[:10]) & truth[u]) for u in users]
-    shown = {p for u in users for p in lists.get(u, [])[:10]}
-    return {
-        "recall": round(float(np.mean(rec)), 5),
-        "hitrate": round(float(np.mean(hit)), 4),
-        "coverage": round(len(shown) / max(catalog_size, 1), 4),
-        "users": len(users),
-    }
+    shown = len({p for u in users for p in lists.get(u, [])[:10]})
+    return _summary(lists_recall(lists, truth, users, k=10), shown, catalog_size)
 
 
 def current_lists(

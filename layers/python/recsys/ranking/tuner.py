@@ -42,7 +42,7 @@ import json
 import logging
 import resource
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -55,21 +55,11 @@ from recsys.profiles.maths import ProfileEvent
 from recsys.ranking.click_labels import ClickLog, ClickStep
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.fitted import MODES, FittedRanking, ModeFit, _cold_modes, _iso
+from recsys.ranking.folds import check_fold, decide
 from recsys.ranking.item_stats import compute_item_stats
 from recsys.ranking.learned import Scorer, WeightedSum, fit_listwise
-from recsys.ranking.procedure import learned_name, objective, procedure
-from recsys.ranking.replay import (
-    Block,
-    Catalog,
-    TuneOptions,
-    Window,
-    current_lists,
-    join_blocks,
-    measure,
-    measure_lists,
-    replay_window,
-)
-from recsys.ranking.tuning_gate import block_recall, lists_recall, paired_bootstrap
+from recsys.ranking.procedure import learned_name, procedure
+from recsys.ranking.replay import Block, Catalog, TuneOptions, Window, join_blocks, replay_window
 from recsys.store.base import Vector, VectorStore
 
 __all__ = [
@@ -102,81 +92,6 @@ def _explain(fit: ModeFit, metrics: Mapping[str, Any]) -> str:
     return f"{fit.chosen} ({names}); check-window recall " + ", ".join(
         f"{k} {v['recall']}" for k, v in metrics.items() if isinstance(v, dict)
     )
-
-
-def _check(
-    window: Window,
-    mode: str,
-    candidates: Mapping[str, ModeFit],
-    current: FittedRanking | None,
-    config: RankingConfig,
-    options: TuneOptions,
-) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.float64]]]:
-    """Recall@10 of the current configuration (served through the real ranking function) and
-    of every candidate on ``window``'s customers; and each one's recall per customer (the
-    same customers in the same order, for the gate's paired bootstrap)."""
-    block = window.blocks[mode]
-    size = len(window.items.ids)
-    served = current_lists(window, mode, current, config, options.k)
-    out: dict[str, Any] = {"current": measure_lists(served, block.truth, catalog_size=size)}
-    users = [u for u in block.truth if block.truth[u]]
-    per_user = {"current": lists_recall(served, block.truth, users, k=options.k)}
-    for name, cand in candidates.items():
-        scores = cand.scorer.score(block.x, block.starts, block.scaled)
-        out[name] = measure(
-            block, scores, k=options.k, cap=cand.max_per_category, catalog_size=size
-        )
-        per_user[name] = block_recall(block, scores, users, k=options.k, cap=cand.max_per_category)
-    return out, per_user
-
-
-def _gains(
-    checks: Sequence[Mapping[str, Any]], candidates: Iterable[str], min_coverage: float
-) -> dict[str, float]:
-    """Per candidate, the mean over the folds that scored it of its objective over the current
-    configuration's (two periods judge, so one odd window — a holiday — weighs half)."""
-    out: dict[str, float] = {}
-    for name in candidates:
-        ratios = [
-            objective(c[name], min_coverage) / max(objective(c["current"], min_coverage), 1e-9)
-            for c in checks
-            if name in c
-        ]
-        out[name] = float(np.mean(ratios)) if ratios else 0.0
-    return out
-
-
-def _decide(
-    checked: Sequence[tuple[Mapping[str, Any], Mapping[str, npt.NDArray[np.float64]]]],
-    candidates: Mapping[str, ModeFit],
-    opts: TuneOptions,
-    learned_names: set[str],
-) -> tuple[dict[str, float], dict[str, dict[str, Any]], list[str], str]:
-    """The gate over both folds: each candidate's gain, its bootstrap evidence, the accepted
-    ones and the best (the best accepted by gain; a learned ranker over the weighted sum when
-    ``prefer_learned``; the best of all when none is accepted, then nothing is kept)."""
-    gain = _gains([c for c, _ in checked], candidates, opts.min_coverage)
-    evidence = {
-        n: {
-            **paired_bootstrap(
-                [(u[n], u["current"]) for _, u in checked if n in u],
-                draws=opts.gate.draws,
-                seed=opts.gate.seed,
-            ),
-            "gain": round(gain[n], 4),
-        }
-        for n in candidates
-    }
-    accepted = [
-        n
-        for n in candidates
-        if gain[n] > 0 and opts.gate.accepts(n, evidence[n], margin=opts.min_gain)
-    ]
-    best = max(accepted or list(candidates), key=lambda n: gain[n])
-    learned_ok = [n for n in accepted if n in learned_names]
-    if best == "weighted_sum" and learned_ok and opts.prefer_learned and opts.refit:
-        best = max(learned_ok, key=lambda n: gain[n])  # TuneOptions.prefer_learned says why
-    return gain, evidence, accepted, best
 
 
 def _refit(
@@ -329,10 +244,12 @@ def tune(
             candidates[name] = ModeFit(lr_clicks, opts.budgets, 0, 0.0, name)
         t_clicks = time.perf_counter() - t0
         t0 = time.perf_counter()
-        checked = [_check(scored, mode, cands, current, cfg, opts) for _, scored, cands, _ in folds]
+        checked = [
+            check_fold(scored, mode, cands, current, cfg, opts) for _, scored, cands, _ in folds
+        ]
         checks = [c for c, _ in checked]
         metrics = checks[-1]
-        gain, evidence, accepted, best_name = _decide(checked, candidates, opts, learned_names)
+        gain, evidence, accepted, best_name = decide(checked, candidates, opts, learned_names)
         t_check = time.perf_counter() - t0
         keep_new = best_name in accepted
         prev = current.modes.get(mode) if current is not None else None

@@ -25,17 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from recsys.ranking.replay import Block
-
 FloatArray = npt.NDArray[np.float64]
 
-__all__ = ["Gate", "block_recall", "lists_recall", "paired_bootstrap"]
+__all__ = ["Gate", "lists_recall", "paired_bootstrap"]
 
 
 @dataclass(frozen=True)
@@ -76,20 +73,6 @@ def lists_recall(
         [len(set(lists.get(u, [])[:k]) & truth[u]) / len(truth[u]) for u in users],
         dtype=np.float64,
     )
-
-
-def block_recall(
-    block: Block, scores: npt.NDArray[np.float32], users: Sequence[str], *, k: int, cap: int
-) -> FloatArray:
-    """Recall@k of a scoring of ``block``'s pools, per customer of ``users`` (0 for a
-    customer without a pool), as :func:`recsys.ranking.replay.measure` counts it."""
-    from recsys.ranking.replay import _cap_order
-
-    top = _cap_order(block, scores, cap, k)
-    valid = top >= 0
-    hits = np.where(valid, block.labels[np.where(valid, top, 0)], False).sum(axis=1)
-    got = dict(zip(block.users, (hits / block.n_truth).tolist(), strict=True))
-    return np.asarray([got.get(u, 0.0) for u in users], dtype=np.float64)
 
 
 def paired_bootstrap(
