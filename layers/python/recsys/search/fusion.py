@@ -44,6 +44,7 @@ __all__ = [
     "FusedHit",
     "Hit",
     "SearchTuning",
+    "foreign_share",
     "fuse",
     "fuse_lists",
     "is_latin",
@@ -90,6 +91,15 @@ class SearchTuning:
     floor_dense: float = 0.30
     #: Two encoders: the second one's ``floor_dense`` (None: that encoder's own tuning's).
     second_floor_dense: float | None = None
+    #: Lexicon expansion (recsys.search.lexicon): catalog words per query word (0: off) …
+    lexicon_words: int = 0
+    #: … the cosine a catalog word needs to a query word, the hubness it is ranked down by …
+    lexicon_min_cosine: float = 0.45
+    lexicon_hub: float = 0.5
+    #: … and the fusion weights of the words' BM25 list and of the English encoder's list
+    #: over the words, each times :func:`foreign_share` of the query.
+    lexicon_keyword_weight: float = 0.5
+    lexicon_dense_weight: float = 0.5
 
 
 #: The tuning chosen per encoder (model folder name, or a second vector's space id), and per
@@ -121,8 +131,19 @@ TUNINGS: dict[str, SearchTuning] = {
     # ``<model>~title``, recsys.store.space_ids.SECOND_TEXTS). Short texts sit nearer random
     # strings (floor 0.36) and a gibberish word reaches 0.54 on one title, hence the bar.
     "use-multilingual-v3-int8~title": replace(_CHOSEN, min_dense=0.55, floor_dense=0.36),
+    # With the lexicon expansion (recsys.search.lexicon; bench/search_lexicon.py chose it, and
+    # chose the same with each language held out but Spanish, and on either half but one
+    # weight): three catalog words per query word at cosine 0.45, no hubness penalty.
     "use-multilingual-v3-int8~title+all-MiniLM-L6-v2-int8": replace(
-        _PAIR, min_dense=0.55, multilingual_drop=0.8, floor_dense=0.36
+        _PAIR,
+        min_dense=0.55,
+        multilingual_drop=0.8,
+        floor_dense=0.36,
+        lexicon_words=3,
+        lexicon_min_cosine=0.45,
+        lexicon_hub=0.0,
+        lexicon_keyword_weight=0.5,
+        lexicon_dense_weight=0.5,
     ),
 }
 DENSE_THRESHOLDS = {name: t.min_dense for name, t in TUNINGS.items() if "+" not in name}
@@ -237,6 +258,12 @@ def list_weights(
     ]
 
 
+def foreign_share(*, catalog_share: float, latin: bool) -> float:
+    """How much of a query is not in the catalog's language: the share of its words the
+    catalog lacks (Latin script), 1 for any other script."""
+    return 1.0 - min(max(catalog_share, 0.0), 1.0) if latin else 1.0
+
+
 def _rrf(lists: Sequence[tuple[Sequence[Hit], float]], k: int) -> dict[str, float]:
     scores: dict[str, float] = {}
     for hits, weight in lists:
@@ -270,13 +297,16 @@ def fuse_lists(
     *,
     tuning: SearchTuning,
     limit: int,
+    expansions: Sequence[tuple[Sequence[Hit], float]] = (),
 ) -> tuple[list[FusedHit], Evidence]:
     """:func:`fuse` over several encoders' dense lists (the first is the store's primary).
 
     The query matched when any list is over its own bar, or keywords cover ``min_coverage``;
     then every weighted-in list takes part in the fusion. Otherwise, when a list is over its
     floor, the same fusion gives the fallback (``Evidence.fallback``, every hit "nearest");
-    else nothing.
+    else nothing. ``expansions`` (ranked lists with their weights: the lexicon's, from the
+    query's words mapped to catalog words) join the fusion whenever the dense lists do, and
+    never decide whether anything matched.
     """
     best_dense = dense_lists[0].best if dense_lists else 0.0
     best_coverage = max((h.coverage for h in keywords), default=0.0)
@@ -301,6 +331,11 @@ def fuse_lists(
     lists: list[tuple[Sequence[Hit], float]] = []
     if dense_in:
         lists.extend((d.hits, d.weight) for d in dense_lists if d.weight > 0)
+        for hits, weight in expansions:
+            if weight > 0:
+                lists.append((hits, weight))
+                for h in hits:
+                    by_key.setdefault(h.key, h)
     if fuse_keywords or not dense_in:
         # Without dense evidence only the products that carry the keyword evidence may show.
         strong = [h for h in keywords if dense_in or h.coverage >= tuning.min_coverage]

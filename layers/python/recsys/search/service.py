@@ -32,10 +32,12 @@ from recsys.search.fusion import (
     FusedHit,
     Hit,
     SearchTuning,
+    foreign_share,
     fuse_lists,
     is_latin,
     list_weights,
 )
+from recsys.search.lexicon import LexiconCache, expansion_text, expansion_weights, query_units
 from recsys.store.base import Filters, Record, VectorStore
 from recsys.store.space_ids import second_vector_name
 
@@ -117,9 +119,19 @@ class ProductSearch:
         count_ttl_s: float = 60.0,
         second: DenseSource | None = None,
         solo_tuning: SearchTuning | None = None,
+        lexicon_ttl_s: float = 600.0,
     ) -> None:
         self.store = store
         self.second = second
+        #: The catalog's words in the multilingual encoder's space (recsys.search.lexicon),
+        #: when one of the encoders is multilingual; built in the background on first use.
+        multi = next(
+            (e for e in (second.encoder if second else None, encoder) if e and is_multilingual(e)),
+            None,
+        )
+        self.lexicon = (
+            LexiconCache(store, collection, multi, ttl_s=lexicon_ttl_s) if multi else None
+        )
         #: The primary encoder's own tuning, for a query whose second list is empty (products
         #: written where the second model is not installed lack its vector); default: tuning.
         self.solo_tuning = solo_tuning or tuning
@@ -280,13 +292,63 @@ class ProductSearch:
         keyword = self.keyword_evidence(query, filters)
         lists = self.dense_lists(query, dense, second, keyword.catalog_share if keyword else 0.0)
         tuning = self.tuning if len(lists) > 1 else self.solo_tuning
+        share = keyword.catalog_share if keyword else 0.0
         hits, evidence = fuse_lists(
-            lists, keyword.hits if keyword else [], tuning=tuning, limit=limit
+            lists,
+            keyword.hits if keyword else [],
+            tuning=tuning,
+            limit=limit,
+            expansions=self.expansions(query, filters, tuning=tuning, catalog_share=share),
         )
         if taste is not None and hits:
             vectors = {r.key: r.vectors.get(PRIMARY_VECTOR) for r in found}
             hits = self._lean(hits, vectors, taste, taste_weight)
         return SearchResult(hits, evidence, keywords=keyword is not None)
+
+    def expansions(
+        self, query: str, filters: Filters | None, *, tuning: SearchTuning, catalog_share: float
+    ) -> list[tuple[list[Hit], float]]:
+        """The lexicon's lists for a query not in the catalog's language, with their fusion
+        weights: its words mapped to catalog words (recsys.search.lexicon), searched by BM25
+        over the products' keywords and, when the store's encoder is English, by it over the
+        words joined. None for a query in the catalog's language, or without a lexicon yet."""
+        foreign = foreign_share(catalog_share=catalog_share, latin=is_latin(query))
+        if tuning.lexicon_words <= 0 or foreign <= 0 or self.lexicon is None:
+            return []
+        lexicon = self.lexicon.get()
+        if lexicon is None:
+            return []
+        found = lexicon.neighbours(
+            query_units(query, max_units=self.max_tokens),
+            self.lexicon.encoder,
+            per_unit=tuning.lexicon_words,
+            min_cosine=tuning.lexicon_min_cosine,
+            hub_weight=tuning.lexicon_hub,
+        )
+        if not found:
+            return []
+        out: list[tuple[list[Hit], float]] = []
+        if tuning.lexicon_keyword_weight > 0 and self.store.has_sparse(self.collection, KEYWORDS):
+            records = self.store.search_sparse(
+                self.collection,
+                expansion_weights(found),
+                using=KEYWORDS,
+                limit=self.candidates,
+                filters=filters,
+            )
+            hits = [Hit(r.key, r.score, r.payload) for r in records]
+            hits.sort(key=lambda h: (-h.score, h.key))
+            out.append((hits, tuning.lexicon_keyword_weight * foreign))
+        if tuning.lexicon_dense_weight > 0 and not is_multilingual(self.encoder):
+            dense, _ = self.dense_hits(
+                expansion_text(found),
+                encoder=self.encoder,
+                using=PRIMARY_VECTOR,
+                limit=self.candidates,
+                filters=filters,
+            )
+            out.append((dense, tuning.lexicon_dense_weight * foreign))
+        return out
 
     def _lean(
         self,

@@ -1,0 +1,301 @@
+"""Lexicon expansion for queries in other languages (recsys.search.lexicon), measured and chosen.
+
+The served search (MiniLM's "text" over title + category, USE over the titles as the second
+vector, keywords; the shipped pair tuning, fallback on) on the query set, with and without the
+lexicon's two lists: the query's words mapped to catalog words by the multilingual encoder,
+searched by BM25 over the products' keywords (weight ``lexicon_keyword_weight``) and by
+MiniLM over the words joined (``lexicon_dense_weight``), each weight times the query's
+foreign share (recsys.search.fusion.foreign_share: 0 for a query all of whose words the
+catalog has). The lists only rank; whether a query matched is decided as before.
+
+Knobs (:data:`RETRIEVAL` × :data:`WEIGHTS`, 162 points) are chosen by the mean Recall@10 (any
+reply) of the match groups, a no-match query presented as a match costing a full point.
+Reported: the choice on all queries; leave-one-language-out (each language answered with the
+knobs chosen on the other four languages and the English groups); and by halves of the
+concepts (each half answered with knobs chosen on the other half, the split the other search
+knobs are cross-validated on — a concept's products are never in both).
+
+``--latency N``: p50/p99 of the served search with and without the lexicon, query by query in
+turn on one store of N products (bench/search_latency.py's catalog: real titles with a variant
+word, random clustered vectors), and the lexicon's build time there.
+
+Run: ``nice -n 10 .venv/bin/python -m bench.search_lexicon [--latency 100000] [--write]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.search_quality import EVALUATION_MD, LABELS, MODELS, build_store, candidates, collect
+from bench.search_queryset import DEFAULT_CATALOG, FULL_OUT, load_queries
+from bench.search_tuning import GROUPS, Candidates, Run, objective, table, weights
+from recsys.search.fusion import TUNINGS, DenseList, Hit, SearchTuning, fuse_lists
+from recsys.search.service import DenseSource, ProductSearch
+from recsys.store.space_ids import second_space
+
+USE_FOLDER, MINI_FOLDER = "use-multilingual-v3-int8", "all-MiniLM-L6-v2-int8"
+SECOND = "USE multilingual, titles"
+#: Neighbour knobs: catalog words per query word, their least cosine, the hubness weight.
+RETRIEVAL = list(itertools.product((1, 2, 3), (0.40, 0.45, 0.50), (0.0, 0.5)))
+#: Fusion weights of the BM25 list and MiniLM's list over the words.
+WEIGHTS = list(itertools.product((0.0, 0.5, 1.0), (0.0, 0.5, 1.0)))
+MARKER = "<!-- search-lexicon:table -->"
+LANGS = ("ru", "tr", "de", "es", "fr")
+
+
+def served_tuning() -> SearchTuning:
+    """The shipped pair tuning as the served search holds it (MiniLM primary)."""
+    pair = TUNINGS[f"{second_space(USE_FOLDER)}+{MINI_FOLDER}"]
+    return pair
+
+
+def expansions(
+    search: ProductSearch,
+    queries: Sequence[Mapping[str, Any]],
+    cands: Mapping[str, Candidates],
+    base: SearchTuning,
+) -> dict[tuple[int, float, float], dict[str, list[tuple[list[Hit], float]]]]:
+    """Per neighbour setting, per query, the lexicon's two lists at weight 1 · foreign share."""
+    out: dict[tuple[int, float, float], dict[str, list[tuple[list[Hit], float]]]] = {}
+    for words, cosine, hub in RETRIEVAL:
+        tuning = replace(
+            base,
+            lexicon_words=words,
+            lexicon_min_cosine=cosine,
+            lexicon_hub=hub,
+            lexicon_keyword_weight=1.0,
+            lexicon_dense_weight=1.0,
+        )
+        out[(words, cosine, hub)] = {
+            q["id"]: search.expansions(
+                q["query"], None, tuning=tuning, catalog_share=cands[q["id"]].catalog_share
+            )
+            for q in queries
+        }
+    return out
+
+
+def served_run(
+    cands: Mapping[str, Candidates],
+    tuning: SearchTuning,
+    extra: Mapping[str, list[tuple[list[Hit], float]]] | None,
+    scale: tuple[float, float] = (0.0, 0.0),
+) -> Run:
+    """The served search's replies (fallback on), with the lexicon's lists scaled by
+    ``scale`` (keywords, dense); ``extra`` None: without them."""
+    bars = (tuning.min_dense, tuning.second_min_dense or tuning.min_dense)
+    floors = (tuning.floor_dense, tuning.second_floor_dense)
+    run = Run()
+    for qid, c in cands.items():
+        w = weights(c, [True, False], tuning)
+        lists = [
+            DenseList(h, wi, b, f) for h, wi, b, f in zip(c.dense, w, bars, floors, strict=True)
+        ]
+        more = []
+        if extra is not None:
+            # the lexicon's lists, in the order ProductSearch.expansions gives them
+            for (found, weight), s in zip(extra[qid], scale, strict=False):
+                more.append((found, weight * s))
+        fused, evidence = fuse_lists(
+            lists, c.keywords or [], tuning=tuning, limit=10, expansions=more
+        )
+        run.lists[qid], run.no_match[qid], run.fallback[qid] = (
+            [h.key for h in fused],
+            not evidence.matched,
+            evidence.fallback,
+        )
+    return run
+
+
+def choose(
+    cands: Mapping[str, Candidates],
+    grid: Mapping[tuple[int, float, float], Mapping[str, list[tuple[list[Hit], float]]]],
+    queries: Sequence[Mapping[str, Any]],
+    tuning: SearchTuning,
+) -> tuple[tuple[int, float, float], tuple[float, float]]:
+    """The neighbour setting and weights of the best objective on ``queries`` (the middle of
+    the plateau when several tie)."""
+    mine = {q["id"]: cands[q["id"]] for q in queries}
+    scored = []
+    for setting, extra in grid.items():
+        for scale in WEIGHTS:
+            run = served_run(mine, tuning, extra, scale)
+            scored.append((objective(table(run, queries)), setting, scale))
+    best = max(s for s, _, _ in scored)
+    plateau = [(r, w) for s, r, w in scored if s >= best - 1e-9]
+    return plateau[len(plateau) // 2]
+
+
+def held_out(
+    cands: Mapping[str, Candidates],
+    grid: Mapping[tuple[int, float, float], Mapping[str, list[tuple[list[Hit], float]]]],
+    queries: Sequence[Mapping[str, Any]],
+    tuning: SearchTuning,
+) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """Leave-one-language-out and by-halves figures, and what each fold chose."""
+    lolo: dict[str, float] = {}
+    notes = []
+    for lang in LANGS:
+        train = [q for q in queries if q.get("lang") != lang]
+        test = [q for q in queries if q.get("lang") == lang]
+        setting, scale = choose(cands, grid, train, tuning)
+        run = served_run({q["id"]: cands[q["id"]] for q in test}, tuning, grid[setting], scale)
+        lolo[lang] = table(run, test)[lang]
+        notes.append(f"without {lang}: {describe(setting, scale)}")
+    halves = Run()
+    for held, other in (("a", "b"), ("b", "a")):
+        setting, scale = choose(cands, grid, [q for q in queries if q["split"] == other], tuning)
+        part = [q for q in queries if q["split"] == held]
+        run = served_run({q["id"]: cands[q["id"]] for q in part}, tuning, grid[setting], scale)
+        for field in ("lists", "no_match", "fallback"):
+            getattr(halves, field).update(getattr(run, field))
+        notes.append(f"on half {other} (answers {held}): {describe(setting, scale)}")
+    return lolo, table(halves, queries), notes
+
+
+def describe(setting: tuple[int, float, float], scale: tuple[float, float]) -> str:
+    words, cosine, hub = setting
+    return (
+        f"{words} word(s) per query word, cosine ≥ {cosine:.2f}, hub weight {hub}, "
+        f"BM25 weight {scale[0]}, MiniLM weight {scale[1]}"
+    )
+
+
+def fmt(name: str, scores: Mapping[str, float]) -> str:
+    return (
+        f"| {name} | "
+        + " | ".join(f"{scores[g]:.2f}" if g in scores else "—" for g in GROUPS)
+        + " |"
+    )
+
+
+def quality(queries: Sequence[Mapping[str, Any]], catalog: Sequence[Mapping[str, Any]]) -> str:
+    from recsys.encoder import TextEncoder
+
+    use, mini = TextEncoder(MODELS / USE_FOLDER), TextEncoder(MODELS / MINI_FOLDER)
+    encoders = {SECOND: use, "text": mini}
+    tuning = served_tuning()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = build_store(
+            Path(tmp) / "qdrant", catalog, encoders, {SECOND: second_space(USE_FOLDER)}
+        )
+        raw = collect(store, encoders, queries)
+        cands = candidates(raw, [SECOND, "text"], queries)
+        search = ProductSearch(
+            store=store,
+            collection="products",
+            encoder=mini,
+            tuning=tuning,
+            second=DenseSource(use, "use_multilingual__titles", tuning.min_dense),
+        )
+        assert search.lexicon is not None
+        t1 = time.perf_counter()
+        lexicon = search.lexicon.get(wait=True)
+        build_s = time.perf_counter() - t1
+        assert lexicon is not None
+        grid = expansions(search, queries, cands, tuning)
+        store.close()
+    before = served_run(cands, tuning, None)
+    setting, scale = choose(cands, grid, queries, tuning)
+    after = served_run(cands, tuning, grid[setting], scale)
+    lolo, halves, notes = held_out(cands, grid, queries, tuning)
+    header = "| search | " + " | ".join(LABELS[g] for g in GROUPS) + " |"
+    lines = [
+        f"Served search (USE over titles + MiniLM + keywords, shipped tuning, fallback on; "
+        f"Recall@10 over any reply), {len(queries)} queries, {len(catalog)} products; lexicon "
+        f"of {len(lexicon)} catalog words built in {build_s:.1f} s "
+        f"({time.perf_counter() - t0:.0f} s in all).",
+        "",
+        header,
+        "|---|" + "---:|" * len(GROUPS),
+        fmt("without lexicon", table(before, queries)),
+        fmt("with lexicon, knobs chosen on all queries", table(after, queries)),
+        fmt("with lexicon, each language held out", lolo),
+        fmt("with lexicon, knobs chosen on the other half", halves),
+        "",
+        f"Chosen on all queries: {describe(setting, scale)}. Folds: " + "; ".join(notes) + ".",
+    ]
+    return "\n".join(lines)
+
+
+def latency(n: int, queries: Sequence[str]) -> str:
+    from bench.search_latency import catalog as synthetic
+    from bench.search_latency import engine, percentile
+    from recsys.datasets.online_retail import load_catalog
+    from recsys.encoder import TextEncoder
+    from recsys.search import second_vector_name
+    from recsys.store import products_spec
+    from recsys.store.edge import EdgeStore
+
+    mini, use = TextEncoder(MODELS / MINI_FOLDER), TextEncoder(MODELS / USE_FOLDER)
+    space = second_space(USE_FOLDER)
+    dims = {"text": mini.dim, second_vector_name(space): use.dim}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EdgeStore(Path(tmp) / "qdrant")
+        store.ensure_collection(replace(products_spec(size=mini.dim), vectors=dims))
+        points = synthetic(n, load_catalog(DEFAULT_CATALOG), dims)
+        for start in range(0, n, 1000):
+            store.upsert("products", points[start : start + 1000])
+        without = engine(store, mini, MINI_FOLDER, use, space, dual=True)
+        without.tuning = replace(without.tuning, lexicon_words=0)
+        with_ = engine(store, mini, MINI_FOLDER, use, space, dual=True)
+        assert with_.lexicon is not None
+        t0 = time.perf_counter()
+        words = len(with_.lexicon.get(wait=True) or [])
+        build_s = time.perf_counter() - t0
+        engines = {"without": without, "with": with_}
+        for e in engines.values():
+            for q in queries[:10]:
+                e.search(q, limit=10)
+        times: dict[str, list[float]] = {k: [] for k in engines}
+        for q in queries:
+            for name, e in engines.items():
+                t1 = time.perf_counter()
+                e.search(q, limit=10)
+                times[name].append((time.perf_counter() - t1) * 1000)
+        store.close()
+    a, b = times["without"], times["with"]
+    return (
+        f"Latency at {n:,} products (exact dense search, qdrant-edge, {len(queries)} queries in "
+        f"turn): without lexicon p50 {percentile(a, 50):.1f} / p99 {percentile(a, 99):.1f} ms, "
+        f"with it p50 {percentile(b, 50):.1f} / p99 {percentile(b, 99):.1f} ms "
+        f"({percentile(b, 50) / percentile(a, 50):.2f}× p50, "
+        f"{percentile(b, 99) / percentile(a, 99):.2f}× p99); "
+        f"lexicon of {words} words built in {build_s:.1f} s."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latency", type=int, default=0, metavar="PRODUCTS")
+    parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--write", action="store_true", help="update docs/EVALUATION.md")
+    args = parser.parse_args(argv)
+    from recsys.datasets.online_retail import load_catalog
+
+    queries = load_queries(FULL_OUT)
+    parts = []
+    if not args.no_quality:
+        parts.append(quality(queries, load_catalog(DEFAULT_CATALOG)))
+        print(parts[-1], flush=True)
+    if args.latency:
+        parts.append(latency(args.latency, [q["query"] for q in queries]))
+        print(parts[-1], flush=True)
+    if args.write and parts:
+        doc = EVALUATION_MD.read_text(encoding="utf-8")
+        before, _, rest = doc.partition(MARKER)
+        _, _, after = rest.partition(MARKER)
+        body = "\n\n".join(parts)
+        EVALUATION_MD.write_text(f"{before}{MARKER}\n{body}\n{MARKER}{after}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
