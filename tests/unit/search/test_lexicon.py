@@ -13,7 +13,14 @@ import numpy.typing as npt
 import pytest
 
 from recsys.search import keywords as kw
-from recsys.search.fusion import DenseList, Hit, SearchTuning, foreign_share, fuse_lists
+from recsys.search.fusion import (
+    DenseList,
+    Hit,
+    SearchTuning,
+    dense_lists_join,
+    foreign_share,
+    fuse_lists,
+)
 from recsys.search.lexicon import (
     Lexicon,
     LexiconCache,
@@ -144,6 +151,17 @@ def test_foreign_share_is_what_the_catalog_lacks() -> None:
     assert foreign_share(catalog_share=1.0, latin=True) == 0.0
     assert foreign_share(catalog_share=0.25, latin=True) == 0.75
     assert foreign_share(catalog_share=1.0, latin=False) == 1.0
+
+
+def test_the_dense_lists_join_a_match_or_a_fallback_only() -> None:
+    tuning = SearchTuning(min_coverage=0.7)
+    over, near, under = (DenseList([Hit("a", c)], 1.0, 0.5, 0.3) for c in (0.6, 0.4, 0.2))
+    covered = [Hit("k", 9.0, coverage=0.9)]
+    assert dense_lists_join([over], [], tuning=tuning)
+    assert dense_lists_join([under, near], [], tuning=tuning)  # a fallback
+    assert not dense_lists_join([under], [], tuning=tuning)  # nothing at all
+    assert not dense_lists_join([near], covered, tuning=tuning)  # keywords alone matched
+    assert dense_lists_join([over], covered, tuning=tuning)
 
 
 def test_expansion_lists_rank_but_never_make_a_match() -> None:

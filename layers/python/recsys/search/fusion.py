@@ -44,6 +44,7 @@ __all__ = [
     "FusedHit",
     "Hit",
     "SearchTuning",
+    "dense_lists_join",
     "foreign_share",
     "fuse",
     "fuse_lists",
@@ -291,6 +292,17 @@ def fuse(
     )
 
 
+def dense_lists_join(
+    dense_lists: Sequence[DenseList], keywords: Sequence[Hit], *, tuning: SearchTuning
+) -> bool:
+    """Whether :func:`fuse_lists` fuses the dense lists (and so any expansions): some list is
+    over its bar, or nothing matched and some list is over its floor (a fallback)."""
+    if any(d.ok for d in dense_lists):
+        return True
+    keyword_ok = max((h.coverage for h in keywords), default=0.0) >= tuning.min_coverage
+    return not keyword_ok and any(d.near for d in dense_lists)
+
+
 def fuse_lists(
     dense_lists: Sequence[DenseList],
     keywords: Sequence[Hit],
@@ -311,15 +323,14 @@ def fuse_lists(
     best_dense = dense_lists[0].best if dense_lists else 0.0
     best_coverage = max((h.coverage for h in keywords), default=0.0)
     dense_ok = any(d.ok for d in dense_lists)
-    keyword_ok = best_coverage >= tuning.min_coverage
+    matched = dense_ok or best_coverage >= tuning.min_coverage
     fuse_keywords = best_coverage >= tuning.fuse_coverage
-    matched = dense_ok or keyword_ok
     fallback = not matched and any(d.near for d in dense_lists)
     evidence = Evidence(best_dense, best_coverage, fuse_keywords, matched, fallback)
     if not matched and not fallback:
         return [], evidence
     # A fallback is fused as a match would be: the nearest products of the lists weighed in.
-    dense_in = dense_ok or fallback
+    dense_in = dense_lists_join(dense_lists, keywords, tuning=tuning)
     by_key: dict[str, Hit] = {}
     cos: dict[str, float] = {}
     for d in reversed(dense_lists):  # the primary's payload and cosine win

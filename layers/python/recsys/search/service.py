@@ -32,6 +32,7 @@ from recsys.search.fusion import (
     FusedHit,
     Hit,
     SearchTuning,
+    dense_lists_join,
     foreign_share,
     fuse_lists,
     is_latin,
@@ -293,12 +294,15 @@ class ProductSearch:
         lists = self.dense_lists(query, dense, second, keyword.catalog_share if keyword else 0.0)
         tuning = self.tuning if len(lists) > 1 else self.solo_tuning
         share = keyword.catalog_share if keyword else 0.0
+        found_keywords = keyword.hits if keyword else []
+        # The lexicon's lists are searched only when the dense lists take part in the reply.
+        expansions = (
+            self.expansions(query, filters, tuning=tuning, catalog_share=share)
+            if dense_lists_join(lists, found_keywords, tuning=tuning)
+            else []
+        )
         hits, evidence = fuse_lists(
-            lists,
-            keyword.hits if keyword else [],
-            tuning=tuning,
-            limit=limit,
-            expansions=self.expansions(query, filters, tuning=tuning, catalog_share=share),
+            lists, found_keywords, tuning=tuning, limit=limit, expansions=expansions
         )
         if taste is not None and hits:
             vectors = {r.key: r.vectors.get(PRIMARY_VECTOR) for r in found}
@@ -311,7 +315,8 @@ class ProductSearch:
         """The lexicon's lists for a query not in the catalog's language, with their fusion
         weights: its words mapped to catalog words (recsys.search.lexicon), searched by BM25
         over the products' keywords and, when the store's encoder is English, by it over the
-        words joined. None for a query in the catalog's language, or without a lexicon yet."""
+        words joined. No lists for a query in the catalog's language, or before the lexicon is
+        built (search goes without it until then)."""
         foreign = foreign_share(catalog_share=catalog_share, latin=is_latin(query))
         if tuning.lexicon_words <= 0 or foreign <= 0 or self.lexicon is None:
             return []
