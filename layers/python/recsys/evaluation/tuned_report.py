@@ -88,7 +88,12 @@ def verdict(run: dict[str, Any]) -> str:
 
 
 #: The evaluation row that shows what the tuner kept for an objective.
-SERVED_ROW = {"weighted_sum": "self_tuned", "learned": "learned", "learned_cross": "learned"}
+SERVED_ROW = {
+    "weighted_sum": "self_tuned",
+    "learned": "learned",
+    "learned_cross": "learned",
+    "learned_rank": "learned",
+}
 SERVED_LABEL = {"self_tuned": "the weighted sum", "learned": "the learned ranker"}
 SERVED_LABEL["recsys"] = "the fixed defaults"
 

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from recsys.catalog.categories import top_category
 from recsys.ranking.item_stats import ItemStats, leaf_category
+from recsys.ranking.pool_ranks import RANK_NAMES, RANKED, pool_ranks
 from recsys.ranking.rules import predicate
 from recsys.ranking.types import AggregateSource, Budgets, ItemSource, UserSource, UserState
 from recsys.store.base import Filters, Vector
@@ -37,8 +38,8 @@ DAY = 86400.0
 BASKET_DECAY = 0.7
 FloatArray = npt.NDArray[np.float32]
 
-#: Columns of :attr:`Pool.x`, in order.
-FEATURES: tuple[str, ...] = (
+#: The features every scorer design reads, in order (the first columns of :attr:`Pool.x`).
+BASE_FEATURES: tuple[str, ...] = (
     "repeat_recent",  # Σ exp(−age / 30 d) over the user's order lines of the item
     "repeat_long",  # Σ exp(−age / 365 d)
     "repeat_count",  # log(1 + order lines of the item)
@@ -70,7 +71,17 @@ FEATURES: tuple[str, ...] = (
     "repeat_basket",  # the same with days weighted 0.7^(their recency rank), 1 = every day
     "adopters",  # log(1 + customers who first bought it in the last 30 days)
 )
+#: Columns of :attr:`Pool.x`: the base features, then ranks within the pool
+#: (:mod:`recsys.ranking.pool_ranks`, read by the "rank" design of the learned ranker only).
+FEATURES: tuple[str, ...] = (*BASE_FEATURES, *RANK_NAMES)
 INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
+_RANKED_COLS = [INDEX[n] for n in RANKED]
+_RANK_COLS = [INDEX[n] for n in RANK_NAMES]
+
+
+def _fill_ranks(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    x[:, _RANK_COLS] = pool_ranks(x[:, _RANKED_COLS])
+    return x
 
 
 @dataclass
@@ -384,9 +395,13 @@ def build_pool(
             g.row(pid)
     dim = len(query) if query is not None else 0
     wanted = sorted(g.rows)
+    ranks: dict[str, npt.NDArray[np.float64]] = {}
     if prescore is not None and len(wanted) > budgets.fetch:
         x0 = np.stack([g.rows[p] for p in wanted])
         g.user_features(x0, wanted, {}, g.item_features(x0, wanted, aggregates, trending))
+        # Ranks over the whole pool, as the tuner sees it, not over the fetched part.
+        _fill_ranks(x0)
+        ranks = {p: x0[i, _RANK_COLS] for i, p in enumerate(wanted)}
         pre = prescore(x0.astype(np.float32))
         keep = np.argsort(-pre, kind="stable")[: budgets.fetch]
         wanted = [wanted[i] for i in sorted(keep.tolist())]
@@ -408,6 +423,10 @@ def build_pool(
     payloads = {p: fetched[p][0] for p in ids}
     table = g.item_features(x, ids, aggregates, trending)
     g.user_features(x, ids, payloads, table)
+    if ranks:
+        x[:, _RANK_COLS] = np.stack([ranks[p] for p in ids])
+    else:
+        _fill_ranks(x)
     return Pool(
         ids=ids,
         x=x.astype(np.float32),

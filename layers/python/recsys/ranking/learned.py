@@ -4,11 +4,12 @@
   or 20 partners per seed), scaled to [0, 1] over the request's candidates, times a weight.
   The tuner picks the columns and weights.
 - :class:`LinearRanker` is a listwise model (softmax over each user's candidate pool, ListNet
-  with a linear scorer) over the raw features, their per-request scaled values, a few products
-  of them and the tuned weighted sum, trained in numpy (:func:`fit_listwise`) on the store's
-  own history: the products each user bought in the label window against the rest of the same
-  pool. (A pairwise logistic model over the same inputs ranked worse than the weighted sum
-  even on its own training window: it learns the order of the whole pool, not its top.)
+  with a linear scorer) over the inputs of :mod:`recsys.ranking.inputs` (raw features, their
+  per-request scaled values, products of them, ranks within the pool) and the tuned weighted
+  sum, trained in numpy (:func:`fit_listwise`) on the store's own history: the products each
+  user bought in the label window against the rest of the same pool. (A pairwise logistic
+  model over the same inputs ranked worse than the weighted sum even on its own training
+  window: it learns the order of the whole pool, not its top.)
 
 Both score one request's pool (``x`` of one user) or many at once (``starts`` marks each
 user's first row), so the tuner evaluates them on exactly what serving computes.
@@ -23,7 +24,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from recsys.ranking.features import FEATURES, INDEX
+from recsys.ranking.features import INDEX
+from recsys.ranking.inputs import DESIGN_NAMES as DESIGN_NAMES
+from recsys.ranking.inputs import DESIGNS as DESIGNS
+from recsys.ranking.inputs import NAMES_OF as NAMES_OF
+from recsys.ranking.inputs import design
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -142,93 +147,6 @@ class WeightedSum:
         return cls(weights=weights, columns=columns)
 
 
-#: Features that also enter the learned ranker scaled per request (their raw scale varies by
-#: user: a wholesaler's repeat sums are in the hundreds, a gift buyer's below one).
-SCALED = (
-    "repeat_recent",
-    "repeat_long",
-    "collab5",
-    "collab10",
-    "collab20",
-    "collab10_recent",
-    "collab_max",
-    "content",
-    "similar_users",
-)
-#: Products of two features the learned ranker may weigh (staples re-bought when due, the
-#: bestsellers of the categories a user shops, …).
-PRODUCTS: tuple[tuple[str, str], ...] = (
-    ("bought", "repeat_rate"),
-    ("due", "repeat_rate"),
-    ("repeat_count", "repeat_rate"),
-    ("cat_leaf", "cat_pop"),
-    ("cat_leaf", "pop_rank"),
-    ("cat_top", "pop_rank"),
-    ("cat_recent", "cat_pop"),
-    ("content", "cat_leaf"),
-    ("collab10", "pop_rank"),
-)
-
-
-#: The "cross" design's further inputs: products of a source with the item's standing or the
-#: user's recency (a re-purchase of a new item, a frequent staple, co-purchase within the
-#: user's category, a similar user's pick among bestsellers, …) and the log of three sums
-#: whose raw scale runs over orders of magnitude.
-CROSSES: tuple[tuple[str, str], ...] = (
-    ("bought", "new_item"),
-    ("repeat_share", "repeat_rate"),
-    ("repeat_basket", "repeat_rate"),
-    ("collab10", "cat_leaf"),
-    ("similar_users", "pop_rank"),
-    ("adopters", "cat_leaf"),
-    ("trending", "cat_top"),
-    ("days_since", "repeat_rate"),
-    ("content", "pop_rank"),
-    ("buyers", "cat_recent"),
-)
-LOGS: tuple[str, ...] = ("repeat_long", "similar_users", "collab10")
-#: The learned ranker's input sets: "base", and "cross" = base + :data:`CROSSES` + :data:`LOGS`.
-DESIGNS = ("base", "cross")
-
-
-def design(x: FloatArray, scaled: FloatArray, kind: str = "base") -> FloatArray:
-    """The learned ranker's inputs: raw features, per-request scaled ones, products — and all
-    of them again for the products the user bought before (zero elsewhere), so a re-purchase
-    and a first purchase are ranked by weights of their own (with buy-again on, a list mixes
-    both; measured +0.8 % Recall@10 *all* on the test side of five datasets, and the fits
-    that check on a held-back window beat the current configuration more often). ``kind``
-    "cross" appends :data:`CROSSES` and :data:`LOGS` (once, not per bought / not bought)."""
-    cols = [x, scaled[:, [INDEX[n] for n in SCALED]]]
-    cols.append(np.stack([x[:, INDEX[a]] * x[:, INDEX[b]] for a, b in PRODUCTS], axis=1))
-    base = np.concatenate(cols, axis=1)
-    gated = base * x[:, INDEX["bought"], None]
-    parts = [base, gated]
-    if kind == "cross":
-        parts.append(np.stack([x[:, INDEX[a]] * x[:, INDEX[b]] for a, b in CROSSES], axis=1))
-        parts.append(np.log1p(np.maximum(x[:, [INDEX[n] for n in LOGS]], 0.0)))
-    elif kind != "base":
-        raise ValueError(f"unknown design {kind!r}")
-    return np.concatenate(parts, axis=1).astype(np.float32)
-
-
-_BASE_NAMES: tuple[str, ...] = (
-    *FEATURES,
-    *(f"{n}/max" for n in SCALED),
-    *(f"{a}*{b}" for a, b in PRODUCTS),
-)
-#: ``bought:<name>``: the column for previously bought products only.
-DESIGN_NAMES: tuple[str, ...] = (*_BASE_NAMES, *(f"bought:{n}" for n in _BASE_NAMES))
-#: Column names per design.
-NAMES_OF: dict[str, tuple[str, ...]] = {
-    "base": DESIGN_NAMES,
-    "cross": (
-        *DESIGN_NAMES,
-        *(f"{a}*{b}" for a, b in CROSSES),
-        *(f"log:{n}" for n in LOGS),
-    ),
-}
-
-
 @dataclass
 class LinearRanker:
     """score = base_coef × base(x) + ((design(x) − mean) / std) · coef.
@@ -316,7 +234,8 @@ class LinearRanker:
 def _reason_groups(inputs: str = "base") -> dict[str, list[int]]:
     groups: dict[str, list[int]] = {}
     for j, name in enumerate(NAMES_OF[inputs]):
-        plain = name.removeprefix("bought:").removeprefix("log:").split("/")[0].split("*")[0]
+        plain = name.removeprefix("bought:").removeprefix("log:").removeprefix("rank:")
+        plain = plain.split("/")[0].split("*")[0]
         groups.setdefault(_reason_of_feature(plain), []).append(j)
     return groups
 

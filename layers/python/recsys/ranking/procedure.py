@@ -138,5 +138,5 @@ def procedure(
 
 
 def learned_name(inputs: str) -> str:
-    """The candidate's name of the learned ranker over ``inputs`` ("learned", "learned_cross")."""
+    """The candidate's name of the learned ranker over ``inputs`` ("learned", "learned_rank")."""
     return "learned" if inputs == "base" else f"learned_{inputs}"

@@ -58,16 +58,16 @@ class TuneOptions:
     passes: int = 2  # coordinate-search passes
     k: int = 10
     learned: bool = True
-    #: input sets of the learned rankers fitted (``learned.DESIGNS``): "base" is the candidate
-    #: "learned", "cross" is "learned_cross" (the same with source × standing products); the
-    #: gate keeps the better of those it accepts
-    designs: tuple[str, ...] = ("base", "cross")
+    #: input sets of the learned rankers fitted (``inputs.DESIGNS``): "base" is "learned",
+    #: "cross" "learned_cross" (+ source × standing products), "rank" "learned_rank" (cross +
+    #: ranks within the pool); the gate keeps the better of those it accepts
+    designs: tuple[str, ...] = ("base", "cross", "rank")
     #: the objectives "cross" is fitted for: in *repeat* it gained nothing on the test side of
     #: any dataset and lost 1 % on the grocery-like one (docs/SELF_TUNING.md)
     cross_modes: tuple[str, ...] = ("new",)
-    #: L2 penalty of the listwise ranker (0.1–0.3 generalised best of 0.001–1 across the
-    #: datasets of docs/SELF_TUNING.md, fitted on two windows and scored on the next; 0.3 with
-    #: the bought-only columns of ``learned.design``)
+    rank_modes: tuple[str, ...] = ("repeat", "new")  # the objectives "rank" is fitted for
+    #: L2 penalty of the listwise ranker (0.1–0.3 generalised best of 0.001–1 over the datasets
+    #: of docs/SELF_TUNING.md, fitted on two windows, scored on the next; 0.3 with bought-only)
     l2: float = 0.3
     #: Serve the learned ranker fitted again on the fit + check windows (the procedure that
     #: was checked, one window later); False serves exactly the model the check scored.
@@ -85,7 +85,8 @@ class TuneOptions:
 
     def designs_of(self, mode: str) -> tuple[str, ...]:
         """The learned rankers' input sets fitted for objective ``mode``."""
-        return tuple(d for d in self.designs if d != "cross" or mode in self.cross_modes)
+        only = {"cross": self.cross_modes, "rank": self.rank_modes}.get
+        return tuple(d for d in self.designs if mode in only(d, (mode,)))
 
 
 # --- replaying history -----------------------------------------------------------------------

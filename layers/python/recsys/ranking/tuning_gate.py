@@ -40,7 +40,11 @@ class Gate:
     """Thresholds of the decision (module doc). Candidates not in ``margins`` need the
     tuner's ``min_gain``."""
 
-    margins: tuple[tuple[str, float], ...] = (("learned", 0.0), ("learned_cross", 0.0))
+    margins: tuple[tuple[str, float], ...] = (
+        ("learned", 0.0),
+        ("learned_cross", 0.0),
+        ("learned_rank", 0.0),
+    )
     #: share of bootstrap draws with a gain above 1 needed
     confidence: float = 0.5
     #: share of a single fold's draws below 1 that rejects the candidate
