@@ -75,9 +75,29 @@ def test_the_wait_is_bounded_so_queues_are_never_starved() -> None:
     assert ForegroundGate(max_wait_s=0).wait_idle() == 0.0
 
 
-def test_a_negative_cap_is_refused() -> None:
+def test_the_wait_keeps_background_work_to_its_share_of_the_time() -> None:
+    # GIVEN queue work allowed a fifth of the time, within a 2 s cap
+    gate = ForegroundGate(max_wait_s=2.0, share=0.2)
+    # THEN a batch that ran 100 ms may wait four times as long; a first batch not at all
+    assert gate.limit(0.1) == pytest.approx(0.4)
+    assert gate.limit(0.0) == 0.0
+    # AND a long batch waits no longer than the cap
+    assert gate.limit(5.0) == 2.0
+    # WHEN a request never ends, a batch that ran 50 ms waits ≈ 200 ms, then runs
+    gate.enter()
+    waited = gate.wait_idle(0.05)
+    assert 0.18 <= waited < 1.0 and gate.capped == 1
+    # AND with no request in flight it runs at once, whatever the last batch took
+    gate.leave()
+    assert gate.wait_idle(1.0) == 0.0
+
+
+def test_a_negative_cap_or_a_share_outside_0_1_is_refused() -> None:
     with pytest.raises(ValueError):
         ForegroundGate(max_wait_s=-1)
+    for share in (0.0, 1.5):
+        with pytest.raises(ValueError):
+            ForegroundGate(share=share)
 
 
 def test_the_container_pool_counts_its_requests_in_flight() -> None:
@@ -150,3 +170,31 @@ def test_a_poller_hands_its_batch_over_once_the_request_ends_and_loses_nothing(s
         "ApproximateNumberOfMessagesNotVisible": "0",
     }
     assert poller.stats.yielded_s > 0.2
+
+
+def test_a_poller_waits_in_proportion_to_its_last_batch(sqs: Any) -> None:
+    # GIVEN a poller whose batches take ≈ 100 ms, at share 0.5, with a request never ending
+    url = sqs.create_queue(QueueName="slow")["QueueUrl"]
+    gate = ForegroundGate(max_wait_s=5.0, share=0.5)
+    poller = SqsPoller(
+        sqs=sqs,
+        queue_url=url,
+        handler=lambda event: time.sleep(0.1),
+        batch_size=1,
+        window_s=0,
+        report_failures=False,
+        wait_s=0,
+        foreground=gate,
+    )
+    for i in range(2):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": i}))
+    # WHEN it takes a first batch with no request in flight (it goes at once) ...
+    assert poller.poll_once() == (1, 0)
+    assert poller.stats.yielded_s == 0.0
+    # ... and a second while a request runs
+    gate.enter()
+    t0 = time.monotonic()
+    # THEN the second waits about as long as the first ran (share 0.5), not the 5 s cap
+    assert poller.poll_once() == (1, 0)
+    assert 0.09 <= poller.stats.yielded_s < 1.0 and time.monotonic() - t0 < 2.0
+    gate.leave()

@@ -372,11 +372,18 @@ class Settings(BaseSettings):
         description="Concurrent invocations per function locally (requests waiting on I/O).",
     )
     local_foreground_wait_ms: float = Field(
-        default=50.0,
+        default=2000.0,
         ge=0,
-        le=1000,
-        description="Locally, a queue poller's batch waits at most this long for API requests "
-        "in flight to finish (they share one interpreter here; 0: no wait).",
+        le=10_000,
+        description="Locally, the longest a queue poller's batch waits for API requests in "
+        "flight to finish (they share one interpreter here; 0: no wait).",
+    )
+    local_background_share: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="Locally, while API requests keep arriving, the share of time a queue "
+        "poller's batches may take (each waits in proportion to the last one's run).",
     )
     local_drain_s: float = Field(
         default=5.0, ge=0, le=120, description="At Ctrl-C, wait this long for the queues."

@@ -139,6 +139,9 @@ class SqsPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy = threading.Event()
+        #: How long the last batch took (the foreground wait scales by it; None: no batch yet,
+        #: the wait is the gate's cap).
+        self._last_run_s: float | None = None
 
     # --- one batch ---------------------------------------------------------------------------
     def _receive(self, max_messages: int, wait_s: int) -> list[dict[str, Any]]:
@@ -206,9 +209,13 @@ class SqsPoller:
             batch = self.gather(first)
             if self.foreground is not None:
                 # Locally API requests share this interpreter (on AWS they run elsewhere):
-                # let the ones in flight finish first, for a bounded time.
-                self.stats.yielded_s += self.foreground.wait_idle()
-            return self.process(batch)
+                # let the ones in flight finish first, for a time bounded by the last batch's.
+                self.stats.yielded_s += self.foreground.wait_idle(self._last_run_s)
+            start = time.monotonic()
+            try:
+                return self.process(batch)
+            finally:
+                self._last_run_s = time.monotonic() - start
         finally:
             self._busy.clear()
 

@@ -163,7 +163,9 @@ class LocalRuntime:
         )
         self._set_env(resource_env(self.provisioned))
         self.settings = get_settings()
-        self.foreground = ForegroundGate(self.settings.local_foreground_wait_ms / 1000)
+        self.foreground = ForegroundGate(
+            self.settings.local_foreground_wait_ms / 1000, self.settings.local_background_share
+        )
         if self._moto is not None and self.persist:
             self._restore()
 
