@@ -2,7 +2,9 @@
 embedded stats store (``recsys.events.sqlite``, ``recsys.feedback.sqlite``) both open.
 
 SQLite connections are not shared between threads, so each thread gets its own, opened on
-first use and all closed together. Transactions are explicit (``BEGIN IMMEDIATE`` … ``COMMIT``:
+first use and all closed together; a thread's connection is closed once that thread has ended
+(short-lived pool threads would otherwise leave three open files each, until the process runs
+out of them). Transactions are explicit (``BEGIN IMMEDIATE`` … ``COMMIT``:
 SQLite then serialises writers, across threads and processes); every SQLite error leaves as a
 :class:`~recsys.core.errors.DependencyError` naming the file's role.
 """
@@ -63,7 +65,8 @@ class SqliteFile:
         self.role = role
         self.synchronous: Synchronous = synchronous
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        #: Every open connection with the thread it belongs to.
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._lock = threading.Lock()
         self._closed = False
         try:
@@ -82,8 +85,18 @@ class SqliteFile:
         conn = connect(self.path, role=self.role, synchronous=self.synchronous)
         self._local.conn = conn
         with self._lock:
-            self._all.append(conn)
+            ended = [c for t, c in self._all if not t.is_alive()]
+            self._all = [(t, c) for t, c in self._all if t.is_alive()]
+            self._all.append((threading.current_thread(), conn))
+        for old in ended:  # their threads are gone: nobody can be using them
+            with contextlib.suppress(sqlite3.Error):
+                old.close()
         return conn
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open now (one per thread that used the file and is still running)."""
+        return len(self._all)
 
     def run(self, what: str, fn: Callable[[sqlite3.Connection], Any], *, tx: bool = False) -> Any:
         """``fn`` on this thread's connection (in a transaction with ``tx``)."""
@@ -98,7 +111,7 @@ class SqliteFile:
         with self._lock:
             self._closed = True
             conns, self._all = self._all, []
-        for conn in conns:
+        for _thread, conn in conns:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
