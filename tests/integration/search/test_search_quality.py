@@ -42,6 +42,7 @@ from recsys.search import (
     second_vector_name,
     tuning_for,
 )
+from recsys.search.fusion import is_latin
 from recsys.store import PointIn, products_spec
 from recsys.store.edge import EdgeStore
 from recsys.store.space_ids import second_space
@@ -146,6 +147,8 @@ def engine(
 
 @pytest.fixture(scope="module")
 def answers(engine: ProductSearch) -> dict[str, Any]:
+    if engine.lexicon is not None:  # built in the background: every query answered with it
+        engine.lexicon.get(wait=True)
     return {q["id"]: engine.search(q["query"], limit=10) for q in QUERIES}
 
 
@@ -258,3 +261,42 @@ def test_search_route_logic_answers_no_match_with_an_empty_list_or_a_flagged_fal
     offered = rec.search(near["query"], user_id=None, limit=10)
     assert offered.strategy == FALLBACK and offered.items
     assert all("no exact match" in s.reason for s in offered.items)
+
+
+def test_the_lexicon_expands_foreign_queries_and_decides_nothing(
+    engine: ProductSearch, answers: dict[str, Any]
+) -> None:
+    # GIVEN the served pair (its tuning maps a foreign query's words to catalog words) and
+    # the same search with the lexicon off
+    if engine.second is None:
+        pytest.skip("the lexicon's lists are tuned for the pair of encoders")
+    assert engine.tuning.lexicon_words > 0 and engine.lexicon is not None
+    lexicon = engine.lexicon.get(wait=True)
+    assert lexicon is not None and "watering" in lexicon
+    off = replace(engine.tuning, lexicon_words=0)
+    plain = ProductSearch(
+        store=engine.store,
+        collection="products",
+        encoder=engine.encoder,
+        tuning=off,
+        second=engine.second,
+    )
+    expanded = 0
+    languages = [q for q in QUERIES if q["kind"] == "language"]
+    for q in QUERIES:
+        without = plain.search(q["query"], limit=10)
+        with_ = answers[q["id"]]
+        # THEN whether a query matched (and whether it is a flagged fallback) never moves
+        assert with_.evidence == without.evidence, q["query"]
+        evidence = engine.keyword_evidence(q["query"], None)
+        share = evidence.catalog_share if evidence is not None else 0.0
+        lists = engine.expansions(q["query"], None, tuning=engine.tuning, catalog_share=share)
+        if share >= 1.0 and is_latin(q["query"]):
+            # AND a query all of whose words the catalog has is not expanded: the same list
+            assert lists == [], q["query"]
+            assert [h.key for h in with_.hits] == [h.key for h in without.hits], q["query"]
+        if q["kind"] == "language":
+            # AND a query in another language gets the BM25 list and MiniLM's list of its
+            # mapped words (each weighted by its foreign share)
+            expanded += len(lists) == 2 and all(0 < w <= 0.5 for _, w in lists)
+    assert expanded >= len(languages) // 2, (expanded, len(languages))
