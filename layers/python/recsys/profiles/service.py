@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,13 @@ def _merge(updates: Iterable[ProfileUpdate | str]) -> dict[str, ProfileUpdate]:
     return merged
 
 
+@cache
+def _readers() -> ThreadPoolExecutor:
+    """The threads that read owners' events, one pool per process (per Lambda container): a
+    pool per call started eight threads a batch, and each opened its own event-log connection."""
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="profiles")
+
+
 def update_profiles(
     user_keys: Iterable[ProfileUpdate | str],
     *,
@@ -125,13 +133,12 @@ def update_profiles(
 
     keys = [profile_key(k) for k in todo]
     stored = {r.key: r for r in store.retrieve(users, keys, with_vectors=True)}
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="profiles") as pool:
-        work = list(
-            pool.map(
-                lambda u: _read(u, stored.get(profile_key(u.key)), log, settings, history),
-                todo.values(),
-            )
+    work = list(
+        _readers().map(
+            lambda u: _read(u, stored.get(profile_key(u.key)), log, settings, history),
+            todo.values(),
         )
+    )
 
     vectors, products = _item_data(work, store=store, encoder=encoder, settings=settings)
     if center is not None:
