@@ -87,13 +87,6 @@ def verdict(run: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-#: The evaluation row that shows what the tuner kept for an objective.
-SERVED_ROW = {
-    "weighted_sum": "self_tuned",
-    "learned": "learned",
-    "learned_cross": "learned",
-    "learned_rank": "learned",
-}
 SERVED_LABEL = {"self_tuned": "the weighted sum", "learned": "the learned ranker"}
 SERVED_LABEL["recsys"] = "the fixed defaults"
 
@@ -103,7 +96,10 @@ def served_row(run: dict[str, Any], mode: str) -> str | None:
     chosen = (run.get("tuned") or {}).get("modes", {}).get(mode, {}).get("chosen")
     if chosen is None:
         return None
-    return SERVED_ROW.get(chosen, "recsys")
+    # The evaluation's "learned" row runs whichever learned ranker (any input set) was kept.
+    if chosen == "weighted_sum":
+        return "self_tuned"
+    return "learned" if chosen.startswith("learned") else "recsys"
 
 
 def fitted(run: dict[str, Any]) -> str:
