@@ -315,5 +315,6 @@ def test_a_sale_without_request_id_counts_for_the_clicked_list_only_inside_the_w
     other = {**inside, "user_id": "u2", "session_id": "s2", "order_id": "someone else"}
     _deliver(fb, log, settings, [inside, outside, other])
     _deliver(fb, log, settings, [inside])  # redelivered: still one sale
-    got = fb.report(days=1, catalog_products=None, now=now)["strategies"]["similar"]
+    # Two UTC days: the click (2 h ago) is in yesterday's bucket when this runs before 02:00.
+    got = fb.report(days=2, catalog_products=None, now=now)["strategies"]["similar"]
     assert (got["clicks"], got["conversions"], got["revenue"]) == (1, 1, 10.0)
