@@ -10,6 +10,7 @@ import pytest
 from recsys.evaluation.tuned_report import (
     fitted,
     goals,
+    provenance,
     served_row,
     summary,
     table,
@@ -123,3 +124,16 @@ def test_blocks_are_replaced_only_between_their_markers(tmp_path: Path) -> None:
     assert summary_page.startswith("a\n<!-- tuned:summary -->\n| dataset |")
     assert summary_page.endswith("<!-- /tuned:summary -->\nb\n")
     assert (tmp_path / "evaluation_tuned.png").stat().st_size > 0
+
+
+def test_provenance_names_the_code_of_each_run() -> None:
+    a, b = _run("learned", "learned"), _run("learned", "learned")
+    b["dataset"] = "grocer"
+    assert provenance([a, b]) == ""
+    a["code"] = b["code"] = "abc1234 (2026-12-02)"
+    assert provenance([a, b]) == "Every run on the code of abc1234 (2026-12-02)."
+    assert summary([a, b]).endswith("Every run on the code of abc1234 (2026-12-02).")
+    b["code"] = "def5678 (2026-12-02)"
+    assert provenance([a, b]) == (
+        "Runs on the code of abc1234 (2026-12-02): shop @ ; def5678 (2026-12-02): grocer @ ."
+    )

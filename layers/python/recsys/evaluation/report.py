@@ -147,8 +147,9 @@ def write(results: list[dict[str, Any]], *, wall_s: float, docs: Path = DOCS) ->
         timings = r["timings"]
         eval_s = sum(v for k, v in timings.items() if k.startswith(("all_", "new_")))
         cpu = f" ({r['cpu_s']:.0f} s CPU)" if "cpu_s" in r else ""
+        code = f"Code of {r['code']}.\n\n" if r.get("code") else ""
         parts.append(
-            f"### {_title(r)}\n\n{table(r)}\n\n"
+            f"### {_title(r)}\n\n{code}{table(r)}\n\n"
             f"Run time: load {timings.get('load_s', 0):.0f} s, embed {timings['embed_s']:.0f} s, "
             f"aggregates {timings['aggregates_s']:.0f} s, scoring all models {eval_s:.0f} s; "
             f"whole run {r.get('wall_s', 0):.0f} s{cpu}."

@@ -225,6 +225,7 @@ def summary(runs: list[dict[str, Any]]) -> str:
         "Every goal met (both ratios and coverage, by the served row): "
         + (", ".join(met) if met else "no dataset")
         + f" — of {len(runs)} runs."
+        + (f" {provenance(runs)}" if provenance(runs) else "")
     )
     return "\n".join(lines)
 
@@ -252,6 +253,24 @@ def cost(runs: list[dict[str, Any]]) -> str:
             f"| {t.get('peak_rss_mib', '–')} | {r.get('wall_s', '–')} / {r.get('cpu_s', '–')} |"
         )
     return "\n".join(lines)
+
+
+def provenance(runs: list[dict[str, Any]]) -> str:
+    """Which code each run's figures come from (a run file's ``code``: commit and date), one
+    sentence; empty when no run says."""
+    by_code: dict[str, list[str]] = {}
+    for r in runs:
+        if r.get("code"):
+            by_code.setdefault(str(r["code"]), []).append(
+                f"{r.get('dataset')} @ {r.get('split', '')}"
+            )
+    if not by_code:
+        return ""
+    if len(by_code) == 1 and sum(map(len, by_code.values())) == len(runs):
+        return f"Every run on the code of {next(iter(by_code))}."
+    return (
+        "Runs on the code of " + "; ".join(f"{c}: {', '.join(d)}" for c, d in by_code.items()) + "."
+    )
 
 
 def _replace_block(text: str, name: str, body: str) -> str:
@@ -300,7 +319,8 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     axes[0].set_title(
         "Recall@10 per dataset. all: every product bought after the split counts (buy-again "
         "allowed);\nnew: only products the customer had not bought before (bought ones excluded "
-        "from lists and truth). Tuned rows fitted before the split only.",
+        "from lists and truth). Tuned rows fitted before the split only."
+        + (f"\n{provenance(runs)}" if provenance(runs) else ""),
         fontsize=8,
     )
     fig.tight_layout()
@@ -318,8 +338,9 @@ def write(
     the summary block of ``summary_doc`` (only between its markers) and the plot."""
     parts = []
     for r in runs:
+        code = f"Code of {r['code']}.\n\n" if r.get("code") else ""
         parts.append(
-            f"### {r.get('dataset')} @ {r.get('split', '')}\n\n{table(r)}\n\n"
+            f"### {r.get('dataset')} @ {r.get('split', '')}\n\n{code}{table(r)}\n\n"
             f"Against the goals — {verdict(r)}.\n\n{fitted(r)}"
         )
     block = "<!-- tuned:results -->\n" + "\n\n".join(parts) + "\n<!-- /tuned:results -->"
