@@ -31,6 +31,7 @@ from recsys.ranking.item_stats import ItemStats, leaf_category
 from recsys.ranking.pool_ranks import RANK_NAMES, RANKED, pool_ranks
 from recsys.ranking.rules import predicate
 from recsys.ranking.types import AggregateSource, Budgets, ItemSource, UserSource, UserState
+from recsys.ranking.user_knn import KNN_NAMES, UserScores
 from recsys.store.base import Filters, Vector
 
 DAY = 86400.0
@@ -72,8 +73,9 @@ BASE_FEATURES: tuple[str, ...] = (
     "adopters",  # log(1 + customers who first bought it in the last 30 days)
 )
 #: Columns of :attr:`Pool.x`: the base features, then ranks within the pool
-#: (:mod:`recsys.ranking.pool_ranks`, read by the "rank" design of the learned ranker only).
-FEATURES: tuple[str, ...] = (*BASE_FEATURES, *RANK_NAMES)
+#: (:mod:`recsys.ranking.pool_ranks`, read by the "rank" design of the learned ranker only),
+#: then popularity among the customer's purchase neighbours (:mod:`recsys.ranking.user_knn`).
+FEATURES: tuple[str, ...] = (*BASE_FEATURES, *RANK_NAMES, *KNN_NAMES)
 INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
 _RANKED_COLS = [INDEX[n] for n in RANKED]
 _RANK_COLS = [INDEX[n] for n in RANK_NAMES]
@@ -156,6 +158,7 @@ class _Gather:
             if price:
                 log_prices.append(math.log(price))
         self.mean_log_price = float(np.mean(log_prices)) if log_prices else None
+        self.knn = UserScores(stats.neighbours, user.user_id, self.lines)
 
     def row(self, pid: str) -> npt.NDArray[np.float64]:
         r = self.rows.get(pid)
@@ -296,6 +299,7 @@ class _Gather:
         x[:, INDEX["repeat_rate"]] = table[:, 2]
         x[:, INDEX["cat_pop"]] = table[:, 3]
         x[:, INDEX["adopters"]] = table[:, 7]
+        x[:, INDEX["user_knn"]] = self.knn.column(ids)
         x[:, INDEX["collab_seeds"]] = np.log1p(x[:, INDEX["collab_seeds"]])
         x[:, INDEX["popularity"]] = [aggregates.popularity(p) for p in ids]
         x[:, INDEX["trending"]] = np.log1p([max(trending.get(p, 0.0), 0.0) for p in ids])

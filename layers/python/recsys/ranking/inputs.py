@@ -6,7 +6,9 @@
 - "cross": base + :data:`CROSSES` (a source × the item's standing or the user's recency) and
   :data:`LOGS`;
 - "rank": cross + the ranks of ten signals within the request's candidate pool
-  (:mod:`recsys.ranking.pool_ranks`), once, not per bought / not bought.
+  (:mod:`recsys.ranking.pool_ranks`), once, not per bought / not bought;
+- "knn": cross + popularity among the customer's purchase neighbours
+  (:mod:`recsys.ranking.user_knn`): raw, scaled per request, × bestseller rank, × category share.
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ CROSSES: tuple[tuple[str, str], ...] = (
 LOGS: tuple[str, ...] = ("repeat_long", "similar_users", "collab10")
 #: The learned ranker's input sets: "base"; "cross" = base + :data:`CROSSES` + :data:`LOGS`;
 #: "rank" = cross + the ranks within the pool.
-DESIGNS = ("base", "cross", "rank")
+DESIGNS = ("base", "cross", "rank", "knn")
+#: The "knn" design's further inputs.
+KNN_INPUTS = ("user_knn", "user_knn/max", "user_knn*pop_rank", "user_knn*cat_leaf")
 _N_BASE = len(BASE_FEATURES)
 _RANK_COLS = [INDEX[n] for n in RANK_NAMES]
 
@@ -84,11 +88,24 @@ def design(x: FloatArray, scaled: FloatArray, kind: str = "base") -> FloatArray:
     base = np.concatenate(cols, axis=1)
     gated = base * x[:, INDEX["bought"], None]
     parts = [base, gated]
-    if kind in ("cross", "rank"):
+    if kind in ("cross", "rank", "knn"):
         parts.append(np.stack([x[:, INDEX[a]] * x[:, INDEX[b]] for a, b in CROSSES], axis=1))
         parts.append(np.log1p(np.maximum(x[:, [INDEX[n] for n in LOGS]], 0.0)))
     if kind == "rank":
         parts.append(x[:, _RANK_COLS])
+    elif kind == "knn":
+        k = x[:, INDEX["user_knn"]]
+        parts.append(
+            np.stack(
+                [
+                    k,
+                    scaled[:, INDEX["user_knn"]],
+                    k * x[:, INDEX["pop_rank"]],
+                    k * x[:, INDEX["cat_leaf"]],
+                ],
+                axis=1,
+            )
+        )
     elif kind not in ("base", "cross"):
         raise ValueError(f"unknown design {kind!r}")
     return np.concatenate(parts, axis=1).astype(np.float32)
@@ -107,4 +124,5 @@ NAMES_OF: dict[str, tuple[str, ...]] = {
     "base": DESIGN_NAMES,
     "cross": _CROSS_NAMES,
     "rank": (*_CROSS_NAMES, *RANK_NAMES),
+    "knn": (*_CROSS_NAMES, *KNN_INPUTS),
 }

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from recsys.aggregates.compute import AggregateEvent
+from recsys.ranking.user_knn import PurchaseNeighbours
 
 __all__ = ["ItemStats", "compute_item_stats", "leaf_category"]
 
@@ -39,6 +40,8 @@ class ItemStats:
     #: customers whose first purchase of the item fell in the last ``ADOPTION_DAYS`` days
     adopters: dict[str, int] = field(default_factory=dict)
     as_of: float | None = None
+    #: who bought what, for the customers' purchase neighbours (``recsys.ranking.user_knn``)
+    neighbours: PurchaseNeighbours | None = None
 
     def __post_init__(self) -> None:
         ranked = sorted(self.buyers.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -87,6 +90,7 @@ class ItemStats:
             "price": [self.price.get(p) for p in ids],
             "category": [self.category.get(p, "") for p in ids],
             "adopters": [self.adopters.get(p, 0) for p in ids],
+            **({"neighbours": self.neighbours.to_json()} if self.neighbours else {}),
         }
 
     @classmethod
@@ -110,6 +114,9 @@ class ItemStats:
             category={p: str(v) for p, v in zip(ids, col("category"), strict=True) if v},
             adopters={p: int(v) for p, v in zip(ids, col("adopters"), strict=True) if v},
             as_of=data.get("as_of"),
+            neighbours=PurchaseNeighbours.from_json(data["neighbours"])
+            if data.get("neighbours")
+            else None,
         )
 
 
@@ -165,6 +172,9 @@ def compute_item_stats(
         category=category,
         adopters=adopters,
         as_of=now,
+        neighbours=PurchaseNeighbours.from_pairs(
+            (owner, pid) for pid, owners in days.items() for owner in owners
+        ),
     )
 
 

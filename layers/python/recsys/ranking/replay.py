@@ -58,14 +58,14 @@ class TuneOptions:
     passes: int = 2  # coordinate-search passes
     k: int = 10
     learned: bool = True
-    #: input sets of the learned rankers fitted (``inputs.DESIGNS``): "base" is "learned",
-    #: "cross" "learned_cross" (+ source × standing products), "rank" "learned_rank" (cross +
-    #: ranks within the pool); the gate keeps the better of those it accepts
-    designs: tuple[str, ...] = ("base", "cross", "rank")
+    #: input sets of the learned rankers fitted (``inputs.DESIGNS``; "base" is "learned", "cross"
+    #: "learned_cross", …); the gate keeps the better of those it accepts
+    designs: tuple[str, ...] = ("base", "cross", "rank", "knn")
     #: the objectives "cross" is fitted for: in *repeat* it gained nothing on the test side of
     #: any dataset and lost 1 % on the grocery-like one (docs/SELF_TUNING.md)
     cross_modes: tuple[str, ...] = ("new",)
     rank_modes: tuple[str, ...] = ("repeat", "new")  # the objectives "rank" is fitted for
+    knn_modes: tuple[str, ...] = ("new",)  # ... and "knn" (purchase neighbours' popularity)
     #: L2 penalty of the listwise ranker (0.1–0.3 generalised best of 0.001–1 over the datasets
     #: of docs/SELF_TUNING.md, fitted on two windows, scored on the next; 0.3 with bought-only)
     l2: float = 0.3
@@ -85,7 +85,7 @@ class TuneOptions:
 
     def designs_of(self, mode: str) -> tuple[str, ...]:
         """The learned rankers' input sets fitted for objective ``mode``."""
-        only = {"cross": self.cross_modes, "rank": self.rank_modes}.get
+        only = {"cross": self.cross_modes, "rank": self.rank_modes, "knn": self.knn_modes}.get
         return tuple(d for d in self.designs if mode in only(d, (mode,)))
 
 

@@ -44,6 +44,7 @@ class Gate:
         ("learned", 0.0),
         ("learned_cross", 0.0),
         ("learned_rank", 0.0),
+        ("learned_knn", 0.0),
     )
     #: share of bootstrap draws with a gain above 1 needed
     confidence: float = 0.5
