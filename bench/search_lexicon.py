@@ -8,7 +8,7 @@ MiniLM over the words joined (``lexicon_dense_weight``), each weight times the q
 foreign share (recsys.search.fusion.foreign_share: 0 for a query all of whose words the
 catalog has). The lists only rank; whether a query matched is decided as before.
 
-Knobs (:data:`RETRIEVAL` × :data:`WEIGHTS`, 162 points) are chosen by the mean Recall@10 (any
+Knobs (:data:`RETRIEVAL` × :data:`WEIGHTS`, 324 points) are chosen by the mean Recall@10 (any
 reply) of the match groups, a no-match query presented as a match costing a full point.
 Reported: the choice on all queries; leave-one-language-out (each language answered with the
 knobs chosen on the other four languages and the English groups); and by halves of the
@@ -50,8 +50,32 @@ from recsys.store.space_ids import second_space
 
 USE_FOLDER, MINI_FOLDER = "use-multilingual-v3-int8", "all-MiniLM-L6-v2-int8"
 SECOND = "USE multilingual, titles"
-#: Neighbour knobs: catalog words per query word, their least cosine, the hubness weight.
-RETRIEVAL = list(itertools.product((1, 2, 3), (0.40, 0.45, 0.50), (0.0, 0.5)))
+#: How a query word's catalog words are scored (recsys.search.lexicon.Lexicon.neighbours):
+#: by cosine; less half their hubness; CSLS (the query word's own neighbourhood and the catalog
+#: word's hubness both taken off); CSLS over the word and its stems (up to 3 trailing letters
+#: dropped, 0.06 a letter); and that with the trigram overlap (cognates) at 0.2.
+SCORINGS: dict[str, dict[str, float]] = {
+    "cosine": {"lexicon_hub": 0.0},
+    "hub 0.5": {"lexicon_hub": 0.5},
+    "CSLS": {"lexicon_hub": 1.0, "lexicon_local": 1.0},
+    "CSLS + stems": {
+        "lexicon_hub": 1.0,
+        "lexicon_local": 1.0,
+        "lexicon_backoff": 3,
+        "lexicon_strip_penalty": 0.06,
+    },
+    "CSLS + stems + cognates": {
+        "lexicon_hub": 1.0,
+        "lexicon_local": 1.0,
+        "lexicon_backoff": 3,
+        "lexicon_strip_penalty": 0.06,
+        "lexicon_cognate": 0.2,
+    },
+    "cosine + stems": {"lexicon_hub": 0.0, "lexicon_backoff": 3, "lexicon_strip_penalty": 0.06},
+}
+#: Neighbour knobs: catalog words per query word, their least cosine, the scoring.
+Setting = tuple[int, float, str]
+RETRIEVAL: list[Setting] = list(itertools.product((2, 3), (0.40, 0.45, 0.50), SCORINGS))
 #: Fusion weights of the BM25 list and MiniLM's list over the words.
 WEIGHTS = list(itertools.product((0.0, 0.5, 1.0), (0.0, 0.5, 1.0)))
 MARKER = "<!-- search-lexicon:table -->"
@@ -64,24 +88,33 @@ def served_tuning() -> SearchTuning:
     return pair
 
 
+def setting_tuning(base: SearchTuning, setting: Setting) -> SearchTuning:
+    """``base`` with a neighbour setting's knobs (the others at their defaults)."""
+    words, cosine, scoring = setting
+    plain = SearchTuning()
+    reset = {
+        k: getattr(plain, k)
+        for k in ("lexicon_local", "lexicon_backoff", "lexicon_strip_penalty", "lexicon_cognate")
+    }
+    knobs: dict[str, Any] = {**reset, **SCORINGS[scoring]}
+    return replace(base, lexicon_words=words, lexicon_min_cosine=cosine, **knobs)
+
+
 def expansions(
     search: ProductSearch,
     queries: Sequence[Mapping[str, Any]],
     cands: Mapping[str, Candidates],
     base: SearchTuning,
-) -> dict[tuple[int, float, float], dict[str, list[tuple[list[Hit], float]]]]:
+) -> dict[Setting, dict[str, list[tuple[list[Hit], float]]]]:
     """Per neighbour setting, per query, the lexicon's two lists at weight 1 · foreign share."""
-    out: dict[tuple[int, float, float], dict[str, list[tuple[list[Hit], float]]]] = {}
-    for words, cosine, hub in RETRIEVAL:
+    out: dict[Setting, dict[str, list[tuple[list[Hit], float]]]] = {}
+    for words, cosine, scoring in RETRIEVAL:
         tuning = replace(
-            base,
-            lexicon_words=words,
-            lexicon_min_cosine=cosine,
-            lexicon_hub=hub,
+            setting_tuning(base, (words, cosine, scoring)),
             lexicon_keyword_weight=1.0,
             lexicon_dense_weight=1.0,
         )
-        out[(words, cosine, hub)] = {
+        out[(words, cosine, scoring)] = {
             q["id"]: search.expansions(
                 q["query"], None, tuning=tuning, catalog_share=cands[q["id"]].catalog_share
             )
@@ -124,10 +157,10 @@ def served_run(
 
 def choose(
     cands: Mapping[str, Candidates],
-    grid: Mapping[tuple[int, float, float], Mapping[str, list[tuple[list[Hit], float]]]],
+    grid: Mapping[Setting, Mapping[str, list[tuple[list[Hit], float]]]],
     queries: Sequence[Mapping[str, Any]],
     tuning: SearchTuning,
-) -> tuple[tuple[int, float, float], tuple[float, float]]:
+) -> tuple[Setting, tuple[float, float]]:
     """The neighbour setting and weights of the best objective on ``queries`` (the middle of
     the plateau when several tie)."""
     mine = {q["id"]: cands[q["id"]] for q in queries}
@@ -143,7 +176,7 @@ def choose(
 
 def held_out(
     cands: Mapping[str, Candidates],
-    grid: Mapping[tuple[int, float, float], Mapping[str, list[tuple[list[Hit], float]]]],
+    grid: Mapping[Setting, Mapping[str, list[tuple[list[Hit], float]]]],
     queries: Sequence[Mapping[str, Any]],
     tuning: SearchTuning,
 ) -> tuple[dict[str, float], dict[str, float], list[str]]:
@@ -174,10 +207,10 @@ def presented(run: Run) -> Run:
     return Run(lists=lists, no_match=dict(run.no_match), fallback=dict(run.fallback))
 
 
-def describe(setting: tuple[int, float, float], scale: tuple[float, float]) -> str:
-    words, cosine, hub = setting
+def describe(setting: Setting, scale: tuple[float, float]) -> str:
+    words, cosine, scoring = setting
     return (
-        f"{words} word(s) per query word, cosine ≥ {cosine:.2f}, hub weight {hub}, "
+        f"{words} word(s) per query word, cosine ≥ {cosine:.2f}, scored by {scoring}, "
         f"BM25 weight {scale[0]}, MiniLM weight {scale[1]}"
     )
 

@@ -219,3 +219,56 @@ def test_no_neighbours_when_off(hub: float) -> None:
     lex = Lexicon.build(["heart"], enc)
     assert lex.neighbours(["kalp"], enc, per_unit=0, min_cosine=0.0, hub_weight=hub) == []
     assert lex.neighbours([], enc, per_unit=2, min_cosine=0.0, hub_weight=hub) == []
+
+
+def test_a_suffixed_word_maps_through_its_stem() -> None:
+    # GIVEN "kalpler" (hearts: "kalp" and a plural suffix), a word the toy encoder does not know
+    enc = ToyEncoder()
+    lex = Lexicon.build(["heart", "can", "enamel", "kitchen"], enc)
+    plain = lex.neighbours(["kalpler"], enc, per_unit=1, min_cosine=0.8, hub_weight=0.0)
+    # WHEN its stems with up to 3 trailing letters dropped are tried too
+    stems = lex.neighbours(["kalpler"], enc, per_unit=1, min_cosine=0.8, hub_weight=0.0, backoff=3)
+    # THEN only then it maps to "heart", its cosine less the letters' cost
+    assert plain == []
+    assert [(n.unit, n.word) for n in stems] == [("kalpler", "heart")]
+    costed = lex.neighbours(
+        ["kalpler"], enc, per_unit=1, min_cosine=0.0, hub_weight=0.0, backoff=3, strip_penalty=0.05
+    )
+    assert costed[0].word == "heart"
+    assert costed[0].cosine == pytest.approx(stems[0].cosine - 0.15, abs=1e-5)
+    # AND a word the catalog has is not backed off
+    same = lex.neighbours(["heart"], enc, per_unit=2, min_cosine=0.0, hub_weight=0.0)
+    assert same == lex.neighbours(
+        ["heart"], enc, per_unit=2, min_cosine=0.0, hub_weight=0.0, backoff=3
+    )
+
+
+def test_a_stem_does_not_map_to_the_catalog_words_it_spells() -> None:
+    # GIVEN "comba" (Spanish: a skipping rope), whose stem "comb" is a catalog word by chance
+    enc = ToyEncoder()
+    lex = Lexicon.build(["comb", "combs", "heart"], enc)
+    found = lex.neighbours(["comba"], enc, per_unit=3, min_cosine=0.9, hub_weight=0.0, backoff=2)
+    # THEN the stem's identity is no evidence (the words it begins are left out)
+    assert found == []
+
+
+def test_the_query_side_term_only_weighs_forms_against_each_other() -> None:
+    # GIVEN one form per word (no back-off): CSLS's query-side term is a constant per word, so
+    # 2·cos − r − hubness ranks a word's catalog words as cos − hubness / 2 does
+    enc = ToyEncoder()
+    lex = Lexicon.build(["pouri", "can", "enamel", "holder", "heart"], enc)
+    for unit in ("teneke", "kalp", "xqzvbn"):
+        half = lex.neighbours([unit], enc, per_unit=3, min_cosine=0.0, hub_weight=0.5)
+        csls = lex.neighbours([unit], enc, per_unit=3, min_cosine=0.0, hub_weight=1.0, local=1.0)
+        # THEN it changes neither which words a unit maps to nor their order
+        assert [n.word for n in half] == [n.word for n in csls]
+
+
+def test_cognates_rank_a_look_alike_word_up() -> None:
+    # GIVEN "termos" (Turkish/Spanish: thermos), placed at random by the toy encoder
+    enc = ToyEncoder()
+    lex = Lexicon.build(["thermos", "holder", "enamel", "kitchen"], enc)
+    found = lex.neighbours(
+        ["termos"], enc, per_unit=1, min_cosine=-1.0, hub_weight=0.0, cognate=2.0
+    )
+    assert found[0].word == "thermos"

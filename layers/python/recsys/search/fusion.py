@@ -97,6 +97,14 @@ class SearchTuning:
     #: … the cosine a catalog word needs to a query word, the hubness it is ranked down by …
     lexicon_min_cosine: float = 0.45
     lexicon_hub: float = 0.5
+    #: … CSLS's query-side term: the weight of the query word's own neighbourhood …
+    lexicon_local: float = 0.0
+    #: … for a query word the catalog lacks, its stems with up to this many trailing letters
+    #: dropped, each letter costing ``lexicon_strip_penalty`` of cosine …
+    lexicon_backoff: int = 0
+    lexicon_strip_penalty: float = 0.0
+    #: … and the weight of a catalog word's trigram overlap with the query word (cognates) …
+    lexicon_cognate: float = 0.0
     #: … and the fusion weights of the words' BM25 list and of the English encoder's list
     #: over the words, each times :func:`foreign_share` of the query.
     lexicon_keyword_weight: float = 0.5

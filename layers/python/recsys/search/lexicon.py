@@ -20,6 +20,7 @@ times it. What the expansion adds is only ever ranking evidence: it never makes 
 
 from __future__ import annotations
 
+import bisect
 import logging
 import random
 import re
@@ -35,6 +36,7 @@ import numpy.typing as npt
 from recsys.catalog.text import product_text
 from recsys.core.types import Encoder
 from recsys.search import keywords as kw
+from recsys.search.wordforms import NgramIndex, backoff_forms
 from recsys.store.base import SparseVector, VectorStore
 
 __all__ = [
@@ -105,6 +107,8 @@ class Lexicon:
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.hub = np.asarray(hub, dtype=np.float32)
         self._index = {w: i for i, w in enumerate(self.words)}
+        self._ngram_index: NgramIndex | None = None
+        self._sorted = sorted(self.words)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -151,25 +155,69 @@ class Lexicon:
         per_unit: int,
         min_cosine: float,
         hub_weight: float,
+        local: float = 0.0,
+        backoff: int = 0,
+        strip_penalty: float = 0.0,
+        cognate: float = 0.0,
     ) -> list[Neighbour]:
-        """Each unit's ``per_unit`` nearest catalog words by cosine − ``hub_weight`` ·
-        hubness, among those whose cosine reaches ``min_cosine`` (best first per unit)."""
+        """Each unit's ``per_unit`` best catalog words among those at ``min_cosine`` or more,
+        best first per unit.
+
+        A word's rank is ``(1 + local)·cos − local·r − hub_weight·hubness``, ``r`` the mean
+        cosine of the unit's :data:`HUB_NEIGHBOURS` nearest catalog words (CSLS with ``local``
+        = 1: a form near everything — a word the encoder does not know — ties to nothing in
+        particular, so a stem that stands out wins over the word as typed), plus ``cognate``
+        times the two words' trigram overlap (:class:`NgramIndex`). A unit the catalog lacks
+        is also tried as its stems with up to ``backoff`` trailing letters dropped
+        (:func:`backoff_forms`), each letter costing ``strip_penalty``; each catalog word
+        keeps its best form."""
         if not units or not self.words or per_unit <= 0:
             return []
-        queries = _unit(encoder.encode(list(units)))
-        cos = queries @ self.vectors.T
-        ranked = cos - hub_weight * self.hub[None, :]
+        forms: list[str] = []
+        owner: list[int] = []
+        cost: list[float] = []
+        is_stem: list[bool] = []
+        for u, unit in enumerate(units):
+            extra = backoff_forms(unit, backoff) if unit.casefold() not in self._index else []
+            for form, stripped in [(unit, 0), *extra]:
+                forms.append(form)
+                owner.append(u)
+                cost.append(strip_penalty * stripped)
+                is_stem.append(stripped > 0)
+        cos = _unit(encoder.encode(forms)) @ self.vectors.T
+        k = min(HUB_NEIGHBOURS, cos.shape[1])
+        near = np.partition(cos, cos.shape[1] - k, axis=1)[:, -k:].mean(axis=1, keepdims=True)
+        cos = cos - np.asarray(cost, dtype=np.float32)[:, None]
+        for row, form in enumerate(forms):
+            if is_stem[row]:
+                # a stem maps by meaning, not by spelling: the catalog words it begins
+                # ("comba" → "comb", "combs") are chance, the cognate channel's business
+                cos[row, self._prefixed(form)] = -np.inf
+        ranked = (1.0 + local) * cos - local * near - hub_weight * self.hub[None, :]
+        ranked = np.where(cos >= min_cosine, ranked, -np.inf)
+        rows = np.asarray(owner)
         out: list[Neighbour] = []
         for u, unit in enumerate(units):
-            order = np.argsort(-ranked[u], kind="stable")
-            taken = 0
-            for i in order:
-                if taken >= per_unit:
-                    break
-                if cos[u, i] >= min_cosine:
-                    out.append(Neighbour(unit, self.words[i], float(cos[u, i])))
-                    taken += 1
+            mine = np.flatnonzero(rows == u)
+            best = ranked[mine].argmax(axis=0)
+            score = ranked[mine[best], np.arange(len(self.words))]
+            if cognate > 0:
+                score = score + cognate * self._ngrams().dice(unit)
+            for i in np.argsort(-score, kind="stable")[:per_unit]:
+                if np.isfinite(score[i]):
+                    out.append(Neighbour(unit, self.words[i], float(cos[mine[best[i]], i])))
         return out
+
+    def _prefixed(self, stem: str) -> list[int]:
+        """The indices of the catalog words that begin with ``stem``."""
+        lo = bisect.bisect_left(self._sorted, stem)
+        hi = bisect.bisect_left(self._sorted, stem + "\U0010ffff")
+        return [self._index[w] for w in self._sorted[lo:hi]]
+
+    def _ngrams(self) -> NgramIndex:
+        if self._ngram_index is None:
+            self._ngram_index = NgramIndex(self.words)
+        return self._ngram_index
 
 
 def expansion_weights(neighbours: Iterable[Neighbour]) -> SparseVector:

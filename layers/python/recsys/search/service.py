@@ -329,6 +329,10 @@ class ProductSearch:
             per_unit=tuning.lexicon_words,
             min_cosine=tuning.lexicon_min_cosine,
             hub_weight=tuning.lexicon_hub,
+            local=tuning.lexicon_local,
+            backoff=tuning.lexicon_backoff,
+            strip_penalty=tuning.lexicon_strip_penalty,
+            cognate=tuning.lexicon_cognate,
         )
         if not found:
             return []
