@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = " / ".join(
             f"{s.get(k, 0):.0f}" for k in ("weighted_search", "learned_fit", "check", "refit")
         )
-        check = ", ".join(f"{k} {v}" for k, v in m["check"].items())
+        check = ", ".join(f"{k} {v:.4f}" for k, v in m["check"].items())
         lines.append(f"| {mode} | {m['chosen']} | {parts} | {check} |")
     write_section(
         "nightly tuning",
