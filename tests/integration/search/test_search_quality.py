@@ -300,3 +300,28 @@ def test_the_lexicon_expands_foreign_queries_and_decides_nothing(
             # mapped words (each weighted by its foreign share)
             expanded += len(lists) == 2 and all(0 < w <= 0.5 for _, w in lists)
     assert expanded >= len(languages) // 2, (expanded, len(languages))
+
+
+def test_a_suffixed_turkish_word_is_read_through_its_stem(engine: ProductSearch) -> None:
+    # GIVEN the served pair's lexicon over the sample (its catalog has "MOULDS") and
+    # "kalıbı" — "kalıp" (mould) with a possessive suffix, which the encoder places near hubs
+    if engine.second is None or engine.lexicon is None:
+        pytest.skip("the lexicon's lists are tuned for the pair of encoders")
+    lexicon, encoder = engine.lexicon.get(wait=True), engine.lexicon.encoder
+    assert lexicon is not None
+    t = engine.tuning
+
+    def mapped(**knobs: Any) -> list[str]:
+        found = lexicon.neighbours(["kalıbı"], encoder, per_unit=3, min_cosine=0.45, **knobs)
+        return [n.word for n in found]
+
+    # WHEN mapped by cosine alone, THEN no mould; WHEN with the shipped CSLS over its stems,
+    # THEN a mould first
+    assert not any(w.startswith("mould") for w in mapped(hub_weight=0.0))
+    shipped = mapped(
+        hub_weight=t.lexicon_hub,
+        local=t.lexicon_local,
+        backoff=t.lexicon_backoff,
+        strip_penalty=t.lexicon_strip_penalty,
+    )
+    assert t.lexicon_backoff > 0 and shipped[0].startswith("mould"), shipped

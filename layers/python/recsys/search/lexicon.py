@@ -14,8 +14,11 @@ Single words have *hubs*: catalog words near almost anything foreign ("pouri", "
 "goblet"). Each word's hubness is the mean cosine of its 10 nearest among random letter strings
 (:func:`reference_strings`; CSLS-style, with nonsense as the reference since no foreign
 vocabulary is at hand), and a query word's neighbours are ranked by cosine minus ``hub_weight``
-times it. What the expansion adds is only ever ranking evidence: it never makes a query a match
-(docs/EVALUATION.md, "Search").
+times it and, with ``local``, minus the query word's own neighbourhood (CSLS). The encoder
+does not strip every suffix ("kalıbı": mould + possessive), so a word the catalog lacks is
+also tried as its stems (:mod:`recsys.search.wordforms`); CSLS picks the form whose nearest
+word stands out ("kalıp" → mould) over one near every hub. What the expansion adds is only
+ever ranking evidence: it never makes a query a match (docs/EVALUATION.md, "Search").
 """
 
 from __future__ import annotations
