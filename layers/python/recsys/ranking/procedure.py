@@ -14,7 +14,9 @@ import numpy.typing as npt
 from recsys.ranking.features import INDEX
 from recsys.ranking.fitted import ModeFit
 from recsys.ranking.learned import DEFAULT_WEIGHTS, SIGNAL_COLUMNS, WeightedSum, fit_listwise
+from recsys.ranking.mix import MIX_MODES, mixed
 from recsys.ranking.replay import Block, TuneOptions, measure
+from recsys.ranking.soup import mean_candidate
 
 __all__ = ["WEIGHT_GRID", "learned_name", "objective", "procedure", "search_weighted"]
 
@@ -133,6 +135,9 @@ def procedure(
                 block.x, block.starts, block.labels, base=ws, l2=options.l2, inputs=inputs
             )
             out[name] = ModeFit(lr, options.budgets, 0, 0.0, name)
+        if mode in MIX_MODES:
+            out.update(mixed(out, block))
+        out.update(mean_candidate(out, mode))
         info["learned_s"] = time.perf_counter() - t0
     return out, info
 

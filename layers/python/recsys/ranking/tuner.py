@@ -58,8 +58,10 @@ from recsys.ranking.fitted import MODES, FittedRanking, ModeFit, _cold_modes, _i
 from recsys.ranking.folds import check_fold, decide
 from recsys.ranking.item_stats import compute_item_stats
 from recsys.ranking.learned import Scorer, WeightedSum, fit_listwise
+from recsys.ranking.mix import MIX_NAME, mixed
 from recsys.ranking.procedure import learned_name, procedure
 from recsys.ranking.replay import Block, Catalog, TuneOptions, Window, join_blocks, replay_window
+from recsys.ranking.soup import MEAN, mean_candidate
 from recsys.store.base import Vector, VectorStore
 
 __all__ = [
@@ -106,6 +108,8 @@ def _refit(
                 latest.x, latest.starts, latest.labels, base=ws, l2=opts.l2, inputs=inputs
             )
             out[name] = ModeFit(lr, opts.budgets, 0, 0.0, name)
+    if MIX_NAME in candidates:
+        out.update(mixed(out, latest))
     return out
 
 
@@ -222,7 +226,7 @@ def tune(
     modes: dict[str, ModeFit] = {}
     replaced = False
     report["modes"] = {}
-    learned_names = {learned_name(d) for d in opts.designs} if opts.learned else set()
+    learned_names = {learned_name(d) for d in opts.designs} | {MIX_NAME} if opts.learned else set()
     for mode in MODES:
         # Two folds, each procedure fitted on the windows before the one it is scored on:
         # early → fit, and early + fit → check.
@@ -265,6 +269,8 @@ def tune(
         served_by = dict(candidates)
         if opts.refit:
             served_by.update(_refit(join_blocks(fit_w.blocks[mode], cb), candidates, ws, opts))
+            if MEAN in candidates:  # the mean of the refitted rankers
+                served_by.update(mean_candidate(served_by, mode))
         t_refit = time.perf_counter() - t0
         if keep_new:
             modes[mode] = served_by[best_name]
