@@ -103,6 +103,11 @@ def test_goals_are_judged_on_the_served_row() -> None:
     )
     assert "0.800× (1.1×: **not met**)" in text
     assert text.endswith("no dataset — of 1 runs.")
+    # the served learned row names the candidate the tuner kept
+    assert (
+        "| shop @  | all | 0.1000 | 0.1100 | 0.1300 | 0.1000 (item-knn) "
+        "| learned ranker (`learned`) |" in text
+    )
 
 
 def test_blocks_are_replaced_only_between_their_markers(tmp_path: Path) -> None:

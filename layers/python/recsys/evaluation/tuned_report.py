@@ -207,11 +207,16 @@ def summary(runs: list[dict[str, Any]]) -> str:
 
             mark = "met" if e["ratio_met"] else "**not met**"
             cmark = "met" if e["coverage_met"] else "**not met**"
+            mode = "repeat" if protocol == "all" else "new"
+            kept = (r.get("tuned") or {}).get("modes", {}).get(mode, {}).get("chosen")
+            served = SERVED_LABEL[e["served"]].removeprefix("the ")
+            if e["served"] == "learned" and kept:
+                served += f" (`{kept}`)"
             lines.append(
                 f"| {r.get('dataset')} @ {r.get('split', '')} | {protocol} | {cell('recsys')} "
                 f"| {cell('self_tuned')} | {cell('learned')} "
                 f"| {e['baseline_recall']:.4f} ({e['baseline'].replace('_', '-')}) "
-                f"| {SERVED_LABEL[e['served']].removeprefix('the ')} "
+                f"| {served} "
                 f"| {e['served_ratio']:.3f}× ({GOALS[protocol]}×: {mark}) "
                 f"| {e['best_ratio']:.3f}× | {100 * e['coverage']:.1f} % ({cmark}) |"
             )
