@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -325,7 +326,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
         "Recall@10 per dataset. all: every product bought after the split counts (buy-again "
         "allowed);\nnew: only products the customer had not bought before (bought ones excluded "
         "from lists and truth). Tuned rows fitted before the split only."
-        + (f"\n{provenance(runs)}" if provenance(runs) else ""),
+        + (f"\n{textwrap.fill(provenance(runs), 160)}" if provenance(runs) else ""),
         fontsize=8,
     )
     fig.tight_layout()
