@@ -8,7 +8,9 @@
 - "rank": cross + the ranks of ten signals within the request's candidate pool
   (:mod:`recsys.ranking.pool_ranks`), once, not per bought / not bought;
 - "knn": cross + popularity among the customer's purchase neighbours
-  (:mod:`recsys.ranking.user_knn`): raw, scaled per request, × bestseller rank, × category share.
+  (:mod:`recsys.ranking.user_knn`): raw, scaled per request, × bestseller rank, × category share;
+- "all": cross + the ranks + the knn inputs: every column of the others (the mean of learned
+  rankers, :mod:`recsys.ranking.soup`, is one linear ranker over it).
 """
 
 from __future__ import annotations
@@ -88,12 +90,12 @@ def design(x: FloatArray, scaled: FloatArray, kind: str = "base") -> FloatArray:
     base = np.concatenate(cols, axis=1)
     gated = base * x[:, INDEX["bought"], None]
     parts = [base, gated]
-    if kind in ("cross", "rank", "knn"):
+    if kind in ("cross", "rank", "knn", "all"):
         parts.append(np.stack([x[:, INDEX[a]] * x[:, INDEX[b]] for a, b in CROSSES], axis=1))
         parts.append(np.log1p(np.maximum(x[:, [INDEX[n] for n in LOGS]], 0.0)))
-    if kind == "rank":
+    if kind in ("rank", "all"):
         parts.append(x[:, _RANK_COLS])
-    elif kind == "knn":
+    if kind in ("knn", "all"):
         k = x[:, INDEX["user_knn"]]
         parts.append(
             np.stack(
@@ -106,7 +108,7 @@ def design(x: FloatArray, scaled: FloatArray, kind: str = "base") -> FloatArray:
                 axis=1,
             )
         )
-    elif kind not in ("base", "cross"):
+    if kind not in NAMES_OF:
         raise ValueError(f"unknown design {kind!r}")
     return np.concatenate(parts, axis=1).astype(np.float32)
 
@@ -125,4 +127,5 @@ NAMES_OF: dict[str, tuple[str, ...]] = {
     "cross": _CROSS_NAMES,
     "rank": (*_CROSS_NAMES, *RANK_NAMES),
     "knn": (*_CROSS_NAMES, *KNN_INPUTS),
+    "all": (*_CROSS_NAMES, *RANK_NAMES, *KNN_INPUTS),
 }
