@@ -136,3 +136,18 @@ def test_knn_ranker_learns_the_neighbours_pick_and_is_a_new_only_candidate() -> 
     opts = TuneOptions()
     assert "knn" in opts.designs_of("new") and "knn" not in opts.designs_of("repeat")
     assert Gate().margin_of("learned_knn", 0.01) == 0.0
+
+
+def test_rarity_weighting_trusts_neighbours_who_share_rare_products() -> None:
+    # GIVEN a shares the bestseller x with b and the rare r with f, one product each
+    pairs = [("a", "x"), ("a", "r"), ("b", "x"), ("b", "z"), ("f", "r"), ("f", "w")]
+    pairs += [(f"o{i}", "x") for i in range(6)]
+    plain = _scores(PurchaseNeighbours.from_pairs(pairs, k=10, idf=False), "a", ["x", "r"])
+    rare = _scores(PurchaseNeighbours.from_pairs(pairs, k=10, idf=True), "a", ["x", "r"])
+    # THEN the plain cosine weighs b and f alike; with rarity weights f's pick w wins
+    assert plain["z"] == plain["w"]
+    assert rare["w"] > rare["z"]
+    back = PurchaseNeighbours.from_json(
+        json.loads(json.dumps(PurchaseNeighbours.from_pairs(pairs, idf=True).to_json()))
+    )
+    assert back.idf is True

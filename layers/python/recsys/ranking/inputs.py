@@ -8,9 +8,7 @@
 - "rank": cross + the ranks of ten signals within the request's candidate pool
   (:mod:`recsys.ranking.pool_ranks`), once, not per bought / not bought;
 - "knn": cross + popularity among the customer's purchase neighbours
-  (:mod:`recsys.ranking.user_knn`): raw, scaled per request, × bestseller rank, × category share;
-- "all": cross + the ranks + the knn inputs: every column of the others (the mean of learned
-  rankers, :mod:`recsys.ranking.soup`, is one linear ranker over it).
+  (:mod:`recsys.ranking.user_knn`): raw, scaled per request, × bestseller rank, × category share.
 """
 
 from __future__ import annotations
@@ -90,12 +88,12 @@ def design(x: FloatArray, scaled: FloatArray, kind: str = "base") -> FloatArray:
     base = np.concatenate(cols, axis=1)
     gated = base * x[:, INDEX["bought"], None]
     parts = [base, gated]
-    if kind in ("cross", "rank", "knn", "all"):
+    if kind in ("cross", "rank", "knn"):
         parts.append(np.stack([x[:, INDEX[a]] * x[:, INDEX[b]] for a, b in CROSSES], axis=1))
         parts.append(np.log1p(np.maximum(x[:, [INDEX[n] for n in LOGS]], 0.0)))
-    if kind in ("rank", "all"):
+    if kind == "rank":
         parts.append(x[:, _RANK_COLS])
-    if kind in ("knn", "all"):
+    if kind == "knn":
         k = x[:, INDEX["user_knn"]]
         parts.append(
             np.stack(
@@ -127,5 +125,4 @@ NAMES_OF: dict[str, tuple[str, ...]] = {
     "cross": _CROSS_NAMES,
     "rank": (*_CROSS_NAMES, *RANK_NAMES),
     "knn": (*_CROSS_NAMES, *KNN_INPUTS),
-    "all": (*_CROSS_NAMES, *RANK_NAMES, *KNN_INPUTS),
 }

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from recsys.ranking.cap_candidate import capped_candidate
 from recsys.ranking.features import INDEX
 from recsys.ranking.fitted import ModeFit
 from recsys.ranking.learned import DEFAULT_WEIGHTS, SIGNAL_COLUMNS, WeightedSum, fit_listwise
 from recsys.ranking.mix import MIX_MODES, mixed
 from recsys.ranking.replay import Block, TuneOptions, measure
-from recsys.ranking.soup import mean_candidate
 
 __all__ = ["WEIGHT_GRID", "learned_name", "objective", "procedure", "search_weighted"]
 
@@ -137,7 +137,7 @@ def procedure(
             out[name] = ModeFit(lr, options.budgets, 0, 0.0, name)
         if mode in MIX_MODES:
             out.update(mixed(out, block))
-        out.update(mean_candidate(out, mode))
+        out.update(capped_candidate(out, block, mode))
         info["learned_s"] = time.perf_counter() - t0
     return out, info
 

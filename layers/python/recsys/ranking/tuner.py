@@ -52,6 +52,7 @@ import numpy.typing as npt
 from recsys.core.config import Settings
 from recsys.feedback.labels import Label
 from recsys.profiles.maths import ProfileEvent
+from recsys.ranking.cap_candidate import CAP, capped_candidate
 from recsys.ranking.click_labels import ClickLog, ClickStep
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.fitted import MODES, FittedRanking, ModeFit, _cold_modes, _iso
@@ -61,7 +62,6 @@ from recsys.ranking.learned import Scorer, WeightedSum, fit_listwise
 from recsys.ranking.mix import MIX_NAME, mixed
 from recsys.ranking.procedure import learned_name, procedure
 from recsys.ranking.replay import Block, Catalog, TuneOptions, Window, join_blocks, replay_window
-from recsys.ranking.soup import MEAN, mean_candidate
 from recsys.store.base import Vector, VectorStore
 
 __all__ = [
@@ -268,9 +268,10 @@ def tune(
         t0 = time.perf_counter()
         served_by = dict(candidates)
         if opts.refit:
-            served_by.update(_refit(join_blocks(fit_w.blocks[mode], cb), candidates, ws, opts))
-            if MEAN in candidates:  # the mean of the refitted rankers
-                served_by.update(mean_candidate(served_by, mode))
+            latest = join_blocks(fit_w.blocks[mode], cb)
+            served_by.update(_refit(latest, candidates, ws, opts))
+            if CAP in candidates:  # the bestseller cap fitted again on the latest windows
+                served_by.update(capped_candidate(served_by, latest, mode, refit=True))
         t_refit = time.perf_counter() - t0
         if keep_new:
             modes[mode] = served_by[best_name]

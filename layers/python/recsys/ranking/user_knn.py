@@ -33,6 +33,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 #: Neighbours whose purchases are summed.
 NEIGHBOURS = 100
+#: Shared products weighed by rarity (module doc).
+IDF = False
 #: The feature columns this module fills (appended to ``features.FEATURES``).
 KNN_NAMES: tuple[str, ...] = ("user_knn",)
 
@@ -56,6 +58,8 @@ class PurchaseNeighbours:
     pair_users: IntArray
     pair_items: IntArray
     k: int = NEIGHBOURS
+    #: weigh shared products by their rarity, log(customers / buyers), in the cosine
+    idf: bool | None = None  # None: :data:`IDF`
     user_code: dict[str, int] = field(init=False)
     item_code: dict[str, int] = field(init=False)
 
@@ -67,11 +71,18 @@ class PurchaseNeighbours:
         self.pair_users, self.pair_items = pu, pi
         self.user_ptr, self.user_items = _csr(pu, pi, len(self.users))
         self.item_ptr, self.item_users = _csr(pi, pu, len(self.items))
-        self.size = np.diff(self.user_ptr).astype(np.float64)
+        self.idf = IDF if self.idf is None else self.idf
+        buyers = np.diff(self.item_ptr).astype(np.float64)
+        n = max(len(self.users), 1)
+        self.weight = (
+            np.log(n / np.maximum(buyers, 1.0)) + 1e-3 if self.idf else np.ones(len(buyers))
+        )
+        # each customer's squared norm of their weighted purchase vector
+        self.size = np.bincount(pu, weights=self.weight[pi] ** 2, minlength=len(self.users))
 
     @classmethod
     def from_pairs(
-        cls, pairs: Iterable[tuple[str, str]], k: int = NEIGHBOURS
+        cls, pairs: Iterable[tuple[str, str]], k: int = NEIGHBOURS, idf: bool | None = None
     ) -> PurchaseNeighbours:
         """From (customer, product) pairs (repeats are counted once)."""
         distinct = sorted(set(pairs))
@@ -85,6 +96,7 @@ class PurchaseNeighbours:
             np.asarray([uc[u] for u, _ in distinct], dtype=np.int64),
             np.asarray([ic[p] for _, p in distinct], dtype=np.int64),
             k,
+            idf,
         )
 
     def scores(self, user_id: str | None, bought: Iterable[str]) -> FloatArray:
@@ -97,11 +109,13 @@ class PurchaseNeighbours:
         buyers = np.concatenate(
             [self.item_users[self.item_ptr[c] : self.item_ptr[c + 1]] for c in codes]
         )
-        overlap = np.bincount(buyers, minlength=len(self.users)).astype(np.float64)
+        counts = self.item_ptr[np.asarray(codes) + 1] - self.item_ptr[np.asarray(codes)]
+        w = self.weight[codes]
+        overlap = np.bincount(buyers, weights=np.repeat(w**2, counts), minlength=len(self.users))
         me = self.user_code.get(user_id or "")
         if me is not None:
             overlap[me] = 0.0
-        sim = overlap / np.sqrt(len(codes) * np.maximum(self.size, 1.0))
+        sim = overlap / np.sqrt(float((w**2).sum()) * np.maximum(self.size, 1e-9))
         k = min(self.k, int(np.count_nonzero(sim)))
         if k == 0:
             return np.zeros(n_items, dtype=np.float64)
@@ -118,6 +132,7 @@ class PurchaseNeighbours:
     def to_json(self) -> dict[str, Any]:
         return {
             "k": self.k,
+            "idf": self.idf,
             "users": self.users,
             "items": self.items,
             "pair_users": self.pair_users.tolist(),
@@ -132,6 +147,7 @@ class PurchaseNeighbours:
             np.asarray(data.get("pair_users", []), dtype=np.int64),
             np.asarray(data.get("pair_items", []), dtype=np.int64),
             int(data.get("k", NEIGHBOURS)),
+            bool(data.get("idf", False)),
         )
 
 
