@@ -6,7 +6,9 @@ import json
 import math
 
 import numpy as np
+import pytest
 
+from recsys.ranking import cap_candidate
 from recsys.ranking.bestseller_cap import PENALTY, cap_bestsellers
 from recsys.ranking.cap_candidate import CAP, capped_candidate, fit_cap
 from recsys.ranking.features import FEATURES, INDEX
@@ -58,7 +60,9 @@ def _block(seed: int, avoid_bestsellers: bool) -> Block:
     )
 
 
-def test_cap_is_chosen_where_it_raises_recall_and_serialises() -> None:
+def test_cap_is_chosen_where_it_raises_recall_and_serialises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # GIVEN a ranker that puts bestsellers first, on shops where customers skip them or not
     skip, take = _block(1, avoid_bestsellers=True), _block(2, avoid_bestsellers=False)
     ranker = LinearRanker(
@@ -72,6 +76,8 @@ def test_cap_is_chosen_where_it_raises_recall_and_serialises() -> None:
     assert fit_cap(pop_first, skip, k=10) != (0, 0)
     assert fit_cap(pop_first, take, k=10) == (0, 0)
     fits = {"learned_knn": ModeFit(pop_first, chosen="learned_knn")}
+    assert capped_candidate(fits, skip, "new") == {}  # off unless an objective is named
+    monkeypatch.setattr(cap_candidate, "CAP_MODES", ("new",))
     got = capped_candidate(fits, skip, "new")
     assert list(got) == [CAP] and got[CAP].chosen == CAP
     capped = got[CAP].scorer
