@@ -6,13 +6,21 @@ how a recommendation query vector is formed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from recsys.core.errors import StoreError, ValidationError
-from recsys.store.model import FLAG_FIELDS, CollectionSpec, Filters, PointIn, SparseVector, Vector
+from recsys.store.model import (
+    FLAG_FIELDS,
+    CollectionSpec,
+    Filters,
+    PointIn,
+    Record,
+    SparseVector,
+    Vector,
+)
 
 
 def unique(keys: Iterable[str]) -> list[str]:
@@ -228,3 +236,31 @@ def payload_selection(spec: CollectionSpec, fields: Sequence[str] | None) -> lis
     if fields is None:
         return None
     return unique([spec.key_field, *([fields] if isinstance(fields, str) else fields)])
+
+
+# Extra hits asked past a sparse list's cut-off, so that the points tied at it can be seen.
+TIE_PAD = 16
+
+
+def ranked_lists(
+    fetch: Callable[[Sequence[SparseVector], int], list[list[Record]]],
+    vectors: Sequence[SparseVector],
+    limit: int,
+) -> list[list[Record]]:
+    """Each vector's top ``limit`` (``fetch(vectors, depth)``: the engine's lists, best first)
+    with ties at the cut-off broken by key. BM25 ties are common (same words, same length) and
+    the engines return tied points in no fixed order, so the lists are fetched past the
+    cut-off, deeper while the last score fetched still equals the ``limit``-th, then sorted by
+    (score desc, key asc) and cut."""
+    out: list[list[Record]] = [[] for _ in vectors]
+    todo, depth = list(range(len(vectors))), limit + TIE_PAD
+    while todo:
+        again = []
+        for i, records in zip(todo, fetch([vectors[i] for i in todo], depth), strict=True):
+            full = len(records) >= depth and len(records) > limit
+            if full and records[-1].score >= records[limit - 1].score:
+                again.append(i)
+            else:
+                out[i] = sorted(records, key=lambda r: (-r.score, r.key))[:limit]
+        todo, depth = again, depth * 2
+    return out

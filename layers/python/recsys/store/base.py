@@ -33,6 +33,7 @@ from recsys.store._common import (
     dense_vectors,
     encode_payload,
     payload_selection,
+    ranked_lists,
     unique,
     unknown_collection,
     vector_selection,
@@ -308,13 +309,13 @@ class VectorStore(StoreBackend):
         filters: Filters | None = None,
     ) -> list[Record]:
         """Top-``limit`` by Σ idf · weight over the indices ``vector`` shares with each point
-        (points sharing none are not returned), filtered."""
+        (points sharing none are not returned), filtered; points tied in score by key."""
         spec = self._check_sparse_query(collection, [vector], using=using, limit=limit)
         if not vector.indices:
             return []
         flt = self._filter(spec, filters)
-        (hits,) = self._search_sparse(spec, [vector], using=using, limit=limit, flt=flt)
-        return self._scored(spec, hits)
+        (hits,) = self._sparse_lists(spec, [vector], using=using, limit=limit, flt=flt)
+        return hits
 
     def search_sparse_batch(
         self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
@@ -325,10 +326,25 @@ class VectorStore(StoreBackend):
         out: list[list[Record]] = [[] for _ in vectors]
         if wanted:
             asked = [vectors[i] for i in wanted]
-            found = self._search_sparse(spec, asked, using=using, limit=limit, flt=None)
+            found = self._sparse_lists(spec, asked, using=using, limit=limit, flt=None)
             for i, hits in zip(wanted, found, strict=True):
-                out[i] = self._scored(spec, hits)
+                out[i] = hits
         return out
+
+    def _sparse_lists(
+        self,
+        spec: CollectionSpec,
+        vectors: Sequence[SparseVector],
+        *,
+        using: str,
+        limit: int,
+        flt: Any | None,
+    ) -> list[list[Record]]:
+        def fetch(asked: Sequence[SparseVector], depth: int) -> list[list[Record]]:
+            found = self._search_sparse(spec, asked, using=using, limit=depth, flt=flt)
+            return [self._scored(spec, hits) for hits in found]
+
+        return ranked_lists(fetch, vectors, limit)
 
     def _check_sparse_query(
         self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
