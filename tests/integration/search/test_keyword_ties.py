@@ -14,6 +14,7 @@ import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -42,23 +43,15 @@ QUERIES = ["heart", "bag", "christmas", "holder", "light", "vintage", "cake", "b
 LIMIT = 10
 
 
-def _points() -> list[PointIn]:
-    rng = np.random.default_rng(3)
-    out = []
-    for row in ROWS + random.Random(2).sample(TWINS, len(TWINS)):
-        payload = {**row, "category_levels": category_levels(row["category"]), "is_active": True}
-        out.append(
-            PointIn(
-                key=row["product_id"],
-                vectors={"text": rng.standard_normal(DIM).astype(np.float32)},
-                payload=payload,
-                sparse={kw.KEYWORDS: kw.keyword_vector(payload, row["product_id"])},
-            )
-        )
-    return out
+def _point(row: dict[str, Any], vector: np.ndarray) -> PointIn:
+    payload = {**row, "category_levels": category_levels(row["category"]), "is_active": True}
+    sparse = {kw.KEYWORDS: kw.keyword_vector(payload, row["product_id"])}
+    return PointIn(row["product_id"], {"text": vector}, payload, sparse)
 
 
-POINTS = _points()
+_ALL = ROWS + random.Random(2).sample(TWINS, len(TWINS))
+_DENSE = np.random.default_rng(3).standard_normal((len(_ALL), DIM)).astype(np.float32)
+POINTS = [_point(row, vec) for row, vec in zip(_ALL, _DENSE, strict=True)]
 
 
 def _build(kind: str, root: Path, points: list[PointIn]) -> VectorStore:

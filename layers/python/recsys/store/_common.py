@@ -240,10 +240,12 @@ def payload_selection(spec: CollectionSpec, fields: Sequence[str] | None) -> lis
 
 # Extra hits asked past a sparse list's cut-off, so that the points tied at it can be seen.
 TIE_PAD = 16
+#: A backend's sparse search of several vectors ``depth`` deep, each list best first.
+SparseFetch = Callable[[Sequence[SparseVector], int], list[list[Record]]]
 
 
 def ranked_lists(
-    fetch: Callable[[Sequence[SparseVector], int], list[list[Record]]],
+    fetch: SparseFetch,
     vectors: Sequence[SparseVector],
     limit: int,
 ) -> list[list[Record]]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from recsys.core.errors import ExamplesNotFoundError, NotFoundError, StoreError
 from recsys.store._common import (
+    SparseFetch,
     check_examples,
     check_limit,
     check_point,
@@ -314,7 +315,7 @@ class VectorStore(StoreBackend):
         if not vector.indices:
             return []
         flt = self._filter(spec, filters)
-        (hits,) = self._sparse_lists(spec, [vector], using=using, limit=limit, flt=flt)
+        (hits,) = ranked_lists(self._sparse_fetch(spec, using, flt), [vector], limit)
         return hits
 
     def search_sparse_batch(
@@ -326,25 +327,17 @@ class VectorStore(StoreBackend):
         out: list[list[Record]] = [[] for _ in vectors]
         if wanted:
             asked = [vectors[i] for i in wanted]
-            found = self._sparse_lists(spec, asked, using=using, limit=limit, flt=None)
+            found = ranked_lists(self._sparse_fetch(spec, using, None), asked, limit)
             for i, hits in zip(wanted, found, strict=True):
                 out[i] = hits
         return out
 
-    def _sparse_lists(
-        self,
-        spec: CollectionSpec,
-        vectors: Sequence[SparseVector],
-        *,
-        using: str,
-        limit: int,
-        flt: Any | None,
-    ) -> list[list[Record]]:
+    def _sparse_fetch(self, spec: CollectionSpec, using: str, flt: Any | None) -> SparseFetch:
         def fetch(asked: Sequence[SparseVector], depth: int) -> list[list[Record]]:
             found = self._search_sparse(spec, asked, using=using, limit=depth, flt=flt)
             return [self._scored(spec, hits) for hits in found]
 
-        return ranked_lists(fetch, vectors, limit)
+        return fetch
 
     def _check_sparse_query(
         self, collection: str, vectors: Sequence[SparseVector], *, using: str, limit: int
