@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from recsys.ranking.bestseller_cap import cap_bestsellers
 from recsys.ranking.features import INDEX
 from recsys.ranking.inputs import DESIGN_NAMES as DESIGN_NAMES
 from recsys.ranking.inputs import DESIGNS as DESIGNS
@@ -163,9 +162,6 @@ class LinearRanker:
     base_coef: float = 0.0
     #: the input set (:data:`DESIGNS`)
     inputs: str = "base"
-    #: at most ``cap`` of the ``top_n`` bestsellers per list (``recsys.ranking.bestseller_cap``)
-    top_n: int = 0
-    cap: int = 0
 
     kind = "learned"
 
@@ -192,8 +188,6 @@ class LinearRanker:
         s = scale(x, starts) if scaled is None else scaled
         z = self._z(x, s)
         total: FloatArray = (z @ self.coef + self._base(x, starts, s)).astype(np.float32)
-        if self.top_n > 0:
-            total = cap_bestsellers(total, x[:, INDEX["pop_rank"]], starts, self.top_n, self.cap)
         parts = (z - z.mean(axis=0, keepdims=True)) * self.coef
         out = {r: parts[:, cols].sum(axis=1) for r, cols in _reason_groups(self.inputs).items()}
         if self.base is not None and self.base_coef > 0:
@@ -219,7 +213,6 @@ class LinearRanker:
             "coef": [round(float(v), 6) for v in self.coef],
             "base": self.base.to_json() if self.base is not None else None,
             "base_coef": round(self.base_coef, 6),
-            **({"top_n": self.top_n, "cap": self.cap} if self.top_n > 0 else {}),
         }
 
     @classmethod
@@ -235,8 +228,6 @@ class LinearRanker:
             base=WeightedSum.from_json(base) if base else None,
             base_coef=float(data.get("base_coef", 0.0)),
             inputs=inputs,
-            top_n=int(data.get("top_n", 0)),
-            cap=int(data.get("cap", 0)),
         )
 
 

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from recsys.ranking.cap_candidate import capped_candidate
 from recsys.ranking.features import INDEX
 from recsys.ranking.fitted import ModeFit
 from recsys.ranking.learned import DEFAULT_WEIGHTS, SIGNAL_COLUMNS, WeightedSum, fit_listwise
@@ -137,7 +136,6 @@ def procedure(
             out[name] = ModeFit(lr, options.budgets, 0, 0.0, name)
         if mode in MIX_MODES:
             out.update(mixed(out, block))
-        out.update(capped_candidate(out, block, mode))
         info["learned_s"] = time.perf_counter() - t0
     return out, info
 

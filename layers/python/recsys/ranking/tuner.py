@@ -52,7 +52,6 @@ import numpy.typing as npt
 from recsys.core.config import Settings
 from recsys.feedback.labels import Label
 from recsys.profiles.maths import ProfileEvent
-from recsys.ranking.cap_candidate import CAP, capped_candidate
 from recsys.ranking.click_labels import ClickLog, ClickStep
 from recsys.ranking.config import RankingConfig
 from recsys.ranking.fitted import MODES, FittedRanking, ModeFit, _cold_modes, _iso
@@ -268,10 +267,7 @@ def tune(
         t0 = time.perf_counter()
         served_by = dict(candidates)
         if opts.refit:
-            latest = join_blocks(fit_w.blocks[mode], cb)
-            served_by.update(_refit(latest, candidates, ws, opts))
-            if CAP in candidates:  # the bestseller cap fitted again on the latest windows
-                served_by.update(capped_candidate(served_by, latest, mode, refit=True))
+            served_by.update(_refit(join_blocks(fit_w.blocks[mode], cb), candidates, ws, opts))
         t_refit = time.perf_counter() - t0
         if keep_new:
             modes[mode] = served_by[best_name]

@@ -45,7 +45,6 @@ class Gate:
         ("learned_cross", 0.0),
         ("learned_rank", 0.0),
         ("learned_knn", 0.0),
-        ("learned_cap", 0.0),
         ("learned_mix", 0.0),
     )
     #: share of bootstrap draws with a gain above 1 needed
